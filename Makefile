@@ -1,0 +1,57 @@
+# Two commands matter: `make lab` and `make test`. Everything else is a helper target.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+KERNEL := dims-params
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
+NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
+
+.PHONY: venv lab test test-fast test-notebooks exercises exercises-check grade bench lint notebooks site clean
+
+## venv: create .venv, install the project with its dev extras, register the Jupyter kernel.
+## Re-runs only when pyproject.toml changed (idempotent and instant otherwise).
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	@touch $@
+
+## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser)
+
+## test: the whole suite: helpers' tests, exercise sync, nbval on every notebook.
+test: venv
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(NBVAL) -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests -q
+
+test-notebooks: venv
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NOTEBOOKS) $(NBVAL) -q
+
+## notebooks: re-execute every notebook in place (after changing helpers), so committed outputs stay current.
+notebooks: venv
+	$(BIN)/python -m helpers.notebooks $(NOTEBOOKS)
+
+## exercises: regenerate exercises/ from solutions/ (single source).
+exercises: venv
+	$(BIN)/python -m helpers.exercises
+
+exercises-check: venv
+	$(BIN)/python -m helpers.exercises --check
+
+## grade: grade submissions: make grade SUBMISSIONS="path/*.ipynb" [OUT=grades.csv]
+grade: venv
+	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $${OUT:-grades.csv}
+
+bench: venv
+	$(BIN)/python tests/benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) _site .pytest_cache

@@ -1,0 +1,31 @@
+"""Reference models shared by the chapters, each defined once in its own module.
+
+``from helpers.models import SimpleNet`` finds the class in whichever submodule defines it
+(``helpers/models/<topic>.py``, each listing its public names in ``__all__``), so chapters can
+add models without editing this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+
+def _submodules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def __getattr__(name: str) -> Any:
+    for sub in _submodules():
+        module = importlib.import_module(f"{__name__}.{sub}")
+        if name in getattr(module, "__all__", ()):
+            return getattr(module, name)
+    raise AttributeError(f"helpers.models has no model {name!r}; available: {__dir__()}")
+
+
+def __dir__() -> list[str]:
+    names: list[str] = []
+    for sub in _submodules():
+        names += list(getattr(importlib.import_module(f"{__name__}.{sub}"), "__all__", ()))
+    return sorted(names)

@@ -1,0 +1,49 @@
+"""Re-execute notebooks in place so their committed outputs match the code (`make notebooks`).
+
+    python -m helpers.notebooks notebooks/01_linear.ipynb [more.ipynb …]
+
+Runs each notebook top to bottom in the course kernel from its own folder, with no timing
+metadata (so re-running an unchanged notebook produces an unchanged file), and stops with a
+readable message naming the failing cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm import tqdm
+
+KERNEL_NAME = "dims-params"
+
+
+def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = KERNEL_NAME) -> None:
+    """Execute `path` in place (outputs replaced, execution timing not recorded)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    nbformat.write(nb, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+    failed = 0
+    for path in tqdm(args.paths, desc="executing", unit="nb"):
+        try:
+            execute_notebook(path, timeout=args.timeout)
+        except CellExecutionError as exc:
+            failed += 1
+            print(f"\n{path}: a cell failed\n{str(exc)[-2000:]}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

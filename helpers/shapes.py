@@ -1,0 +1,249 @@
+"""Output-size arithmetic for convolution and pooling, and `check_shape` — pure Python, no torch.
+
+All size functions take the input's spatial size first (an int, or a tuple with one entry per
+spatial dimension) and then the layer's arguments with torch's names. They return an int for an
+int input and a tuple otherwise, and raise `ValueError` with a student-readable message exactly
+where torch's forward pass raises.
+
+Formulas, per spatial dimension (L = input size, k = kernel, s = stride, p = padding, d = dilation)::
+
+    conv:            floor((L + 2p − d·(k−1) − 1) / s) + 1
+    conv transpose:  (L − 1)·s − 2p + d·(k−1) + output_padding + 1
+    pool:            floor or ceil((L + 2p − d·(k−1) − 1) / s) + 1, and with ceil_mode the last
+                     window must start inside the input or the left padding:
+                     if (out − 1)·s ≥ L + p then out −= 1  (the rule torch's docs leave out)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from helpers._args import IntOrTuple, as_tuple, is_int
+
+__all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "check_shape",
+           "ShapeError"]
+
+Size = Union[int, tuple[int, ...]]
+
+
+def _dims(input_size: IntOrTuple, *args: object) -> tuple[int, tuple[int, ...], bool]:
+    """Number of spatial dims, the input as a tuple, and whether to return a plain int."""
+    if is_int(input_size):
+        n = 1
+        for a in args:
+            if isinstance(a, Sequence) and not isinstance(a, str):
+                n = len(a)
+                break
+        return n, (int(input_size),) * n, n == 1  # type: ignore[arg-type]
+    sizes = tuple(input_size)  # type: ignore[arg-type]
+    if not sizes or not all(is_int(v) for v in sizes):
+        raise ValueError(f"input_size should be an int or a tuple of ints, got {input_size!r}")
+    return len(sizes), tuple(int(v) for v in sizes), False
+
+
+def _result(values: list[int], scalar: bool) -> Size:
+    return values[0] if scalar else tuple(values)
+
+
+def _check_common(stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+    if any(s <= 0 for s in stride):
+        raise ValueError(f"stride must be at least 1 (non-positive stride is not supported), got {stride}")
+    if any(p < 0 for p in padding):
+        raise ValueError(f"padding must not be negative, got {padding}")
+    if any(d <= 0 for d in dilation):
+        raise ValueError(f"dilation must be at least 1, got {dilation}")
+
+
+def conv_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                     padding: Union[IntOrTuple, str] = 0, dilation: IntOrTuple = 1) -> Size:
+    """Spatial output size of ``nn.Conv1d/2d/3d``: ``floor((L + 2p − d·(k−1) − 1)/s) + 1``.
+
+    padding='valid' means 0; padding='same' keeps L (requires stride 1; torch pads the extra
+    element on the right when d·(k−1) is odd).
+
+    Args:
+        input_size: L, or (H, W), or (D, H, W) — the spatial part of (B, C, *spatial).
+    Returns:
+        the spatial part of the output (B, C_out, *spatial_out), int if input_size was an int.
+    Raises:
+        ValueError: where torch raises — e.g. the dilated kernel is larger than the padded input.
+
+    >>> conv_output_size(28, kernel_size=3, padding=1)
+    28
+    >>> conv_output_size((32, 32), kernel_size=5, stride=2)
+    (14, 14)
+    """
+    n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, dilation)
+    ks = as_tuple(kernel_size, n, "kernel_size")
+    st = as_tuple(stride, n, "stride")
+    dl = as_tuple(dilation, n, "dilation")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+        if padding == "same":
+            if any(s != 1 for s in st):
+                raise ValueError("padding='same' is not supported for strided convolutions (stride must be 1)")
+            _check_common(st, (0,) * n, dl)
+            return _result(list(sizes), scalar)
+        pd: tuple[int, ...] = (0,) * n
+    else:
+        pd = as_tuple(padding, n, "padding")
+    _check_common(st, pd, dl)
+    out = []
+    for L, k, s, p, d in zip(sizes, ks, st, pd, dl):
+        span = d * (k - 1) + 1
+        if L + 2 * p < span:
+            raise ValueError(
+                f"kernel larger than the input: the padded input has {L + 2 * p} positions "
+                f"(size {L} + 2·padding {p}) but the kernel spans {span} "
+                f"(kernel_size {k}, dilation {d}); use a smaller kernel, more padding, or a larger input")
+        out.append((L + 2 * p - span) // s + 1)
+    return _result(out, scalar)
+
+
+def conv_transpose_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                               padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
+                               dilation: IntOrTuple = 1) -> Size:
+    """Spatial output size of ``nn.ConvTranspose1d/2d/3d``:
+    ``(L − 1)·s − 2p + d·(k−1) + output_padding + 1``.
+
+    output_padding resolves the ambiguity of a strided conv (several inputs map to one output
+    size) and must be smaller than stride or dilation.
+
+    >>> conv_transpose_output_size(14, kernel_size=2, stride=2)   # U-Net up-convolution doubles
+    28
+    """
+    n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, output_padding, dilation)
+    ks = as_tuple(kernel_size, n, "kernel_size")
+    st = as_tuple(stride, n, "stride")
+    pd = as_tuple(padding, n, "padding")
+    op = as_tuple(output_padding, n, "output_padding")
+    dl = as_tuple(dilation, n, "dilation")
+    _check_common(st, pd, dl)
+    out = []
+    for L, k, s, p, o, d in zip(sizes, ks, st, pd, op, dl):
+        if o < 0 or (o >= s and o >= d):
+            raise ValueError(f"output_padding must be smaller than either stride or dilation, got "
+                             f"output_padding={o}, stride={s}, dilation={d}")
+        size = (L - 1) * s - 2 * p + d * (k - 1) + o + 1
+        if size < 1:
+            raise ValueError(f"output size is too small: input {L} gives {size} "
+                             f"(padding {p} removes more than the kernel adds)")
+        out.append(size)
+    return _result(out, scalar)
+
+
+def pool_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                     padding: IntOrTuple = 0, dilation: IntOrTuple = 1, ceil_mode: bool = False, *,
+                     kind: str = "max") -> Size:
+    """Spatial output size of ``nn.MaxPool{1,2,3}d`` (kind='max') or ``nn.AvgPool{1,2,3}d`` ('avg').
+
+    ``out = floor((L + 2p − d·(k−1) − 1)/s) + 1`` — with ceil_mode, ceil instead of floor, then
+    torch drops a last window that would start in the right padding:
+    ``if (out − 1)·s ≥ L + p: out −= 1``. This second rule is missing from the formula in torch's
+    docs. stride defaults to kernel_size (not 1, unlike conv). Average pooling has no dilation.
+
+    Raises ValueError where torch raises: padding larger than half the kernel (half the
+    *effective* kernel d·(k−1)+1 for MaxPool2d/3d, of the kernel for MaxPool1d and AvgPool),
+    or an output smaller than 1.
+
+    >>> pool_output_size(28, kernel_size=2)
+    14
+    >>> pool_output_size(5, kernel_size=2, stride=2, ceil_mode=True)
+    3
+    """
+    if kind not in ("max", "avg"):
+        raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
+    n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, dilation)
+    ks = as_tuple(kernel_size, n, "kernel_size")
+    st = ks if stride is None or (not is_int(stride) and len(stride) == 0) else as_tuple(stride, n, "stride")
+    pd = as_tuple(padding, n, "padding")
+    dl = as_tuple(dilation, n, "dilation")
+    if kind == "avg" and any(d != 1 for d in dl):
+        raise ValueError("average pooling has no dilation argument")
+    if any(k <= 0 for k in ks):
+        raise ValueError(f"kernel_size must be at least 1, got {ks}")
+    _check_common(st, pd, dl)
+    out = []
+    for L, k, s, p, d in zip(sizes, ks, st, pd, dl):
+        effective = d * (k - 1) + 1
+        half = (k if (kind == "avg" or n == 1) else effective) // 2
+        if p > half:
+            which = "kernel size" if (kind == "avg" or n == 1) else "effective kernel size d·(k−1)+1"
+            raise ValueError(f"padding should be at most half of the {which}: got padding={p} for "
+                             f"kernel_size={k}" + (f", dilation={d}" if d != 1 else ""))
+        numerator = L + 2 * p - effective
+        size = (-(-numerator // s) if ceil_mode else numerator // s) + 1
+        if ceil_mode and (size - 1) * s >= L + p:
+            size -= 1
+        if size < 1:
+            raise ValueError(f"output size is too small: input {L} with padding {p} is shorter than "
+                             f"the pooling window {effective}")
+        out.append(size)
+    return _result(out, scalar)
+
+
+class ShapeError(ValueError):
+    """A tensor's shape does not match the expected pattern; the message names the dimension."""
+
+
+_TOKEN = re.compile(r"^(\.\.\.|\*|\d+|[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def check_shape(tensor: Any, pattern: str, **known: int) -> dict[str, int]:
+    """Check a tensor's shape against a pattern like ``"B C H W"`` and return the bound sizes.
+
+    Pattern tokens: a name binds a size (the same name must have the same size everywhere, and
+    a keyword argument fixes it: ``check_shape(x, "B C H W", C=3)``), an integer must match
+    exactly, ``*`` matches any single dim, ``...`` matches any number of leading/middle dims.
+
+    Raises:
+        ShapeError (a ValueError): naming the dimension, its axis, expected and actual size.
+
+    >>> import types; t = types.SimpleNamespace(shape=(64, 1, 28, 28))
+    >>> check_shape(t, "B C H W", C=1)
+    {'B': 64, 'C': 1, 'H': 28, 'W': 28}
+    """
+    shape = tuple(int(s) for s in getattr(tensor, "shape", tensor))
+    tokens = pattern.replace(",", " ").split()
+    for tok in tokens:
+        if not _TOKEN.match(tok):
+            raise ValueError(f"cannot read {tok!r} in shape pattern {pattern!r}: use names, integers, * or ...")
+    if tokens.count("...") > 1:
+        raise ValueError(f"shape pattern {pattern!r} may contain '...' at most once")
+    shown = f"shape {shape} against pattern '{pattern}'"
+    if "..." in tokens:
+        i = tokens.index("...")
+        head, tail = tokens[:i], tokens[i + 1:]
+        if len(shape) < len(head) + len(tail):
+            raise ShapeError(f"expected at least {len(head) + len(tail)} dims but the tensor has "
+                             f"{len(shape)}: {shown}")
+        pairs = list(zip(head, shape[:len(head)], range(len(head))))
+        offset = len(shape) - len(tail)
+        pairs += list(zip(tail, shape[offset:], range(offset, len(shape))))
+    else:
+        if len(shape) != len(tokens):
+            raise ShapeError(f"expected {len(tokens)} dims ({' '.join(tokens)}) but the tensor has "
+                             f"{len(shape)}: {shown}")
+        pairs = list(zip(tokens, shape, range(len(shape))))
+    bound: dict[str, int] = {}
+    for tok, size, axis in pairs:
+        if tok == "*":
+            continue
+        if tok.isdigit():
+            if size != int(tok):
+                raise ShapeError(f"axis {axis} should be {tok} but is {size}: {shown}")
+            continue
+        if tok in known and size != known[tok]:
+            raise ShapeError(f"dimension {tok} (axis {axis}) should be {known[tok]} but is {size}: {shown}")
+        if tok in bound and size != bound[tok]:
+            raise ShapeError(f"dimension {tok} appears twice with different sizes: {bound[tok]} and "
+                             f"{size} (axis {axis}): {shown}")
+        bound[tok] = size
+    unknown = set(known) - set(bound)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} given as known sizes but not in pattern {pattern!r}")
+    return bound
+
