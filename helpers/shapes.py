@@ -145,9 +145,8 @@ def pool_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: Op
     ``if (out − 1)·s ≥ L + p: out −= 1``. This second rule is missing from the formula in torch's
     docs. stride defaults to kernel_size (not 1, unlike conv). Average pooling has no dilation.
 
-    Raises ValueError where torch raises: padding larger than half the kernel (half the
-    *effective* kernel d·(k−1)+1 for MaxPool2d/3d, of the kernel for MaxPool1d and AvgPool),
-    or an output smaller than 1.
+    Raises ValueError where torch raises: padding larger than half the kernel (``p > k // 2``,
+    whatever the dilation), or an output smaller than 1.
 
     >>> pool_output_size(28, kernel_size=2)
     14
@@ -166,14 +165,17 @@ def pool_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: Op
     if any(k <= 0 for k in ks):
         raise ValueError(f"kernel_size must be at least 1, got {ks}")
     _check_common(st, pd, dl)
+    if kind == "avg" and n == 3 and any(L < k for L, k in zip(sizes, ks)):
+        # avg_pool3d alone checks the *unpadded* input against the kernel
+        raise ValueError(f"input {sizes} is smaller than the kernel {ks}: AvgPool3d needs every input side "
+                         f"at least as large as the kernel, even with padding")
     out = []
     for L, k, s, p, d in zip(sizes, ks, st, pd, dl):
         effective = d * (k - 1) + 1
-        half = (k if (kind == "avg" or n == 1) else effective) // 2
-        if p > half:
-            which = "kernel size" if (kind == "avg" or n == 1) else "effective kernel size d·(k−1)+1"
-            raise ValueError(f"padding should be at most half of the {which}: got padding={p} for "
-                             f"kernel_size={k}" + (f", dilation={d}" if d != 1 else ""))
+        if p > k // 2:
+            raise ValueError(f"padding should be at most half of the kernel size: got padding={p} for "
+                             f"kernel_size={k} (at most {k // 2}); padding is meant to let windows "
+                             f"reach the border, not to pool over padding alone")
         numerator = L + 2 * p - effective
         size = (-(-numerator // s) if ceil_mode else numerator // s) + 1
         if ceil_mode and (size - 1) * s >= L + p:

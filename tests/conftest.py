@@ -1,0 +1,21 @@
+"""Shared test configuration: hypothesis profiles.
+
+- "ci" (default): 200 examples per property, no deadline (2-core CI machines are slow and shared).
+- "thorough": 2,000 examples — `HYPOTHESIS_PROFILE=thorough make test-fast`.
+- "dev": 30 examples for quick local iterations.
+"""
+
+import os
+import warnings
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.register_profile("thorough", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# torch warns when it initialises zero-element tensors; irrelevant to counting.
+warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
