@@ -30,6 +30,10 @@ Deviations: dropout on the attention weights is applied only in training mode as
 but the from-scratch module always uses the explicit-matmul path (no fused kernels), and
 ``key_padding_mask`` / ``attn_mask`` accept bool or float masks like torch (True = *masked*,
 torch's MHA convention, which is the opposite of F.scaled_dot_product_attention's).
+``is_causal`` is only a hint, as in torch: `attn_mask` must be given and is what is applied.
+(torch itself, when is_causal=True, need_weights=False and add_bias_kv / add_zero_attn are set,
+replaces the mask by a causal mask over S+1 keys that hides the extra key — its two code paths
+then disagree; the from-scratch module always applies the given mask.)
 """
 
 from __future__ import annotations
@@ -175,9 +179,11 @@ class MultiHeadAttention(nn.Module):
 
         attn_mask: (T, S) or (B·h, T, S), bool (True = NOT allowed) or float (added).
         key_padding_mask: (B, S), bool (True = padding, ignored) or float (added).
-        is_causal: a hint in torch that attn_mask is causal; here, if no attn_mask is given,
-            it builds the causal mask itself.
+        is_causal: as in torch, only a hint that `attn_mask` is the causal mask (it must be given).
         """
+        if is_causal and attn_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint (build it with "
+                               "nn.Transformer.generate_square_subsequent_mask(T)), as torch requires.")
         batched = query.dim() == 3
         if not batched:  # unbatched: (T, E) -> (1, T, E)
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)  # (1, T, E)
@@ -196,7 +202,7 @@ class MultiHeadAttention(nn.Module):
         k = F.linear(key, w_k, b_k)  # (B, S, E)
         v = F.linear(value, w_v, b_v)  # (B, S, E)
 
-        mask = self._merge_masks(attn_mask, key_padding_mask, is_causal, B, T, key.size(1), q)  # (B, h, T, S)
+        mask = self._merge_masks(attn_mask, key_padding_mask, B, T, key.size(1), q)  # (B, h, T, S)
         if self.bias_k is not None:  # one learned extra key/value position at the end
             k = torch.cat([k, self.bias_k.expand(B, 1, E)], dim=1)  # (B, S+1, E)
             v = torch.cat([v, self.bias_v.expand(B, 1, E)], dim=1)  # (B, S+1, E)
@@ -229,7 +235,7 @@ class MultiHeadAttention(nn.Module):
             weights = weights.squeeze(0)  # (T, S) or (h, T, S)
         return y, weights
 
-    def _merge_masks(self, attn_mask: Optional[Tensor], key_padding_mask: Optional[Tensor], is_causal: bool,
+    def _merge_masks(self, attn_mask: Optional[Tensor], key_padding_mask: Optional[Tensor],
                      B: int, T: int, S: int, like: Tensor) -> Optional[Tensor]:
         """Combine torch-MHA-style masks into one additive float mask (B, h, T, S), or None."""
         h = self.num_heads
@@ -239,8 +245,6 @@ class MultiHeadAttention(nn.Module):
                 return torch.zeros(m.shape, dtype=like.dtype, device=like.device).masked_fill(m, float("-inf"))
             return m.to(like.dtype)
 
-        if attn_mask is None and is_causal:
-            attn_mask = torch.ones(T, S, dtype=torch.bool, device=like.device).triu(1)  # (T, S) future = True
         mask = None
         if attn_mask is not None:
             m = additive(attn_mask)
