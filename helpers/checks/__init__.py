@@ -1,0 +1,123 @@
+"""Instant feedback for the exercise notebooks: ``check("01.linear_params", linear_params)``.
+
+``check`` calls your function on about twenty randomised inputs (so a hard-coded number cannot
+pass), compares every result with the reference answer computed by helpers' core, and prints one
+short line:
+
+    ✅ 01.linear_params: 20/20 cases correct
+    ❌ 01.linear_params: linear_params(37, 5, bias=False) returned 190, expected 185.
+       Hint: …
+    ⏳ 01.linear_params: not attempted yet — replace the `raise NotImplementedError` …
+
+The inputs are seeded from the question id, so a notebook's output is the same on every run.
+The batch grader (``python -m helpers.grade``) does NOT trust this output: it draws fresh inputs
+every run and computes its verdicts in its own process.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+from helpers.checks.registry import Question, UnknownQuestion, all_questions, get, make_cases
+from helpers.checks.verdict import NotPlainData, Verdict, judge, normalise, outcome_of_exception
+
+__all__ = ["check", "CheckResult", "Question", "get", "all_questions", "run_cases", "checker_rng"]
+
+
+class CheckResult:
+    """What ``check`` returns: truthy when every case is correct.
+
+    It prints nothing more in Jupyter (the line was already printed), so a check cell's output is
+    exactly that line. Attributes: ``question_id``, ``status``, ``correct``, ``total``, ``message``.
+    """
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        self.question_id = verdict.question_id
+        self.status = verdict.status
+        self.correct = verdict.correct
+        self.total = verdict.total
+        self.message = verdict.line()
+
+    def __bool__(self) -> bool:
+        return self.verdict.passed
+
+    def __repr__(self) -> str:
+        return self.message
+
+    def _ipython_display_(self) -> None:  # the printed line is the display
+        pass
+
+
+def checker_rng(question_id: str) -> random.Random:
+    """The checker's rng: seeded from the question id, so notebook outputs are stable."""
+    return random.Random(f"helpers.checks:{question_id}")
+
+
+class _Timeout(BaseException):
+    """Raised inside the student's function when the question's time limit is reached."""
+
+
+def run_cases(fn: Callable, cases: list, timeout: float) -> list[dict]:
+    """Call `fn` on each case; return outcome dicts (see :mod:`helpers.checks.verdict`).
+
+    Stops at the first exception, non-plain return value or timeout (that outcome is last).
+    The time limit covers all cases together and uses SIGALRM when possible (main thread).
+    """
+    use_alarm = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread())
+    outcomes: list[dict] = []
+    previous = None
+    if use_alarm:
+        def _on_alarm(signum: int, frame: Any) -> None:
+            raise _Timeout()
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        for args, kwargs in cases:
+            try:
+                value = fn(*args, **kwargs)
+            except _Timeout:
+                outcomes.append({"timeout": timeout})
+                break
+            except Exception as exc:
+                outcomes.append(outcome_of_exception(exc))
+                break
+            try:
+                outcomes.append({"value": normalise(value)})
+            except NotPlainData as exc:
+                outcomes.append({"bad_type": str(exc)})
+                break
+    except _Timeout:  # the alarm fired between two calls
+        outcomes.append({"timeout": timeout})
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    return outcomes
+
+
+def check(question_id: str, answer: Callable) -> CheckResult:
+    """Check your function `answer` for the exercise `question_id` and print one friendly line.
+
+    Returns a :class:`CheckResult`, truthy when all cases are correct.
+    """
+    try:
+        question = get(question_id)
+    except UnknownQuestion as exc:
+        verdict = Verdict(str(question_id), "unknown_question", 0, 0, str(exc.args[0]))
+        print(verdict.line())
+        return CheckResult(verdict)
+    cases = make_cases(question, checker_rng(question.id))
+    if not callable(answer):
+        verdict = Verdict(question.id, "wrong_type", 0, len(cases),
+                          f"pass your function itself, e.g. check({question.id!r}, {question.answer}) — "
+                          f"not the result of calling it (got {type(answer).__name__}).")
+    else:
+        outcomes = run_cases(answer, cases, question.timeout)
+        verdict = judge(question, cases, outcomes)
+    print(verdict.line())
+    return CheckResult(verdict)
