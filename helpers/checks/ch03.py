@@ -1,0 +1,208 @@
+"""Chapter 03 (Pooling) exercise questions.
+
+Reference answers come from helpers' core (``helpers.shapes``, ``helpers.formulas``,
+``helpers.counting``) or from torch modules built in the checking process; tests/test_ch03_ch04_checks.py
+checks every reference against torch's forward pass.
+"""
+
+from __future__ import annotations
+
+import random
+
+from helpers import formulas, shapes
+from helpers.checks.registry import Question, register
+
+
+# --------------------------------------------------------------------------- 1. pool_output_size
+
+def pool_output_size_reference(input_size: int, kernel_size: int, stride=None, padding: int = 0,
+                               dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output length of nn.MaxPool1d — helpers.shapes.pool_output_size."""
+    return shapes.pool_output_size(input_size, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _valid_pool_config(rng: random.Random, want_extra_rule: bool) -> tuple[tuple, dict]:
+    """A random valid MaxPool1d config; with want_extra_rule, one where the last window is dropped."""
+    while True:
+        k = rng.randint(1, 6)
+        s = rng.randint(1, 6)
+        p = rng.randint(0, k // 2)
+        d = rng.choice([1, 1, 1, 2, 3])
+        L = rng.randint(1, 40)
+        ceil_mode = want_extra_rule or rng.random() < 0.5
+        span = d * (k - 1) + 1
+        if L + 2 * p < span:
+            continue
+        naive_ceil = -(-(L + 2 * p - span) // s) + 1
+        if want_extra_rule != (ceil_mode and (naive_ceil - 1) * s >= L + p):
+            continue
+        kwargs: dict = {"ceil_mode": ceil_mode}
+        if s != k or rng.random() < 0.5:
+            kwargs["stride"] = s
+        if p or rng.random() < 0.3:
+            kwargs["padding"] = p
+        if d != 1:
+            kwargs["dilation"] = d
+        return (L, k), kwargs
+
+
+def _pool_cases(rng: random.Random) -> list:
+    cases = [((28, 2), {}), ((5, 2), {"ceil_mode": True})]  # the defaults first: stride = kernel
+    cases += [_valid_pool_config(rng, want_extra_rule=(i % 4 == 3)) for i in range(22)]
+    return cases
+
+
+register(Question(
+    id="03.pool_output_size",
+    answer="pool_output_size",
+    title="Implement pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1, "
+          "ceil_mode=False) for nn.MaxPool1d",
+    cases=_pool_cases,
+    reference=pool_output_size_reference,
+    hint="stride=None means stride = kernel_size. out = floor or ceil((L + 2p − d·(k−1) − 1)/s) + 1; "
+         "with ceil_mode, if the last window would start in the right padding ((out−1)·s ≥ L + p), "
+         "torch drops it (out −= 1). Use integer arithmetic: -(-a // b) is ceil(a/b).",
+))
+
+
+# --------------------------------------------------------------------------- 2. conv → pool stack shape
+
+def conv_pool_shape_reference(input_shape: list, layers: list) -> tuple:
+    """Shape after a stack of Conv2d / MaxPool2d layers, from helpers.shapes (channels tracked by hand)."""
+    B, C, H, W = input_shape
+    for layer in layers:
+        args = {k: v for k, v in layer.items() if k not in ("layer", "out_channels")}
+        if layer["layer"] == "Conv2d":
+            H, W = shapes.conv_output_size((H, W), **args)
+            C = layer["out_channels"]
+        else:
+            H, W = shapes.pool_output_size((H, W), **args)
+    return (B, C, H, W)
+
+
+def _stack_cases(rng: random.Random) -> list:
+    cases = []
+    while len(cases) < 16:
+        shape = [rng.randint(1, 64), rng.choice([1, 3]), rng.randint(16, 96), rng.randint(16, 96)]
+        layers: list = []
+        for _ in range(rng.randint(1, 3)):
+            k = rng.choice([1, 3, 5, 7])
+            layers.append({"layer": "Conv2d", "out_channels": rng.choice([8, 16, 32, 64]), "kernel_size": k,
+                           "stride": rng.choice([1, 1, 1, 2]), "padding": rng.choice([0, k // 2])})
+            pool = {"layer": "MaxPool2d", "kernel_size": rng.choice([2, 2, 3])}
+            if rng.random() < 0.3:
+                pool["stride"] = rng.choice([1, 2])
+            if rng.random() < 0.3:
+                pool["ceil_mode"] = True
+            layers.append(pool)
+        try:
+            conv_pool_shape_reference(shape, layers)
+        except ValueError:  # a map shrank below the window: draw again
+            continue
+        cases.append(((shape, layers), {}))
+    return cases
+
+
+register(Question(
+    id="03.conv_pool_shape",
+    answer="conv_pool_shape",
+    title="Predict the output shape (B, C, H, W) of a stack of Conv2d and MaxPool2d layers",
+    cases=_stack_cases,
+    reference=conv_pool_shape_reference,
+    hint="Conv2d: H → floor((H + 2p − k)/s) + 1 and C → out_channels; MaxPool2d: same formula with "
+         "stride defaulting to kernel_size (ceil instead of floor with ceil_mode) and C unchanged. "
+         "Missing keys take torch's defaults.",
+))
+
+
+# --------------------------------------------------------------------------- 3. head params
+
+def head_params_reference(channels: int, height: int, width: int, num_classes: int, gap: bool) -> int:
+    """Build the head on the meta device and count it with helpers.counting."""
+    from torch import nn
+
+    from helpers.counting import count_params
+
+    if gap:
+        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes, device="meta"))
+    else:
+        head = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, num_classes, device="meta"))
+    return count_params(head)
+
+
+def _head_cases(rng: random.Random) -> list:
+    return [((rng.choice([16, 64, 128, 256, 512, 2048]), hw, hw, rng.choice([2, 10, 100, 1000])),
+             {"gap": i % 2 == 0})
+            for i, hw in enumerate(rng.randint(1, 14) for _ in range(16))]
+
+
+register(Question(
+    id="03.head_params",
+    answer="head_params",
+    title="Parameters of a classifier head: flatten → Linear, or global average pooling → Linear",
+    cases=_head_cases,
+    reference=head_params_reference,
+    hint="Flatten gives C·H·W features, GAP gives C (pooling itself has no parameters); "
+         "a Linear(n, K) has n·K + K parameters.",
+))
+
+
+# --------------------------------------------------------------------------- 4. budget
+
+def max_map_size_reference(channels: int, num_classes: int, budget: int) -> int:
+    """Largest square map side s such that flatten → Linear(C·s·s, K) fits the budget (0 if none)."""
+    side = 0
+    while formulas.linear_params(channels * (side + 1) ** 2, num_classes) <= budget:
+        side += 1
+    return side
+
+
+def _budget_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        C, K = rng.choice([8, 32, 64, 256, 512]), rng.choice([2, 10, 100, 1000])
+        side = rng.randint(1, 20)
+        exact = formulas.linear_params(C * side * side, K)
+        budget = exact if i % 3 == 0 else rng.randint(exact, formulas.linear_params(C * (side + 1) ** 2, K) - 1)
+        if i == 5:
+            budget = formulas.linear_params(C, K) - 1  # not even a 1×1 map fits
+        cases.append(((C, K, budget), {}))
+    return cases
+
+
+register(Question(
+    id="03.max_map_size",
+    answer="max_map_size",
+    title="Find the largest final feature map (s×s) whose flatten → Linear head fits a parameter budget",
+    cases=_budget_cases,
+    reference=max_map_size_reference,
+    hint="the head has C·s²·K + K parameters; find the largest s with that ≤ budget (return 0 if even "
+         "s = 1 is too big). A loop is exact; with a square root, check the neighbours of your guess.",
+))
+
+
+# --------------------------------------------------------------------------- 5. spot the bug
+
+def fixed_fc1_in_features_reference(conv_channels: int, height: int, width: int) -> int:
+    """Run Conv2d(3, C, 3, padding=1) → MaxPool2d(2) → Flatten on a (1, 3, H, W) input with torch."""
+    import torch
+    from torch import nn
+
+    features = nn.Sequential(nn.Conv2d(3, conv_channels, 3, padding=1), nn.MaxPool2d(2), nn.Flatten())
+    with torch.no_grad():
+        return int(features(torch.zeros(1, 3, height, width)).shape[1])
+
+
+def _fc1_cases(rng: random.Random) -> list:
+    return [((rng.choice([4, 8, 16, 32]), rng.randint(2, 64), rng.randint(2, 64)), {}) for _ in range(16)]
+
+
+register(Question(
+    id="03.fixed_fc1_in_features",
+    answer="fixed_fc1_in_features",
+    title="Spot the bug: SimpleNet's hard-coded 16*16*16 only fits 32×32 images — compute fc1's in_features",
+    cases=_fc1_cases,
+    reference=fixed_fc1_in_features_reference,
+    hint="conv1 (3×3, padding=1) keeps H×W; MaxPool2d(2) halves each side, rounding DOWN (odd sizes lose "
+         "their last row/column); flatten multiplies channels × height × width.",
+))

@@ -1,0 +1,207 @@
+"""Chapter 04 (Normalization, dropout, activations) exercise questions.
+
+Reference answers come from torch modules built in the checking process (on the ``meta`` device
+where only counts are needed) and counted with ``helpers.counting``, or from ``helpers.models``;
+tests/test_ch03_ch04_checks.py checks them against ``helpers.formulas`` and real forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from helpers.checks.registry import Question, register
+
+
+# --------------------------------------------------------------------------- 1. BatchNorm params vs buffers
+
+def batchnorm_counts_reference(num_features: int, affine: bool = True, track_running_stats: bool = True) -> list:
+    """[parameters, buffer elements] of nn.BatchNorm2d, counted by helpers.counting."""
+    from torch import nn
+
+    from helpers.counting import count_buffers, count_params
+
+    bn = nn.BatchNorm2d(num_features, affine=affine, track_running_stats=track_running_stats, device="meta")
+    return [count_params(bn), count_buffers(bn)]
+
+
+def _bn_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        C = rng.choice([1, 3, 16, 32, 64, 100, 256, 512, 1024])
+        kwargs = {} if i % 4 == 0 else {"affine": rng.random() < 0.6, "track_running_stats": rng.random() < 0.6}
+        cases.append(((C,), kwargs))
+    return cases
+
+
+register(Question(
+    id="04.batchnorm_counts",
+    answer="batchnorm_counts",
+    title="Count BatchNorm2d's parameters and buffer elements: return [params, buffers]",
+    cases=_bn_cases,
+    reference=batchnorm_counts_reference,
+    hint="parameters: weight γ and bias β, C each, only with affine=True. Buffers: running_mean and "
+         "running_var (C each) plus num_batches_tracked (one number), only with track_running_stats=True.",
+))
+
+
+# --------------------------------------------------------------------------- 2. which norm, how many params
+
+NORM_KINDS = ("batch", "layer", "group", "instance")
+
+
+def norm_params_reference(kind: str, channels: int, height: int, width: int, num_groups: int) -> int:
+    """Parameters of the norm layer (torch defaults) for a (B, C, H, W) map, counted on the meta device.
+
+    batch: BatchNorm2d(C); layer: LayerNorm([C, H, W]); group: GroupNorm(num_groups, C);
+    instance: InstanceNorm2d(C).
+    """
+    from torch import nn
+
+    from helpers.counting import count_params
+
+    layer = {"batch": lambda: nn.BatchNorm2d(channels, device="meta"),
+             "layer": lambda: nn.LayerNorm([channels, height, width], device="meta"),
+             "group": lambda: nn.GroupNorm(num_groups, channels, device="meta"),
+             "instance": lambda: nn.InstanceNorm2d(channels, device="meta")}[kind]()
+    return count_params(layer)
+
+
+def _norm_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        C = rng.choice([4, 8, 16, 32, 64])
+        G = rng.choice([g for g in (1, 2, 4, 8) if C % g == 0])
+        cases.append(((NORM_KINDS[i % 4], C, rng.randint(2, 32), rng.randint(2, 32), G), {}))
+    return cases
+
+
+register(Question(
+    id="04.norm_params",
+    answer="norm_params",
+    title="Parameters of BatchNorm2d / LayerNorm([C, H, W]) / GroupNorm / InstanceNorm2d (torch defaults)",
+    cases=_norm_cases,
+    reference=norm_params_reference,
+    hint="BatchNorm and GroupNorm: γ, β per channel (GroupNorm's count does not depend on num_groups). "
+         "LayerNorm: γ, β of shape normalized_shape. InstanceNorm2d: affine=False by default.",
+))
+
+
+# --------------------------------------------------------------------------- 3. dropout
+
+def dropout_stats_reference(n: int, value: float, p: float) -> list:
+    """[expected number of zeros, value of a survivor, expected mean of the output] for
+    nn.Dropout(p) in training mode applied to a tensor of n copies of `value`.
+
+    The survivor's value is read from torch's own dropout; the expectations follow from each
+    element being zeroed independently with probability p.
+    """
+    import torch
+    from torch import nn
+
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(0)
+        out = nn.Dropout(p).train()(torch.full((4096,), float(value), dtype=torch.float64))
+    finally:
+        torch.random.set_rng_state(generator_state)
+    survivor = float(out[out != 0][0]) if value != 0 else 0.0
+    return [n * p, survivor, float(value)]
+
+
+def _close(expected, got) -> bool:
+    if not isinstance(got, list) or len(got) != len(expected):
+        return False
+    try:
+        return all(math.isclose(e, float(g), rel_tol=1e-6, abs_tol=1e-9) for e, g in zip(expected, got))
+    except (TypeError, ValueError):
+        return False
+
+
+def _dropout_cases(rng: random.Random) -> list:
+    return [((rng.choice([10, 100, 1000, 4096]), rng.choice([1.0, 2.0, 0.5, -3.0, 10.0]),
+              rng.choice([0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 0.8, 0.9])), {}) for _ in range(16)]
+
+
+register(Question(
+    id="04.dropout_stats",
+    answer="dropout_stats",
+    title="Dropout in training mode on n copies of a value: [expected zeros, survivor value, expected mean]",
+    cases=_dropout_cases,
+    reference=dropout_stats_reference,
+    compare=_close,
+    hint="each element is zeroed independently with probability p; survivors are divided by (1 − p), "
+         "which keeps the expected value of every element equal to its input.",
+))
+
+
+# --------------------------------------------------------------------------- 4. typical block counts
+
+def conv_block_counts_reference(in_channels: int, out_channels: int, kernel_size: int, conv_bias: bool) -> list:
+    """[parameters, buffer elements] of helpers.models.ConvBlock (conv → BN → ReLU → pool → dropout)."""
+    from helpers.counting import count_buffers, count_params
+    from helpers.models import ConvBlock
+
+    block = ConvBlock(in_channels, out_channels, kernel_size, conv_bias=conv_bias)
+    return [count_params(block), count_buffers(block)]
+
+
+def _block_cases(rng: random.Random) -> list:
+    return [((rng.choice([1, 3, 16, 32]), rng.choice([8, 16, 32, 64]), rng.choice([1, 3, 5]),
+              rng.random() < 0.5), {}) for _ in range(12)]
+
+
+register(Question(
+    id="04.conv_block_counts",
+    answer="conv_block_counts",
+    title="Count the typical block conv → BatchNorm2d → ReLU → MaxPool2d → Dropout: [params, buffers]",
+    cases=_block_cases,
+    reference=conv_block_counts_reference,
+    hint="only the conv (out·in·k² + out if it has a bias) and the BatchNorm (2·out parameters, "
+         "2·out + 1 buffer elements) own tensors; ReLU, pooling and dropout have none.",
+))
+
+
+# --------------------------------------------------------------------------- 5. spot the bug
+
+def fixed_norm_model(in_channels: int, filters: int, height: int, width: int, num_classes: int):
+    """The corrected model of the exercise (on the meta device): BatchNorm2d(filters), and the
+    Linear sized for the pooled map."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(in_channels, filters, 3, padding=1, device="meta"),        # (B, F, H, W)
+        nn.BatchNorm2d(filters, device="meta"),                              # (B, F, H, W)
+        nn.ReLU(),
+        nn.MaxPool2d(2),                                                     # (B, F, H//2, W//2)
+        nn.Dropout(0.25),
+        nn.Flatten(),                                                        # (B, F·(H//2)·(W//2))
+        nn.Linear(filters * (height // 2) * (width // 2), num_classes, device="meta"),  # (B, K)
+    )
+
+
+def fixed_norm_model_counts_reference(in_channels: int, filters: int, height: int, width: int,
+                                      num_classes: int) -> list:
+    """[parameters, buffer elements] of the fixed model, counted by helpers.counting."""
+    from helpers.counting import count_buffers, count_params
+
+    model = fixed_norm_model(in_channels, filters, height, width, num_classes)
+    return [count_params(model), count_buffers(model)]
+
+
+def _fixed_cases(rng: random.Random) -> list:
+    return [((rng.choice([1, 3]), rng.choice([8, 16, 32, 64]), rng.randint(4, 40), rng.randint(4, 40),
+              rng.choice([2, 10, 100])), {}) for _ in range(12)]
+
+
+register(Question(
+    id="04.fixed_model_counts",
+    answer="fixed_model_counts",
+    title="Spot the bugs in a conv → BN → ReLU → pool → dropout classifier, then count the fixed model "
+          "[params, buffers]",
+    cases=_fixed_cases,
+    reference=fixed_norm_model_counts_reference,
+    hint="BatchNorm2d's num_features must be the conv's out_channels; after MaxPool2d(2) the map is "
+         "(H//2)×(W//2), so the Linear takes filters·(H//2)·(W//2) inputs. Only conv, BN and Linear "
+         "own parameters; only BN owns buffers.",
+))
