@@ -1,0 +1,149 @@
+"""Compute and memory cost as pure arithmetic: MACs/FLOPs, weight/training memory, attention, KV cache.
+
+Like `helpers.formulas`, this module never imports torch, so "formula == measurement" is a real
+check: chapter 08 and 11 (and tests/test_cost.py) compare every function with FlopCounterMode,
+with tensors saved by autograd, with an optimiser's state and with traced shapes.
+
+Conventions
+-----------
+* **MAC** = one multiply-accumulate ``a·b + c``. **FLOP** = one floating-point operation.
+  A MAC is 2 FLOPs, and ``torch.utils.flop_counter.FlopCounterMode`` reports 2·MACs of matrix
+  products/convolutions/attention only; bias additions, activations, norms and softmax count 0.
+  The ``*_flops`` functions here follow FlopCounterMode's convention (``2·MACs``).
+* Bytes per element: fp32 4, bf16/fp16 2, int8 1, int4 0.5 (two weights per byte).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Sequence, Union
+
+__all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
+           "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
+           "kv_cache_bytes", "depthwise_separable_ratio"]
+
+IntOrTuple = Union[int, Sequence[int]]
+
+BYTES_PER_ELEMENT: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+
+#: extra fp32 tensors an optimiser keeps per parameter (Adam: exp_avg and exp_avg_sq).
+OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
+
+
+def _tuple(x: IntOrTuple) -> tuple[int, ...]:
+    return (x,) if isinstance(x, int) else tuple(x)
+
+
+def linear_macs(in_features: int, out_features: int, rows: int = 1) -> int:
+    """MACs of ``nn.Linear(in, out)`` applied to `rows` vectors (rows = B, or B·T for sequences).
+
+    Each of the `out` outputs of each row is a dot product of length `in`: ``rows·in·out`` MACs.
+    (The bias adds ``rows·out`` additions, which FlopCounterMode does not count.)
+    """
+    return rows * in_features * out_features
+
+
+def linear_flops(in_features: int, out_features: int, rows: int = 1) -> int:
+    """FLOPs of ``nn.Linear`` as FlopCounterMode counts them: ``2·rows·in·out`` (= 2·MACs)."""
+    return 2 * linear_macs(in_features, out_features, rows)
+
+
+def conv_macs(in_channels: int, out_channels: int, kernel_size: IntOrTuple, output_size: IntOrTuple,
+              groups: int = 1, batch_size: int = 1) -> int:
+    """MACs of a convolution: every output value is a dot product over (in/groups)·∏kernel inputs.
+
+    ``MACs = B · out_channels · ∏output_size · (in_channels / groups) · ∏kernel_size``.
+    `output_size` is the spatial size of the OUTPUT (see `helpers.shapes.conv_output_size`).
+    A 1-D kernel with a 2-D output (or vice versa) is an error.
+    """
+    k, o = _tuple(kernel_size), _tuple(output_size)
+    if len(k) == 1 and len(o) > 1:
+        k = k * len(o)
+    if len(k) != len(o):
+        raise ValueError(f"kernel_size {k} and output_size {o} have different numbers of dimensions")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"in_channels={in_channels} and out_channels={out_channels} must be divisible by groups={groups}")
+    return batch_size * out_channels * prod(o) * (in_channels // groups) * prod(k)
+
+
+def conv_flops(in_channels: int, out_channels: int, kernel_size: IntOrTuple, output_size: IntOrTuple,
+               groups: int = 1, batch_size: int = 1) -> int:
+    """FLOPs of a convolution as FlopCounterMode counts them: 2·`conv_macs`."""
+    return 2 * conv_macs(in_channels, out_channels, kernel_size, output_size, groups, batch_size)
+
+
+def weight_bytes(num_params: int, dtype: str = "fp32") -> float:
+    """Bytes to store `num_params` weights in `dtype` ("fp32", "bf16", "int8", "int4", …).
+
+    int4 packs two weights per byte (quantisation scales/zero-points are ignored here).
+    """
+    if dtype not in BYTES_PER_ELEMENT:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    return num_params * BYTES_PER_ELEMENT[dtype]
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes held during one training step (fp32 by default), by category."""
+
+    params: int
+    grads: int
+    optimizer_state: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.optimizer_state + self.activations
+
+    def as_dict(self) -> dict[str, int]:
+        return {"params": self.params, "grads": self.grads, "optimizer_state": self.optimizer_state,
+                "activations": self.activations, "total": self.total}
+
+
+def training_memory(num_params: int, activation_numel: int = 0, optimizer: str = "adam",
+                    bytes_per_element: int = 4) -> TrainingMemory:
+    """Memory of a training step: weights + gradients + optimiser state + saved activations.
+
+    ``params = grads = P·bytes``; ``optimizer_state = k·P·bytes`` with k = 2 for Adam/AdamW
+    (exp_avg, exp_avg_sq), 1 for SGD with momentum, 0 for plain SGD (see `OPTIMIZER_STATES`);
+    ``activations = activation_numel·bytes`` (the tensors autograd saves for the backward pass).
+    So with Adam in fp32: ``16·P`` bytes before activations. (torch's Adam also keeps one scalar
+    ``step`` tensor per parameter tensor — a few bytes, ignored here.)
+    """
+    if optimizer not in OPTIMIZER_STATES:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
+    p = num_params * bytes_per_element
+    return TrainingMemory(params=p, grads=p, optimizer_state=OPTIMIZER_STATES[optimizer] * p,
+                          activations=activation_numel * bytes_per_element)
+
+
+def attention_scores_bytes(batch_size: int, num_heads: int, seq_len: int, bytes_per_element: float = 4,
+                           kv_len: int | None = None) -> float:
+    """Bytes of ONE layer's attention matrix (B, h, T, S): ``B·h·T·S·bytes`` — O(T²) for S = T."""
+    s = seq_len if kv_len is None else kv_len
+    return batch_size * num_heads * seq_len * s * bytes_per_element
+
+
+def kv_cache_bytes(n_layer: int, n_head: int, head_dim: int, seq_len: int, batch_size: int = 1,
+                   bytes_per_element: float = 2, n_kv_head: int | None = None) -> float:
+    """Bytes of the key/value cache of a decoder: ``2·n_layer·n_kv_head·head_dim·T·B·bytes``.
+
+    For every layer, the keys and the values (the factor 2) of every past token are kept, each of
+    width n_kv_head·head_dim (= d_model without grouped-query attention, n_kv_head = n_head).
+    """
+    kv = n_head if n_kv_head is None else n_kv_head
+    return 2 * n_layer * kv * head_dim * seq_len * batch_size * bytes_per_element
+
+
+def depthwise_separable_ratio(in_channels: int, out_channels: int, kernel_size: IntOrTuple,
+                              bias: bool = False) -> float:
+    """Weights of depthwise (C·k²) + pointwise (C·O) divided by a standard conv (C·O·k²).
+
+    Without biases the ratio is exactly ``1/O + 1/k²`` (Howard et al. 2017, MobileNets, eq. 5).
+    """
+    kk = prod(_tuple(kernel_size)) if not isinstance(kernel_size, int) else kernel_size ** 2
+    c, o = in_channels, out_channels
+    separable = c * kk + c * o + ((c + o) if bias else 0)
+    standard = c * o * kk + (o if bias else 0)
+    return separable / standard
