@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from helpers.counting import count_params
 from helpers.models.mamba import (MambaBlock, mamba_block_params, mamba_block_params_breakdown,
-                                  mamba_dims, mamba_seed_estimate, mamba_state_numel,
+                                  mamba_block_flops, mamba_dims, mamba_seed_estimate,
+                                  mamba_state_numel,
                                   selective_scan)
 
 configs = st.fixed_dictionaries({
@@ -153,6 +154,19 @@ def test_runs_on_meta_and_backward():
     block = MambaBlock(8, d_state=4)
     block(torch.randn(1, 5, 8)).sum().backward()
     assert all(p.grad is not None for p in block.parameters())
+
+
+@given(st.integers(1, 3), st.integers(1, 12), st.integers(1, 40), st.integers(1, 8), st.integers(1, 5),
+       st.sampled_from([1, 2]))
+@settings(max_examples=15)
+def test_flops_formula_equals_flop_counter(Bsz, L, d_model, d_state, d_conv, expand):
+    from helpers.trace import summary
+    with torch.device("meta"):
+        block = MambaBlock(d_model, d_state, d_conv, expand)
+    assert summary(block, input_size=(Bsz, L, d_model)).total_flops == mamba_block_flops(
+        Bsz, L, d_model, d_state, d_conv, expand)
+    assert mamba_block_flops(Bsz, L, d_model, d_state, d_conv, expand, include_scan=True) > \
+        mamba_block_flops(Bsz, L, d_model, d_state, d_conv, expand)
 
 
 def test_seed_estimate_is_not_the_exact_count():

@@ -35,7 +35,7 @@ Deviations:
       beyond what ``torch.device(...)`` context managers give.
 
 Pure arithmetic (no torch call): ``mamba_dims``, ``mamba_block_params_breakdown``,
-``mamba_block_params``, ``mamba_state_numel``, ``mamba_seed_estimate``.
+``mamba_block_params``, ``mamba_state_numel``, ``mamba_block_flops``, ``mamba_seed_estimate``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from helpers import formulas
 __all__ = [
     "MambaBlock", "selective_scan",
     "mamba_dims", "mamba_block_params_breakdown", "mamba_block_params", "mamba_state_numel",
-    "mamba_seed_estimate",
+    "mamba_block_flops", "mamba_seed_estimate",
 ]
 
 
@@ -147,6 +147,32 @@ def mamba_state_numel(batch_size: int, d_model: int, d_state: int = 16, d_conv: 
     ssm = batch_size * d["d_inner"] * d_state
     conv = batch_size * d["d_inner"] * d_conv
     return {"ssm_state": ssm, "conv_state": conv, "total": ssm + conv}
+
+
+def mamba_block_flops(batch_size: int, seq_len: int, d_model: int, d_state: int = 16,
+                      d_conv: int = 4, expand: float = 2, dt_rank: Union[int, str] = "auto", *,
+                      include_scan: bool = False) -> int:
+    """FLOPs of one `MambaBlock` forward pass on (B, L, D), 2 per multiply-accumulate.
+
+    With include_scan=False this is exactly what ``torch.utils.flop_counter.FlopCounterMode``
+    (and so ``helpers.trace.summary``) reports: matrix products and the convolution only::
+
+        in_proj 2·BL·D·2Di + conv1d 2·B·Di·(L+K−1)·K + x_proj 2·BL·Di·(R+2N)
+        + dt_proj 2·BL·R·Di + out_proj 2·BL·Di·D
+
+    (the causal conv is computed on L + K − 1 positions, then cut to L). include_scan=True adds
+    the element-wise work of the scan, which FlopCounterMode does not count: per token and
+    channel, 7·N + 3 operations (Δ·A, exp, Ā·h, +, ·B, ·C, the sum over N; Δ·u, the D skip).
+    Every term is linear in L.
+    """
+    d = mamba_dims(d_model, d_state, d_conv, expand, dt_rank)
+    Di, N, K, R = d["d_inner"], d_state, d_conv, d["dt_rank"]
+    BL = batch_size * seq_len
+    flops = (2 * BL * d_model * 2 * Di + 2 * batch_size * Di * (seq_len + K - 1) * K
+             + 2 * BL * Di * (R + 2 * N) + 2 * BL * R * Di + 2 * BL * Di * d_model)
+    if include_scan:
+        flops += BL * Di * (7 * N + 3)
+    return flops
 
 
 def mamba_seed_estimate(d_model: int = 256, d_state: int = 16, d_conv: int = 4,
