@@ -83,7 +83,7 @@ def run_cases(fn: Callable, cases: list, timeout: float) -> list[dict]:
             except _Timeout:
                 outcomes.append({"timeout": timeout})
                 break
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a function is an error, not an exit
                 outcomes.append(outcome_of_exception(exc))
                 break
             try:

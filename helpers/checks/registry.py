@@ -118,10 +118,22 @@ def _load_all() -> None:
     _LOADED = True
 
 
+def _load_chapter(chapter: str) -> None:
+    """Import ``helpers/checks/chNN.py`` only (other chapters' modules are not needed)."""
+    if not re.fullmatch(r"\d\d", chapter):
+        return
+    try:
+        importlib.import_module(f"helpers.checks.ch{chapter}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"helpers.checks.ch{chapter}":
+            raise
+
+
 def all_questions() -> list[Question]:
-    """Every registered question of every chapter, sorted by id."""
+    """Every registered question: by chapter, then in the order the chapter module registers them
+    (the order of its notebook)."""
     _load_all()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return sorted(_REGISTRY.values(), key=lambda q: q.chapter)
 
 
 def chapters() -> list[str]:
@@ -130,13 +142,17 @@ def chapters() -> list[str]:
 
 
 def questions_for_chapter(chapter: str | int) -> list[Question]:
-    """The questions of one chapter (``"01"`` or ``1``), sorted by id."""
+    """The questions of one chapter (``"01"`` or ``1``), in registration order."""
     chapter = f"{int(chapter):02d}"
-    return [q for q in all_questions() if q.chapter == chapter]
+    _load_chapter(chapter)
+    return sorted((q for q in _REGISTRY.values() if q.chapter == chapter), key=lambda q: q.chapter)
 
 
 def get(question_id: str) -> Question:
     """The question with this id; :class:`UnknownQuestion` (a KeyError) with suggestions if none."""
+    if question_id in _REGISTRY:
+        return _REGISTRY[question_id]
+    _load_chapter(str(question_id)[:2])
     if question_id in _REGISTRY:
         return _REGISTRY[question_id]
     _load_all()

@@ -180,7 +180,8 @@ def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optiona
                 return verdict("not_attempted", f"not attempted yet — replace the `raise NotImplementedError` "
                                                 f"in {name} with your code, then re-run this cell.")
             if is_memory_error(kind, text):
-                return verdict("memory", f"{call} ran out of memory ({kind}: {text})")
+                return verdict("memory", f"{call} ran out of memory ({kind}: {text})" if text
+                               else f"{call} ran out of memory ({kind})")
             return verdict("error", f"{call} raised {kind}: {text}" if text else f"{call} raised {kind}")
         if "timeout" in out:
             return verdict("timeout", f"{call} did not finish within {out['timeout']:g} s — is there an infinite loop?")

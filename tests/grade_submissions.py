@@ -1,0 +1,163 @@
+"""Synthetic chapter-01 submissions for the grader's tests (built from the solutions notebook).
+
+``build_submissions(folder)`` writes one ``01_<case>.ipynb`` per fault case and returns
+{case: path}. Each case edits the real solutions notebook the way a student (or a cheater, or a
+broken laptop) would; ``EXPECTED`` in tests/test_grade.py lists what the grader must answer.
+The torch demo cell is removed (each case then starts in ~1 s, so the tests can use short time
+limits); the benchmark grades the full notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "solutions" / "01_linear_exercises.ipynb"
+EXERCISE = ROOT / "exercises" / "01_linear_exercises.ipynb"
+TORCH_DEMO_CELL = "ex5-buggy"
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def _cell(nb: dict, cell_id: str) -> dict:
+    return next(c for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def _set(nb: dict, cell_id: str, source: str) -> None:
+    _cell(nb, cell_id)["source"] = source
+
+
+def _insert_after(nb: dict, cell_id: str, source: str, new_id: str) -> None:
+    index = next(i for i, c in enumerate(nb["cells"]) if c.get("id") == cell_id)
+    nb["cells"].insert(index + 1, {"cell_type": "code", "id": new_id, "metadata": {}, "execution_count": None,
+                                   "outputs": [], "source": source})
+
+
+def _lookup_table_solution(question) -> str:
+    """A function that returns the checker's expected answers from a table: ✅ in the notebook,
+    since the checker's inputs are fixed, but useless on the grader's fresh inputs."""
+    from helpers.checks import checker_rng
+    from helpers.checks.registry import make_cases
+    from helpers.checks.verdict import normalise
+
+    table = {json.dumps([list(a), k], sort_keys=True): normalise(question.reference(*a, **k))
+             for a, k in make_cases(question, checker_rng(question.id))}
+    return (f"_TABLE_{question.answer} = {table!r}\n\n"
+            f"def {question.answer}(*args, **kwargs):\n"
+            f"    import json\n"
+            f"    value = _TABLE_{question.answer}.get(json.dumps([list(args), kwargs], sort_keys=True), 0)\n"
+            f"    return tuple(value) if isinstance(value, list) else value\n")
+
+
+def build_submissions(folder: Path) -> dict[str, Path]:
+    from helpers.checks.registry import questions_for_chapter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = _load(SOLUTION)
+    base["cells"] = [c for c in base["cells"] if c.get("id") not in (TORCH_DEMO_CELL,)]
+    for c in base["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    cases: dict[str, object] = {}
+
+    cases["correct"] = copy.deepcopy(base)
+
+    blank = _load(EXERCISE)
+    blank["cells"] = [c for c in blank["cells"] if c.get("id") != TORCH_DEMO_CELL]
+    cases["blank"] = blank
+
+    nb = copy.deepcopy(base)  # plausible mistakes
+    _set(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
+                             "    return in_features * out_features + out_features  # forgot bias=False\n")
+    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
+                             "    return str(tuple(input_shape[:-1]) + (layer_sizes[-1],))\n")
+    _set(nb, "ex5-solution", "def fixed_params(channels, height, width, hidden, classes):  # renamed\n"
+                             "    return mlp_params([channels * height * width, hidden, hidden // 2, classes])\n")
+    cases["wrong"] = nb
+
+    nb = copy.deepcopy(base)  # answers looked up from the checker's (fixed) inputs
+    for q in questions_for_chapter("01"):
+        _set(nb, f"ex{1 + [x.id for x in questions_for_chapter('01')].index(q.id)}-solution",
+             _lookup_table_solution(q))
+    cases["hardcoded"] = nb
+
+    nb = copy.deepcopy(base)
+    _insert_after(nb, "ex2-check", "n = 0\nwhile True:\n    n += 1\n", "loop")
+    cases["loop_cell"] = nb
+
+    nb = copy.deepcopy(base)
+    _set(nb, "ex4-solution", "def max_hidden_size(in_features, out_features, budget):\n"
+                             "    h = 1\n    while mlp_params([in_features, h, h, out_features]) <= budget:\n"
+                             "        h += 0  # never advances\n    return h\n")
+    cases["loop_function"] = nb
+
+    nb = copy.deepcopy(base)
+    _insert_after(nb, "ex3-check", "raise ValueError('my experiment went wrong')\n", "oops")
+    _set(nb, "ex5-solution", "def fixed_classifier_params(channels, height, width, hidden, classes):\n"
+                             "    return mlp_params([channels * height * width, hidden, hidden // 2, classes]) // 0\n")
+    cases["exception"] = nb
+
+    nb = copy.deepcopy(base)
+    _set(nb, "ex1-solution", "big = bytearray(50 * 1024**3)  # 50 GB\n\n" + _source(_cell(base, "ex1-solution")))
+    cases["huge_allocation"] = nb
+
+    nb = copy.deepcopy(base)
+    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
+                             "    scratch = bytearray(3 * 1024**3)  # 3 GB: more than the limit, less than the machine\n"
+                             "    return tuple(input_shape[:-1]) + (layer_sizes[-1],)\n")
+    cases["allocation_in_function"] = nb
+
+    nb = copy.deepcopy(base)  # tamper with helpers in the kernel, answer 0 everywhere
+    _insert_after(nb, "setup",
+                  "import helpers.checks, helpers.checks.ch01, helpers.formulas\n"
+                  "import helpers.checks.registry as registry, helpers.checks.verdict as verdict\n"
+                  "zero = lambda *args, **kwargs: 0\n"
+                  "helpers.formulas.linear_params = zero\n"
+                  "for q in list(registry._REGISTRY.values()):\n"
+                  "    object.__setattr__(q, 'reference', zero)\n"
+                  "verdict.judge = lambda *a, **k: verdict.Verdict('x', 'correct', 20, 20, '20/20 cases correct')\n"
+                  "def check(question_id, answer):\n"
+                  "    print(f'✅ {question_id}: 20/20 cases correct')\n"
+                  "helpers.checks.check = check\n", "tamper")
+    for i, q in enumerate(questions_for_chapter("01"), start=1):
+        _set(nb, f"ex{i}-solution", f"def {q.answer}(*args, **kwargs):\n    return 0\n")
+    cases["monkeypatch"] = nb
+
+    nb = copy.deepcopy(base)  # wrong answers behind edited check cells
+    _set(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
+                             "    return in_features * out_features  # no bias at all\n")
+    _set(nb, "ex1-check", 'print("✅ 01.linear_params: 20/20 cases correct")')
+    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n    return None\n")
+    _cell(nb, "ex2-check")["metadata"] = {}  # untagged, calls check(…) and swaps the function
+    _set(nb, "ex2-check", 'check("01.output_shape", output_shape)\n'
+                          'output_shape = lambda input_shape, layer_sizes: (0,)\n')
+    cases["edited_check"] = nb
+
+    nb = copy.deepcopy(base)
+    _insert_after(nb, "ex1-check", "import sys\nsys.exit(0)\n", "exit")
+    cases["sys_exit"] = nb
+
+    nb = copy.deepcopy(base)
+    _insert_after(nb, "ex1-check", "import os\nos._exit(3)\n", "hard-exit")
+    cases["os_exit"] = nb
+
+    paths = {}
+    for name, notebook in cases.items():
+        path = folder / f"01_{name}.ipynb"
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        paths[name] = path
+    correct_text = paths["correct"].read_text(encoding="utf-8")
+    paths["malformed_json"] = folder / "01_malformed_json.ipynb"
+    paths["malformed_json"].write_text(correct_text.replace('"cells": [', '"cells": [ {oops', 1), encoding="utf-8")
+    paths["truncated"] = folder / "01_truncated.ipynb"
+    paths["truncated"].write_bytes(correct_text.encode("utf-8")[: len(correct_text) * 3 // 5])
+    return paths

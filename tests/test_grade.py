@@ -1,0 +1,208 @@
+"""The batch grader on synthetic chapter-01 submissions: every fault case gets the right row.
+
+All fault cases are graded in ONE grader run (module-scoped fixture, 2 jobs, 5 s cell limit,
+2 s per question) to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import grade as grader
+from helpers.checks import check
+from helpers.checks.registry import questions_for_chapter
+from tests.grade_submissions import build_submissions
+
+QUESTIONS = [q.id for q in questions_for_chapter("01")]
+LIN, SHAPE, MLP, HIDDEN, FIXED = QUESTIONS
+TIMEOUT, QUESTION_TIMEOUT = 5, 2
+
+# case → (total points, TOTAL status, {question: status}, substrings of the TOTAL reason)
+EXPECTED = {
+    "correct": (5, "ok", dict.fromkeys(QUESTIONS, "correct"), []),
+    "blank": (0, "ok", dict.fromkeys(QUESTIONS, "not_attempted"), []),
+    "wrong": (1, "ok", {LIN: "wrong", SHAPE: "wrong_type", MLP: "wrong", HIDDEN: "correct", FIXED: "missing"}, []),
+    "hardcoded": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
+    "loop_cell": (2, "timeout", {LIN: "correct", SHAPE: "correct", MLP: "missing", HIDDEN: "missing",
+                                 FIXED: "missing"}, [f"did not finish within {TIMEOUT} s", "infinite loop"]),
+    "loop_function": (4, "ok", {LIN: "correct", SHAPE: "correct", MLP: "correct", HIDDEN: "timeout",
+                                FIXED: "correct"}, []),
+    "exception": (4, "cell_errors", {FIXED: "error"}, ["ValueError: my experiment went wrong"]),
+    "huge_allocation": (1, "memory", {LIN: "missing", SHAPE: "correct", MLP: "error"},
+                        ["memory limit (2048 MB)", "MemoryError"]),
+    "allocation_in_function": (4, "ok", {SHAPE: "memory", LIN: "correct"}, []),
+    "monkeypatch": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
+    "edited_check": (0, "ok", {LIN: "wrong", SHAPE: "wrong", MLP: "wrong", FIXED: "wrong"}, []),
+    "sys_exit": (5, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
+    "os_exit": (0, "crashed", dict.fromkeys(QUESTIONS, "crashed"), ["exit code 3"]),
+    "malformed_json": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["not valid JSON"]),
+    "truncated": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["truncated"]),
+}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    paths = build_submissions(folder)
+    before = {name: _sha(p) for name, p in paths.items()}
+    listing = sorted(p.name for p in folder.iterdir())
+    out = tmp_path_factory.mktemp("out") / "grades.csv"
+    argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", str(TIMEOUT),
+                                               "--question-timeout", str(QUESTION_TIMEOUT), "--quiet"]
+    assert grader.main(argv) == 0
+    with out.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = reader.fieldnames
+    by_case = {name: {r["question"]: r for r in rows if r["submission"] == str(p)} for name, p in paths.items()}
+    return {"paths": paths, "before": before, "listing": listing, "folder": folder, "rows": rows,
+            "header": header, "by_case": by_case, "out": out}
+
+
+def test_every_fault_case_is_built(graded):
+    assert set(graded["paths"]) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("case", list(EXPECTED))
+def test_fault_case(graded, case):
+    points, status, question_statuses, reasons = EXPECTED[case]
+    rows = graded["by_case"][case]
+    assert set(rows) == set(QUESTIONS) | {"TOTAL"}, f"{case}: one row per question plus TOTAL"
+    total = rows["TOTAL"]
+    summary = {q: (rows[q]["status"], rows[q]["reason"]) for q in QUESTIONS}
+    assert (float(total["points"]), total["status"]) == (points, status), f"{case}: {total} {summary}"
+    assert float(total["max_points"]) == len(QUESTIONS)
+    for question, expected_status in question_statuses.items():
+        assert rows[question]["status"] == expected_status, f"{case}/{question}: {rows[question]}"
+    for text in reasons:
+        assert text in total["reason"], f"{case}: {text!r} not in {total['reason']!r}"
+    for q in QUESTIONS:
+        row = rows[q]
+        assert float(row["points"]) == (1.0 if row["status"] == "correct" else 0.0)
+        assert (row["reason"] == "") == (row["status"] == "correct"), f"{case}/{q}: every failure has a reason"
+
+
+def test_reasons_name_the_failing_input(graded):
+    wrong = graded["by_case"]["wrong"]
+    assert wrong[LIN]["reason"].startswith("linear_params(") and "bias=False" in wrong[LIN]["reason"]
+    assert "expected" in wrong[LIN]["reason"]
+    assert "(a str)" in wrong[SHAPE]["reason"]
+    assert "`fixed_classifier_params`" in wrong[FIXED]["reason"]
+    assert "did not finish within 2 s" in graded["by_case"]["loop_function"][HIDDEN]["reason"]
+    assert "ZeroDivisionError" in graded["by_case"]["exception"][FIXED]["reason"]
+    assert "MemoryError" in graded["by_case"]["allocation_in_function"][SHAPE]["reason"]
+
+
+def test_the_hardcoded_table_fools_the_checker_but_not_the_grader(graded, capsys):
+    """The lookup table passes ``check`` (fixed, id-seeded inputs) yet scores 0: fresh inputs."""
+    nb = json.loads(graded["paths"]["hardcoded"].read_text(encoding="utf-8"))
+    source = "".join(next(c for c in nb["cells"] if c.get("id") == "ex1-solution")["source"])
+    namespace: dict = {}
+    exec(source, namespace)
+    assert check(LIN, namespace["linear_params"])
+    assert capsys.readouterr().out.startswith(f"✅ {LIN}: 20/20")
+    assert graded["by_case"]["hardcoded"][LIN]["status"] == "wrong"
+
+
+def test_submissions_are_never_modified(graded):
+    assert {name: _sha(p) for name, p in graded["paths"].items()} == graded["before"]
+    assert sorted(p.name for p in graded["folder"].iterdir()) == graded["listing"]
+
+
+def test_csv_layout(graded):
+    assert graded["header"] == grader.COLUMNS
+    assert len(graded["rows"]) == len(EXPECTED) * (len(QUESTIONS) + 1)
+    for case, rows in graded["by_case"].items():
+        assert float(rows["TOTAL"]["points"]) == sum(float(rows[q]["points"]) for q in QUESTIONS)
+    assert not [p for p in graded["out"].parent.iterdir() if p.name != "grades.csv"], "no temporary file left"
+
+
+def test_scores_are_reproducible_with_fresh_inputs(graded):
+    names = ["correct", "wrong", "hardcoded", "blank"]
+    paths = [graded["paths"][n] for n in names]
+    rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
+                              seed=12345, progress=False)
+    again = {(r.submission, r.question): (r.points, r.status) for r in rows}
+    first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
+             for n in names for q, r in graded["by_case"][n].items()}
+    assert again == first
+    a, b = grader.GradingPlan.build("01", 1), grader.GradingPlan.build("01", 2)
+    assert a.cases != b.cases, "each run draws new inputs"
+    assert grader.GradingPlan.build("01", 1).cases == a.cases
+
+
+def test_csv_write_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "grades.csv"
+    out.write_text("previous grades\n", encoding="utf-8")
+    rows = [grader.Row("a.ipynb", "TOTAL", 1, 2, "ok", "")]
+
+    class Boom(RuntimeError):
+        pass
+
+    def broken_writer(*args, **kwargs):
+        raise Boom()
+
+    monkeypatch.setattr(grader.csv, "writer", broken_writer)
+    with pytest.raises(Boom):
+        grader.write_csv(rows, out)
+    assert out.read_text(encoding="utf-8") == "previous grades\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
+    monkeypatch.undo()
+    grader.write_csv(rows, out)
+    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,"]
+
+
+def test_check_cells_are_not_executed():
+    nb = {"cells": [
+        {"cell_type": "code", "source": "from helpers.checks import check", "metadata": {}},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"tags": ["check"]}},
+        {"cell_type": "code", "source": "# verify\ncheck('01.a', f)\n", "metadata": {}},
+        {"cell_type": "code", "source": "def f():\n    return 1\ncheck('01.a', f)", "metadata": {}},
+        {"cell_type": "markdown", "source": "check(", "metadata": {}},
+    ]}
+    assert grader.cells_to_run(nb) == [(1, "from helpers.checks import check"), (4, "def f():\n    return 1")]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"\xff\xfe\x00", "UTF-8"),
+    (b"[1, 2]", "not a notebook"),
+    (b'{"cells": 3}', "no list of cells"),
+    (b'{"cells": [{"source": "x"}]}', "malformed"),
+    (b'{"cells": [', "truncated"),
+])
+def test_invalid_notebooks_are_explained(data, reason):
+    with pytest.raises(grader.InvalidNotebook, match=reason):
+        grader._parse_notebook(data)
+
+
+def test_nbformat3_and_list_sources_are_read():
+    nb = grader._parse_notebook(json.dumps({"worksheets": [{"cells": [
+        {"cell_type": "code", "input": ["x = ", "1"]}]}], "nbformat": 3}).encode())
+    assert grader.cells_to_run(nb) == [(1, "x = 1")]
+
+
+def test_chapter_inference(tmp_path):
+    assert grader.infer_chapter(Path("01_linear_exercises.ipynb"), None) == "01"
+    assert grader.infer_chapter(Path("alice-07_lstm.ipynb"), None) == "07"
+    nb = {"cells": [{"cell_type": "code", "source": 'check("03.pool", f)'}]}
+    assert grader.infer_chapter(Path("alice.ipynb"), nb) == "03"
+    assert grader.infer_chapter(Path("alice.ipynb"), {"cells": []}) is None
+
+
+def test_unknown_chapter_and_unreadable_file(tmp_path):
+    rows = grader.grade_submission(tmp_path / "missing.ipynb", {}, grader.Settings())
+    assert rows[0].status == "invalid_notebook" and "cannot read" in rows[0].reason
+    path = tmp_path / "alice.ipynb"
+    path.write_text('{"cells": []}', encoding="utf-8")
+    rows = grader.grade_submission(path, {}, grader.Settings())
+    assert rows[0].status == "invalid_notebook" and "--chapter" in rows[0].reason
