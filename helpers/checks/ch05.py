@@ -1,0 +1,185 @@
+"""Chapter 05 (RNN and BPTT) exercise questions.
+
+Reference answers come from ``helpers.formulas``, ``helpers.models`` (SimpleRNN, the autograd
+saved-tensor measurement) or from tiny torch modules and autograd run in the checking process —
+never from a hand-typed number. tests/test_checks_ch05.py checks every reference against torch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import torch
+from torch import nn
+
+from helpers import formulas
+from helpers.checks.registry import Question, register
+from helpers.counting import count_params
+from helpers.models.rnn import SimpleRNN, rnn_bptt_saved_numel
+
+
+def close_lists(expected: Any, got: Any, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
+    """Nested lists of floats equal within tolerance (same nesting and lengths)."""
+    if isinstance(expected, (list, tuple)):
+        return (isinstance(got, (list, tuple)) and len(got) == len(expected)
+                and all(close_lists(e, g, rel_tol, abs_tol) for e, g in zip(expected, got)))
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return False
+    return math.isclose(float(expected), float(got), rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+# --------------------------------------------------------------------------- 1. rnn params
+
+def vanilla_rnn_params_reference(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                                 bidirectional: bool = False) -> int:
+    """Parameters of nn.RNN(input_size, hidden_size, num_layers, bias=bias, bidirectional=...)."""
+    return formulas.rnn_params("RNN", input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
+
+
+def _params_cases(rng: random.Random) -> list:
+    cases: list = [((10, 16), {}), ((20, 64), {"num_layers": 2, "bidirectional": True})]
+    for _ in range(18):
+        kwargs: dict = {}
+        if rng.random() < 0.7:
+            kwargs["num_layers"] = rng.randint(1, 4)
+        if rng.random() < 0.6:
+            kwargs["bidirectional"] = rng.random() < 0.6
+        if rng.random() < 0.3:
+            kwargs["bias"] = rng.random() < 0.5
+        cases.append(((rng.randint(1, 300), rng.randint(1, 300)), kwargs))
+    return cases
+
+
+register(Question(
+    id="05.vanilla_rnn_params",
+    answer="vanilla_rnn_params",
+    title="Implement vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False)",
+    cases=_params_cases,
+    reference=vanilla_rnn_params_reference,
+    hint="Per layer and direction: H·in + H·H + 2·H (torch keeps TWO bias vectors, bias_ih and bias_hh). "
+         "Layer 0 reads in = input_size; every later layer reads both directions of the layer below: "
+         "in = D·H with D = 2 if bidirectional.",
+))
+
+
+# --------------------------------------------------------------------------- 2. output / h_n shapes
+
+def rnn_shapes_reference(batch: int, seq_len: int, input_size: int, hidden_size: int, num_layers: int,
+                         bidirectional: bool, batch_first: bool) -> tuple:
+    """(output.shape, h_n.shape) of nn.RNN, from a tiny torch forward pass."""
+    rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional)
+    x = torch.zeros((batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size))
+    with torch.no_grad():
+        output, h_n = rnn(x)
+    return tuple(output.shape), tuple(h_n.shape)
+
+
+def _shapes_cases(rng: random.Random) -> list:
+    return [((rng.randint(1, 8), rng.randint(1, 12), rng.randint(1, 16), rng.randint(1, 24),
+              rng.randint(1, 4), rng.random() < 0.5, rng.random() < 0.5), {}) for _ in range(16)]
+
+
+register(Question(
+    id="05.rnn_shapes",
+    answer="rnn_shapes",
+    title="Predict (output.shape, h_n.shape) of nn.RNN(input_size, hidden_size, num_layers, "
+          "batch_first=..., bidirectional=...) on a batch of `batch` sequences of `seq_len` steps",
+    cases=_shapes_cases,
+    reference=rnn_shapes_reference,
+    hint="With D = 2 if bidirectional else 1: output is (seq_len, batch, D·H), or (batch, seq_len, D·H) "
+         "if batch_first; h_n is (D·num_layers, batch, H) — batch_first does NOT change h_n.",
+))
+
+
+# --------------------------------------------------------------------------- 3. one BPTT step
+
+def bptt_step_reference(W_ih: list, W_hh: list, b: list, x_t: list, h_prev: list, grad_h: list) -> tuple:
+    """Autograd's (∂L/∂h_prev, ∂L/∂W_hh) for h = tanh(W_ih x_t + W_hh h_prev + b), given ∂L/∂h."""
+    def t(values: list, grad: bool = False) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
+
+    w_hh, hp = t(W_hh, True), t(h_prev, True)
+    h = torch.tanh(t(W_ih) @ t(x_t) + w_hh @ hp + t(b))
+    h.backward(t(grad_h))
+    return hp.grad.tolist(), w_hh.grad.tolist()
+
+
+def _bptt_cases(rng: random.Random) -> list:
+    def vec(n: int) -> list:
+        return [round(rng.uniform(-1, 1), 3) for _ in range(n)]
+
+    cases = []
+    for _ in range(12):
+        H, I = rng.randint(1, 4), rng.randint(1, 3)
+        cases.append((([vec(I) for _ in range(H)], [vec(H) for _ in range(H)], vec(H), vec(I), vec(H),
+                       vec(H)), {}))
+    return cases
+
+
+register(Question(
+    id="05.bptt_step",
+    answer="bptt_step",
+    title="One BPTT step: given W_ih, W_hh, b, x_t, h_prev and g = ∂L/∂h_t for "
+          "h_t = tanh(W_ih x_t + W_hh h_prev + b), return (∂L/∂h_prev, ∂L/∂W_hh) as lists",
+    cases=_bptt_cases,
+    reference=bptt_step_reference,
+    compare=close_lists,
+    hint="Recompute h_t, then δ = g ⊙ (1 − h_t²) (the tanh derivative); ∂L/∂h_prev = W_hhᵀ δ "
+         "(a list of H floats) and ∂L/∂W_hh = δ h_prevᵀ (an H×H list: row i = δ[i]·h_prev).",
+))
+
+
+# --------------------------------------------------------------------------- 4. truncated-BPTT memory
+
+def tbptt_saved_activations_reference(k: int, batch: int, input_size: int, hidden_size: int,
+                                      num_layers: int) -> int:
+    """Activation numbers autograd saves for one k-step window of nn.RNN: the chapter's formula
+    `rnn_bptt_saved_numel`, which tests/test_models_rnn.py proves equal to torch's saved tensors
+    (measured with saved_tensors_hooks; tests/test_checks_ch05.py re-measures these cases)."""
+    return rnn_bptt_saved_numel(k, batch, input_size, hidden_size, num_layers)
+
+
+def _tbptt_cases(rng: random.Random) -> list:
+    return [((rng.randint(1, 40), rng.randint(1, 16), rng.randint(1, 32), rng.randint(1, 48),
+              rng.randint(1, 3)), {}) for _ in range(14)]
+
+
+register(Question(
+    id="05.tbptt_saved_activations",
+    answer="tbptt_saved_activations",
+    title="How many activation numbers does autograd keep for one window of k steps of "
+          "nn.RNN(input_size, hidden_size, num_layers) on a (k, batch, input_size) input?",
+    cases=_tbptt_cases,
+    reference=tbptt_saved_activations_reference,
+    hint="Per layer: its input, k·batch·in (in = input_size for layer 0, hidden_size above), plus "
+         "the hidden states h_0 … h_k, (k+1)·batch·hidden_size. Sum over the layers.",
+))
+
+
+# --------------------------------------------------------------------------- 5. the fixed SimpleRNN
+
+def simple_rnn_params_reference(input_size: int, hidden_size: int, output_size: int, num_layers: int) -> int:
+    """count_params of the fixed SimpleRNN (built on the meta device: shapes only)."""
+    with torch.device("meta"):
+        return count_params(SimpleRNN(input_size, hidden_size, output_size, num_layers=num_layers))
+
+
+def _simple_cases(rng: random.Random) -> list:
+    cases: list = [((4, 8, 2, 1), {})]
+    cases += [((rng.randint(1, 128), rng.randint(1, 256), rng.randint(1, 20), rng.randint(1, 3)), {})
+              for _ in range(15)]
+    return cases
+
+
+register(Question(
+    id="05.simple_rnn_params",
+    answer="simple_rnn_params",
+    title="Parameters of the (fixed) seed SimpleRNN(input_size, hidden_size, output_size, num_layers): "
+          "nn.RNN(batch_first=True) + nn.Linear(hidden_size, output_size)",
+    cases=_simple_cases,
+    reference=simple_rnn_params_reference,
+    hint="The RNN part: per layer H·in + H·H + 2·H (in = input_size for layer 0, H above); the head: "
+         "H·output_size + output_size. The sequence length does not appear anywhere.",
+))

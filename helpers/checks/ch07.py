@@ -1,0 +1,168 @@
+"""Chapter 07 (embeddings) exercise questions.
+
+Reference answers come from ``helpers.formulas``, ``helpers.counting``, ``helpers.models.TinyLM``
+(built on the meta device) or from torch's own embedding lookup run in the checking process —
+never from a hand-typed number. tests/test_checks_ch07.py checks every reference against torch.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import formulas
+from helpers.checks.ch05 import close_lists
+from helpers.checks.registry import Question, register
+from helpers.counting import bytes_for, count_params
+from helpers.models.embedding import TinyLM
+
+# --------------------------------------------------------------------------- 1. embedding params
+
+
+def embedding_params_reference(num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                               max_norm: Optional[float] = None) -> int:
+    """Parameters of nn.Embedding(num_embeddings, embedding_dim, padding_idx=..., max_norm=...)."""
+    return formulas.embedding_params(num_embeddings, embedding_dim, padding_idx=padding_idx, max_norm=max_norm)
+
+
+def _emb_params_cases(rng: random.Random) -> list:
+    cases: list = [((10, 4), {})]                                      # the seed's example
+    for _ in range(15):
+        V, D = rng.randint(1, 60000), rng.randint(1, 1024)
+        kwargs: dict = {}
+        if rng.random() < 0.4:
+            kwargs["padding_idx"] = rng.randint(0, V - 1)
+        if rng.random() < 0.3:
+            kwargs["max_norm"] = round(rng.uniform(0.5, 5.0), 2)
+        cases.append(((V, D), kwargs))
+    return cases
+
+
+register(Question(
+    id="07.embedding_params",
+    answer="embedding_params",
+    title="Implement embedding_params(num_embeddings, embedding_dim, padding_idx=None, max_norm=None)",
+    cases=_emb_params_cases,
+    reference=embedding_params_reference,
+    hint="The weight is one (num_embeddings, embedding_dim) table. padding_idx only freezes one row "
+         "(it is still a parameter) and max_norm rescales rows at lookup time: neither changes the count.",
+))
+
+
+# --------------------------------------------------------------------------- 2. output shape
+
+def embedding_output_shape_reference(index_shape: list, num_embeddings: int, embedding_dim: int) -> tuple:
+    """Shape of nn.Embedding(num_embeddings, embedding_dim)(ids) for ids of shape index_shape."""
+    emb = nn.Embedding(num_embeddings, embedding_dim)
+    with torch.no_grad():
+        return tuple(emb(torch.zeros(tuple(index_shape), dtype=torch.long)).shape)
+
+
+def _shape_cases(rng: random.Random) -> list:
+    cases: list = [(([2, 5], 10, 4), {})]
+    for _ in range(15):
+        shape = [rng.randint(1, 16) for _ in range(rng.randint(0, 3))]
+        cases.append(((shape, rng.randint(1, 5000), rng.randint(1, 256)), {}))
+    return cases
+
+
+register(Question(
+    id="07.embedding_output_shape",
+    answer="embedding_output_shape",
+    title="Predict the output shape of nn.Embedding(num_embeddings, embedding_dim) applied to integer "
+          "ids of shape index_shape (a list, possibly empty)",
+    cases=_shape_cases,
+    reference=embedding_output_shape_reference,
+    hint="The lookup is weight[ids]: the ids keep their shape and one axis of size embedding_dim is "
+         "appended. num_embeddings never appears in the output shape.",
+))
+
+
+# --------------------------------------------------------------------------- 3. one-hot × matrix
+
+def one_hot_matmul_reference(indices: list, weight: list) -> list:
+    """F.embedding(indices, weight) computed by torch in float64, as nested lists."""
+    return F.embedding(torch.tensor(indices, dtype=torch.long),
+                       torch.tensor(weight, dtype=torch.float64)).tolist()
+
+
+def _one_hot_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(12):
+        V, D = rng.randint(1, 6), rng.randint(1, 4)
+        weight = [[round(rng.uniform(-2, 2), 2) for _ in range(D)] for _ in range(V)]
+        cases.append((([rng.randrange(V) for _ in range(rng.randint(1, 6))], weight), {}))
+    return cases
+
+
+register(Question(
+    id="07.one_hot_matmul",
+    answer="one_hot_matmul",
+    title="Compute one_hot(indices) @ weight with plain Python lists (weight is V×D): the embedding "
+          "lookup written as a matrix product",
+    cases=_one_hot_cases,
+    reference=one_hot_matmul_reference,
+    compare=close_lists,
+    hint="Build, for each index i, the one-hot row [1 if j == i else 0 for j in range(V)] and multiply "
+         "it by weight: the result is row i of weight. Return one list of D floats per index.",
+))
+
+
+# --------------------------------------------------------------------------- 4. TinyLM params (tying)
+
+def tinylm_params_reference(vocab_size: int, d_model: int, max_len: int, tie_weights: bool,
+                            positional: Optional[str]) -> int:
+    """count_params(TinyLM(...)) built on the meta device."""
+    with torch.device("meta"):
+        return count_params(TinyLM(vocab_size, d_model, max_len=max_len, tie_weights=tie_weights,
+                                   positional=positional))
+
+
+def _tinylm_cases(rng: random.Random) -> list:
+    return [((rng.randint(2, 50000), rng.randint(1, 512), rng.randint(1, 2048), rng.random() < 0.5,
+              rng.choice(["learned", "sinusoidal", None])), {}) for _ in range(16)]
+
+
+register(Question(
+    id="07.tinylm_params",
+    answer="tinylm_params",
+    title="Parameters of TinyLM(vocab_size, d_model, max_len, tie_weights, positional): token embedding, "
+          "positions, LayerNorm(d_model), bias-free head",
+    cases=_tinylm_cases,
+    reference=tinylm_params_reference,
+    hint="V·D for the token table; + max_len·D only for learned positions (sinusoidal ones are a buffer); "
+         "+ 2·D for the LayerNorm; + V·D for the head only if it is NOT tied (a tied head is the same tensor).",
+))
+
+
+# --------------------------------------------------------------------------- 5. vocabulary memory
+
+def vocab_memory_bytes_reference(vocab_size: int, d_model: int, dtype: str, tie_weights: bool) -> int:
+    """Bytes of an input embedding + output head (tied or not) at `dtype`, built on meta."""
+    with torch.device("meta"):
+        emb, head = nn.Embedding(vocab_size, d_model), nn.Linear(d_model, vocab_size, bias=False)
+    if tie_weights:
+        head.weight = emb.weight
+    return bytes_for(count_params(nn.ModuleList([emb, head])), getattr(torch, dtype))
+
+
+def _memory_cases(rng: random.Random) -> list:
+    return [((rng.randint(1000, 260000), rng.choice([64, 256, 512, 768, 1024, 2048, 4096]),
+              rng.choice(["float32", "bfloat16", "float16", "float64"]), rng.random() < 0.5), {})
+            for _ in range(16)]
+
+
+register(Question(
+    id="07.vocab_memory_bytes",
+    answer="vocab_memory_bytes",
+    title="Bytes taken by the weights of an input embedding (V×D) plus a bias-free output head, "
+          "tied or not, stored as dtype ('float32', 'bfloat16', 'float16' or 'float64')",
+    cases=_memory_cases,
+    reference=vocab_memory_bytes_reference,
+    hint="Count the numbers first (one V·D matrix if tied, two if not), then multiply by the element "
+         "size: 4 bytes for float32, 2 for bfloat16/float16, 8 for float64.",
+))
