@@ -1,5 +1,6 @@
 """The four RNN architectures of chapter 06 (helpers.models.seq2seq): shapes, counts, semantics."""
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +10,15 @@ from helpers.counting import count_params
 from helpers.models.seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, ManyToOneLSTM, OneToManyLSTM
 
 dims = st.integers(1, 6)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: torch's intra-op thread pool only adds latency (badly so on a loaded 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @settings(max_examples=15)

@@ -1,0 +1,204 @@
+"""Chapter 06 (LSTM and GRU) exercise questions.
+
+Reference answers come from ``helpers.formulas`` (closed-form counts, themselves tested against
+torch) or from small torch modules built and run in the checking process. tests/test_checks_ch06.py checks every reference against real torch modules.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from helpers import formulas
+from helpers.checks.registry import Question, register
+
+
+# --------------------------------------------------------------------------- 1. lstm_params
+
+def lstm_params_reference(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                          bidirectional: bool = False) -> int:
+    """Parameters of nn.LSTM(input_size, hidden_size, num_layers, bias, bidirectional=...)."""
+    return formulas.rnn_params("LSTM", input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)
+
+
+def _lstm_params_cases(rng: random.Random) -> list:
+    cases: list = [((20, 64), {}), ((20, 128), {})]          # the seed's two examples first
+    for _ in range(20):
+        kwargs: dict = {}
+        if rng.random() < 0.7:
+            kwargs["num_layers"] = rng.randint(1, 4)
+        if rng.random() < 0.6:
+            kwargs["bidirectional"] = rng.random() < 0.7
+        if rng.random() < 0.3:
+            kwargs["bias"] = rng.random() < 0.5
+        cases.append(((rng.randint(1, 300), rng.randint(1, 300)), kwargs))
+    return cases
+
+
+register(Question(
+    id="06.lstm_params",
+    answer="lstm_params",
+    title="Implement lstm_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False)",
+    cases=_lstm_params_cases,
+    reference=lstm_params_reference,
+    hint="Per layer and direction: 4·H·in + 4·H·H + 2·4·H (torch has TWO bias vectors, bias_ih and "
+         "bias_hh). Layer 0 reads in = input_size; every later layer reads the concatenated output "
+         "of the layer below: in = D·H with D = 2 if bidirectional.",
+))
+
+
+# --------------------------------------------------------------------------- 2. output / h_n / c_n shapes
+
+def lstm_shapes_reference(batch: int, seq_len: int, input_size: int, hidden_size: int, num_layers: int,
+                          bidirectional: bool, batch_first: bool, proj_size: int) -> tuple:
+    """(output.shape, h_n.shape, c_n.shape) of nn.LSTM, from torch itself (a tiny CPU forward pass:
+    on the meta device torch's LSTM falls back to a slow step-by-step decomposition)."""
+    lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=batch_first,
+                   bidirectional=bidirectional, proj_size=proj_size)
+    x_shape = (batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)              # tiny tensors: a thread pool only adds latency on a busy machine
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")   # "LSTM with projections is not supported with oneDNN"
+            output, (h_n, c_n) = lstm(torch.zeros(x_shape))
+    finally:
+        torch.set_num_threads(threads)
+    return tuple(output.shape), tuple(h_n.shape), tuple(c_n.shape)
+
+
+def _shapes_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        hidden = rng.randint(2, 24)                       # small sizes: the reference runs torch
+        proj = rng.randint(1, hidden - 1) if i % 3 == 2 else 0
+        cases.append(((rng.randint(1, 8), rng.randint(1, 9), rng.randint(1, 16), hidden,
+                       rng.randint(1, 4), rng.random() < 0.6, rng.random() < 0.5, proj), {}))
+    return cases
+
+
+register(Question(
+    id="06.lstm_shapes",
+    answer="lstm_shapes",
+    title="Predict (output.shape, h_n.shape, c_n.shape) of nn.LSTM(input_size, hidden_size, num_layers, "
+          "batch_first=..., bidirectional=..., proj_size=...) on a (batch, seq_len, input_size) batch",
+    cases=_shapes_cases,
+    reference=lstm_shapes_reference,
+    hint="With D = 2 if bidirectional else 1 and H_r = proj_size or hidden_size: output is "
+         "(seq_len, batch, D·H_r), or (batch, seq_len, D·H_r) if batch_first; h_n is "
+         "(D·num_layers, batch, H_r) and c_n is (D·num_layers, batch, hidden_size) — batch_first "
+         "does NOT change h_n and c_n.",
+))
+
+
+# --------------------------------------------------------------------------- 3. hidden_size for a budget
+
+def largest_hidden_size_reference(input_size: int, num_layers: int, bidirectional: bool, budget: int) -> int:
+    """Largest hidden_size whose nn.LSTM has at most `budget` parameters (0 if even 1 is too big)."""
+    h = 0
+    while formulas.rnn_params("LSTM", input_size, h + 1, num_layers, bidirectional=bidirectional) <= budget:
+        h += 1
+    return h
+
+
+def _budget_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(14):
+        I, L, bidir = rng.randint(1, 200), rng.randint(1, 3), rng.random() < 0.5
+        h_true = rng.randint(1, 256)
+        low = formulas.rnn_params("LSTM", I, h_true, L, bidirectional=bidir)
+        high = formulas.rnn_params("LSTM", I, h_true + 1, L, bidirectional=bidir)
+        budget = rng.choice([low, high - 1, rng.randint(low, high - 1)])   # edges included
+        cases.append(((I, L, bidir, budget), {}))
+    cases.append(((10, 1, False, 3), {}))                                   # nothing fits → 0
+    return cases
+
+
+register(Question(
+    id="06.largest_hidden_size",
+    answer="largest_hidden_size",
+    title="Find the largest hidden_size such that nn.LSTM(input_size, hidden_size, num_layers, "
+          "bidirectional=...) has at most `budget` parameters",
+    cases=_budget_cases,
+    reference=largest_hidden_size_reference,
+    hint="The count grows strictly with hidden_size, so either solve the quadratic and adjust by ±1, "
+         "or simply increase hidden_size while your lstm_params(...) stays ≤ budget. Return 0 if even "
+         "hidden_size=1 is over budget.",
+))
+
+
+# --------------------------------------------------------------------------- 4. GRU of the same budget
+
+def gru_matching_hidden_size_reference(input_size: int, hidden_size: int, num_layers: int) -> int:
+    """Largest GRU hidden_size with at most as many parameters as nn.LSTM(input_size, hidden_size, num_layers)."""
+    budget = formulas.rnn_params("LSTM", input_size, hidden_size, num_layers)
+    h = 0
+    while formulas.rnn_params("GRU", input_size, h + 1, num_layers) <= budget:
+        h += 1
+    return h
+
+
+register(Question(
+    id="06.gru_matching_hidden_size",
+    answer="gru_matching_hidden_size",
+    title="Replace nn.LSTM(input_size, hidden_size, num_layers) by a GRU with the same number of layers: "
+          "what is the largest GRU hidden_size that uses no more parameters?",
+    cases=lambda rng: [((rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 3)), {}) for _ in range(16)],
+    reference=gru_matching_hidden_size_reference,
+    hint="A GRU has 3 blocks where the LSTM has 4: per layer 3·(H·in + H·H + 2·H) versus "
+         "4·(H·in + H·H + 2·H), with in = input_size for layer 0 and H for the layers above. The GRU "
+         "can be wider — but not 4/3 wider, because the H·H terms grow quadratically.",
+))
+
+
+# --------------------------------------------------------------------------- 5. spot the bug
+
+def second_lstm_input_size_reference(hidden_size: int, bidirectional: bool, proj_size: int) -> int:
+    """in_features of layer 2 — read from torch's own 2-layer LSTM with the same settings."""
+    lstm = nn.LSTM(1, hidden_size, num_layers=2, bidirectional=bidirectional, proj_size=proj_size, device="meta")
+    return int(lstm.weight_ih_l1.shape[1])
+
+
+def _second_layer_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        hidden = rng.randint(2, 512)
+        proj = rng.randint(1, hidden - 1) if i % 2 else 0
+        cases.append(((hidden, i % 4 < 2 or rng.random() < 0.5, proj), {}))
+    return cases
+
+
+register(Question(
+    id="06.second_lstm_input_size",
+    answer="second_lstm_input_size",
+    title="Spot the bug: the second of two hand-stacked LSTMs is built with input_size=hidden_size. "
+          "What input_size must it have?",
+    cases=_second_layer_cases,
+    reference=second_lstm_input_size_reference,
+    hint="The second LSTM reads the first one's `output`, whose last dimension is D·H_r: doubled if "
+         "the first LSTM is bidirectional, and proj_size instead of hidden_size if it projects.",
+))
+
+
+# --------------------------------------------------------------------------- 6. packed batch_sizes
+
+def packed_batch_sizes_reference(lengths: list) -> list:
+    """PackedSequence.batch_sizes for sequences of these lengths (torch itself)."""
+    x = torch.zeros(len(lengths), max(lengths), 1)
+    packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+    return packed.batch_sizes.tolist()
+
+
+register(Question(
+    id="06.packed_batch_sizes",
+    answer="packed_batch_sizes",
+    title="Predict PackedSequence.batch_sizes for a batch of sequences with the given lengths",
+    cases=lambda rng: [(([rng.randint(1, 12) for _ in range(rng.randint(1, 8))],), {}) for _ in range(16)],
+    reference=packed_batch_sizes_reference,
+    hint="batch_sizes[t] is the number of sequences that are still running at step t, i.e. whose "
+         "length is > t, for t = 0 … max(lengths) − 1. The order of `lengths` does not matter.",
+))
