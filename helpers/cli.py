@@ -1,0 +1,127 @@
+"""Command line: summarise a torch.nn layer written as its constructor call.
+
+    python -m helpers summary "nn.LSTM(20, 64, num_layers=2)" --input "5,2,20"
+    python -m helpers summary "nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))" --input 1,3,32,32
+    python -m helpers summary "nn.Embedding(50257, 768)" --input 2,16 --dtype long
+
+The expression is parsed, never evaluated: only calls of `torch.nn` module classes (as `nn.X`,
+`torch.nn.X` or a bare `X`), with literal arguments (numbers, strings, booleans, None, tuples,
+lists) or nested `nn.…` calls, are accepted. Anything else — names, attribute access outside
+torch.nn, arithmetic, lambdas, imports — is refused with a message saying what was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import sys
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["parse_module", "main", "UnsafeExpression"]
+
+
+class UnsafeExpression(ValueError):
+    """The expression is not a plain torch.nn constructor call with literal arguments."""
+
+
+def _module_class(func: ast.expr) -> type[nn.Module]:
+    parts: list[str] = []
+    node = func
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise UnsafeExpression(f"only calls like nn.Linear(...) are allowed, got {ast.unparse(func)!r}")
+    parts.append(node.id)
+    dotted = ".".join(reversed(parts))
+    for prefix in ("torch.nn.", "nn.", ""):
+        if dotted.startswith(prefix) and "." not in dotted[len(prefix):]:
+            name = dotted[len(prefix):]
+            cls = getattr(nn, name, None)
+            if inspect.isclass(cls) and issubclass(cls, nn.Module):
+                return cls
+    raise UnsafeExpression(f"{dotted!r} is not a torch.nn module class")
+
+
+def _value(node: ast.expr) -> Any:
+    if isinstance(node, ast.Call):
+        return _build(node)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_value(e) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise UnsafeExpression(f"arguments must be literals or nn.… calls, got {ast.unparse(node)!r}") from None
+
+
+def _build(node: ast.Call) -> nn.Module:
+    cls = _module_class(node.func)
+    args = []
+    for a in node.args:
+        if isinstance(a, ast.Starred):
+            raise UnsafeExpression("*args are not allowed")
+        args.append(_value(a))
+    kwargs = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise UnsafeExpression("**kwargs are not allowed")
+        kwargs[kw.arg] = _value(kw.value)
+    try:
+        return cls(*args, **kwargs)
+    except (TypeError, ValueError, RuntimeError, AssertionError) as exc:
+        raise ValueError(f"{cls.__name__}{tuple(args)} could not be built: {exc}") from None
+
+
+def parse_module(expression: str) -> nn.Module:
+    """Build the torch.nn module described by `expression` (on the meta device), safely.
+
+    >>> parse_module("nn.Linear(10, 5)")
+    Linear(in_features=10, out_features=5, bias=True)
+    """
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise UnsafeExpression(f"not a Python expression: {exc.msg}") from None
+    if not isinstance(tree.body, ast.Call):
+        raise UnsafeExpression("the expression must be a single constructor call such as nn.Linear(10, 5)")
+    with torch.device("meta"):
+        return _build(tree.body)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(p) for p in text.replace("x", ",").replace("(", "").replace(")", "").split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--input must be comma-separated integers like 2,5,20, got {text!r}") from None
+    if not dims or any(d < 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"--input must be non-negative integers, got {text!r}")
+    return dims
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description="Dimensions & parameters helpers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("summary", help="per-layer shapes, parameters and FLOPs of an nn.… expression")
+    p.add_argument("module", help='e.g. "nn.LSTM(20, 64, num_layers=2)"')
+    p.add_argument("--input", type=_shape, action="append", required=True,
+                   help="input shape, e.g. 5,2,20 (repeat for several inputs)")
+    p.add_argument("--dtype", choices=["float", "long"], default="float",
+                   help="dtype of the inputs (long for nn.Embedding indices)")
+    args = parser.parse_args(argv)
+
+    from helpers.trace import summary  # noqa: PLC0415 - keep `--help` fast
+
+    try:
+        module = parse_module(args.module)
+        dtype = torch.long if args.dtype == "long" else torch.float32
+        inputs = tuple(torch.zeros(shape, dtype=dtype, device="meta") for shape in args.input)
+        print(summary(module, example_inputs=inputs))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
