@@ -1,0 +1,155 @@
+"""Chapter 10 (Mamba) exercise questions.
+
+Reference answers come from the pure arithmetic of ``helpers.models.mamba`` (built on
+``helpers.formulas``), which tests/test_models_mamba.py checks tensor by tensor against the
+torch module ``MambaBlock`` (the layout of state-spaces/mamba ``mamba_simple.Mamba``).
+"""
+
+from __future__ import annotations
+
+import random
+
+from helpers.checks.registry import Question, register
+from helpers.models.mamba import mamba_block_params, mamba_dims, mamba_state_numel
+
+
+# --------------------------------------------------------------------------- 1. d_inner, dt_rank
+
+def inner_dims_reference(d_model: int, expand: int = 2, dt_rank="auto") -> tuple:
+    """(d_inner, dt_rank) as mamba_simple.Mamba computes them."""
+    d = mamba_dims(d_model, expand=expand, dt_rank=dt_rank)
+    return (d["d_inner"], d["dt_rank"])
+
+
+def _dims_cases(rng: random.Random) -> list:
+    cases = [((256,), {}), ((100,), {}), ((17,), {"expand": 1})]
+    for _ in range(17):
+        kwargs: dict = {"expand": rng.choice([1, 2, 3, 4])}
+        if rng.random() < 0.25:
+            kwargs["dt_rank"] = rng.randint(1, 64)
+        cases.append(((rng.randint(1, 4096),), kwargs))
+    return cases
+
+
+register(Question(
+    id="10.inner_dims",
+    answer="inner_dims",
+    title="Return (d_inner, dt_rank) of a Mamba block (d_model, expand=2, dt_rank='auto')",
+    cases=_dims_cases,
+    reference=inner_dims_reference,
+    hint="d_inner = expand · d_model; dt_rank = ceil(d_model / 16) when 'auto' (round UP: "
+         "d_model = 100 gives 7), otherwise the given int.",
+))
+
+
+# --------------------------------------------------------------------------- 2. block count
+
+def _block_cases(rng: random.Random) -> list:
+    cases = [((256,), {})]  # the seed's configuration
+    for _ in range(19):
+        kwargs: dict = {"d_state": rng.choice([4, 8, 16, 32, 64]), "d_conv": rng.randint(2, 4),
+                        "expand": rng.choice([1, 2, 2, 3])}
+        if rng.random() < 0.3:
+            kwargs["dt_rank"] = rng.randint(1, 32)
+        if rng.random() < 0.3:
+            kwargs["conv_bias"] = False
+        if rng.random() < 0.3:
+            kwargs["bias"] = True
+        cases.append(((rng.randint(1, 2048),), kwargs))
+    return cases
+
+
+register(Question(
+    id="10.mamba_block_params",
+    answer="mamba_block_params",
+    title="Count a Mamba block (d_model, d_state=16, d_conv=4, expand=2, dt_rank='auto', "
+          "conv_bias=True, bias=False)",
+    cases=_block_cases,
+    reference=mamba_block_params,
+    hint="in_proj D→2·Di, conv1d depthwise Di·K (+Di), x_proj Di→(R + 2N) no bias, dt_proj R→Di with "
+         "bias, A_log Di·N, D Di, out_proj Di→D; `bias` adds the biases of in_proj and out_proj.",
+))
+
+
+# --------------------------------------------------------------------------- 3. state memory
+
+def state_bytes_reference(batch_size: int, n_layer: int, d_model: int, d_state: int = 16,
+                          d_conv: int = 4, expand: int = 2, bytes_per_element: int = 2) -> int:
+    """Bytes of the recurrent inference state (conv + SSM) of n_layer blocks."""
+    numel = mamba_state_numel(batch_size, d_model, d_state, d_conv, expand)["total"]
+    return numel * n_layer * bytes_per_element
+
+
+def _state_cases(rng: random.Random) -> list:
+    cases = [((1, 24, 768), {})]
+    for _ in range(15):
+        cases.append(((rng.randint(1, 64), rng.randint(1, 64), rng.choice([256, 512, 768, 1024, 2048, 2560])),
+                      {"d_state": rng.choice([8, 16, 32]), "d_conv": rng.choice([2, 3, 4]),
+                       "expand": rng.choice([1, 2]), "bytes_per_element": rng.choice([1, 2, 4])}))
+    return cases
+
+
+register(Question(
+    id="10.state_bytes",
+    answer="state_bytes",
+    title="Bytes of a Mamba model's generation state (batch_size, n_layer, d_model, d_state=16, "
+          "d_conv=4, expand=2, bytes_per_element=2)",
+    cases=_state_cases,
+    reference=state_bytes_reference,
+    hint="per block and sequence: ssm_state (d_inner, d_state) + conv_state (d_inner, d_conv); "
+         "multiply by batch_size, n_layer and the bytes per element. The sequence length never appears.",
+))
+
+
+# --------------------------------------------------------------------------- 4. budget
+
+def largest_d_model_reference(budget: int, d_state: int = 16, multiple: int = 16) -> int:
+    """Largest d_model (a multiple of `multiple`) whose default Mamba block fits in `budget`; 0 if none."""
+    best, d = 0, multiple
+    while mamba_block_params(d, d_state) <= budget:
+        best, d = d, d + multiple
+    return best
+
+
+def _budget_cases(rng: random.Random) -> list:
+    cases = [((437_760,), {})]  # exactly the seed's block
+    for _ in range(11):
+        cases.append(((rng.randint(10_000, 30_000_000),), {"d_state": rng.choice([8, 16, 32]),
+                                                           "multiple": rng.choice([8, 16, 64])}))
+    return cases
+
+
+register(Question(
+    id="10.largest_d_model",
+    answer="largest_d_model",
+    title="Largest d_model (a multiple of `multiple`) whose Mamba block fits a parameter budget "
+          "(budget, d_state=16, multiple=16)",
+    cases=_budget_cases,
+    reference=largest_d_model_reference,
+    hint="the count grows with d_model, so try d_model = multiple, 2·multiple, … and keep the last one "
+         "whose mamba_block_params(d_model, d_state) ≤ budget (return 0 if even the first is too big).",
+))
+
+
+# --------------------------------------------------------------------------- 5. spot the bug
+
+def x_proj_out_features_reference(d_model: int, d_state: int = 16) -> int:
+    """out_features of x_proj in mamba_simple.Mamba: dt_rank + 2·d_state."""
+    return mamba_dims(d_model, d_state)["dt_rank"] + 2 * d_state
+
+
+def _xproj_cases(rng: random.Random) -> list:
+    return [((256,), {})] + [((rng.randint(1, 4096),), {"d_state": rng.choice([4, 8, 16, 32, 64])})
+                             for _ in range(15)]
+
+
+register(Question(
+    id="10.x_proj_out_features",
+    answer="x_proj_out_features",
+    title="Spot the bug: a student's x_proj outputs 3·d_state features (for A, B and C). "
+          "Return the correct out_features (d_model, d_state=16)",
+    cases=_xproj_cases,
+    reference=x_proj_out_features_reference,
+    hint="A is not projected from the input (it is the parameter A_log). x_proj produces the low-rank "
+         "Δ (dt_rank = ceil(d_model/16) numbers) and B and C (d_state numbers each).",
+))
