@@ -106,10 +106,10 @@ def strip_solutions(source: str, *, where: str = "cell") -> str:
                 raise ExerciseError(f"{where}, lines {begin + 1}-{i + 1}: BEGIN and END markers must have "
                                     f"the same indentation")
             begin = None
+        elif BEGIN in line or END in line:
+            raise ExerciseError(f"{where}, line {i + 1}: a solution marker must be alone on its line")
         elif begin is None:
             out.append(line)
-        elif (BEGIN in line or END in line) and marker.startswith("#"):
-            raise ExerciseError(f"{where}, line {i + 1}: a solution marker must be alone on its line")
     if begin is not None:
         raise ExerciseError(f"{where}, line {begin + 1}: '{BEGIN}' is never closed by '{END}'")
     return "\n".join(out)

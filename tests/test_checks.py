@@ -1,0 +1,287 @@
+"""helpers.checks: the instant checker's messages, the registry, and a contract test over EVERY
+registered question of every chapter (cases, references, solutions notebook, check cells)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+from torch import nn
+
+from helpers import formulas
+from helpers.checks import CheckResult, check, checker_rng, run_cases
+from helpers.checks.registry import (Question, UnknownQuestion, all_questions, get, make_cases,
+                                     questions_for_chapter, register)
+from helpers.checks.verdict import NotPlainData, judge, normalise
+from helpers.counting import count_params
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = all_questions()
+
+
+def correct_linear(in_features, out_features, bias=True):
+    return sum(p.numel() for p in nn.Linear(in_features, out_features, bias=bias, device="meta").parameters())
+
+
+def line(capsys) -> str:
+    return capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- messages
+
+def test_correct_answer(capsys):
+    result = check("01.linear_params", correct_linear)
+    assert result and result.status == "correct" and result.correct == result.total == 20
+    assert line(capsys) == "✅ 01.linear_params: 20/20 cases correct\n"
+
+
+def test_wrong_answer_names_first_failing_input_expected_and_hint(capsys):
+    def forgot_bias_flag(in_features, out_features, bias=True):
+        return in_features * out_features + out_features
+
+    result = check("01.linear_params", forgot_bias_flag)
+    out = line(capsys)
+    assert not result and result.status == "wrong"
+    first, hint = out.rstrip("\n").split("\n")
+    cases = make_cases(get("01.linear_params"), checker_rng("01.linear_params"))
+    args, kwargs = next((a, k) for a, k in cases if k.get("bias") is False)
+    want = correct_linear(*args, **kwargs)
+    assert first == (f"❌ 01.linear_params: linear_params({args[0]}, {args[1]}, bias=False) returned "
+                     f"{forgot_bias_flag(*args)}, expected {want}.")
+    assert hint.startswith("   Hint: ") and "bias" in hint
+
+
+def test_not_attempted(capsys):
+    def linear_params(in_features, out_features, bias=True):
+        raise NotImplementedError("linear_params: replace this line with your code")
+
+    result = check("01.linear_params", linear_params)
+    assert result.status == "not_attempted" and not result
+    assert line(capsys).startswith("⏳ 01.linear_params: not attempted yet — replace the `raise NotImplementedError`")
+
+
+def test_exception_is_one_line_without_traceback(capsys):
+    result = check("01.linear_params", lambda i, o, bias=True: i // 0)
+    out = line(capsys)
+    assert result.status == "error"
+    assert "raised ZeroDivisionError: integer division or modulo by zero" in out.split("\n")[0]
+    assert "Traceback" not in out and len(out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("bad, kind, extra", [
+    (lambda i, o, bias=True: float(correct_linear(i, o, bias)), "(a float)", "Use // for integer division"),
+    (lambda i, o, bias=True: str(correct_linear(i, o, bias)), "(a str)", ""),
+    (lambda i, o, bias=True: True, "(a bool)", ""),
+    (lambda i, o, bias=True: [correct_linear(i, o, bias)], "(a list/tuple)", ""),
+])
+def test_wrong_type_is_explained(capsys, bad, kind, extra):
+    result = check("01.linear_params", bad)
+    out = line(capsys)
+    assert result.status == "wrong_type" and kind in out and "expected" in out and extra in out
+
+
+def test_objects_cannot_fake_equality(capsys):
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    result = check("01.linear_params", lambda *a, **k: AlwaysEqual())
+    assert result.status == "wrong_type" and "AlwaysEqual" in line(capsys)
+
+
+def test_passing_the_result_instead_of_the_function(capsys):
+    result = check("01.linear_params", 185)
+    assert result.status == "wrong_type"
+    assert "pass your function itself" in line(capsys)
+
+
+def test_unknown_question_suggests_close_ids(capsys):
+    result = check("01.linear_param", correct_linear)
+    assert not result and "did you mean '01.linear_params'" in line(capsys)
+
+
+def test_timeout_stops_an_infinite_loop():
+    def spin(*args, **kwargs):
+        while True:
+            pass
+
+    q = get("01.linear_params")
+    cases = make_cases(q, checker_rng(q.id))
+    start = time.monotonic()
+    outcomes = run_cases(spin, cases, 0.3)
+    assert time.monotonic() - start < 5
+    verdict = judge(q, cases, outcomes)
+    assert verdict.status == "timeout" and "did not finish within 0.3 s" in verdict.message
+
+
+def test_sys_exit_inside_the_function_is_an_error_not_an_exit(capsys):
+    result = check("01.linear_params", lambda *a, **k: sys.exit(1))
+    assert result.status == "error" and "SystemExit" in line(capsys)
+
+
+def test_output_is_deterministic(capsys):
+    def wrong(in_features, out_features, bias=True):
+        return in_features + out_features
+
+    check("01.mlp_params", wrong)
+    first = line(capsys)
+    check("01.mlp_params", wrong)
+    assert line(capsys) == first
+    assert checker_rng("x").random() == checker_rng("x").random()
+
+
+def test_check_result_displays_nothing_more_in_jupyter(capsys):
+    result = check("01.linear_params", correct_linear)
+    assert isinstance(result, CheckResult) and result._ipython_display_() is None
+    assert repr(result) == line(capsys).rstrip("\n")
+
+
+# --------------------------------------------------------------------------- normalise / judge
+
+def test_normalise_plain_data():
+    assert normalise(torch.Size([2, 3])) == [2, 3]
+    assert normalise((1, (2, 3))) == [1, [2, 3]]
+    assert normalise(torch.tensor(7)) == 7 and type(normalise(torch.tensor(7))) is int
+    np = pytest.importorskip("numpy")
+    assert type(normalise(np.int64(5))) is int and normalise(np.arange(3)) == [0, 1, 2]
+    assert normalise({"a": (1,)}) == {"a": [1]}
+    with pytest.raises(NotPlainData):
+        normalise(object())
+
+
+def test_tuple_and_list_answers_are_equivalent_and_floats_use_isclose():
+    q = Question(id="99.t", answer="f", title="t", cases=lambda rng: [((1,), {})],
+                 reference=lambda x: (0.1 + 0.2, None))
+    assert judge(q, [((1,), {})], [{"value": [0.3, None]}]).passed
+    assert not judge(q, [((1,), {})], [{"value": [0.31, None]}]).passed
+
+
+# --------------------------------------------------------------------------- registry
+
+def test_registry_validates_ids_and_duplicates():
+    with pytest.raises(ValueError, match="NN.short_name"):
+        Question(id="linear", answer="f", title="", cases=lambda r: [], reference=len)
+    q = Question(id="01.linear_params", answer="f", title="", cases=lambda r: [((1,), {})], reference=len,
+                 module="somewhere.else")
+    with pytest.raises(ValueError, match="registered twice"):
+        register(q)
+    with pytest.raises(UnknownQuestion):
+        get("98.nothing")
+
+
+def test_questions_for_chapter_is_in_notebook_order():
+    ids = [q.id for q in questions_for_chapter(1)]
+    assert ids[0] == "01.linear_params" and len(ids) >= 4
+
+
+def test_checking_a_chapter_01_answer_does_not_import_torch():
+    """The student's kernel stays lean: formulas are pure arithmetic."""
+    code = ("import sys; from helpers.checks import check; "
+            "check('01.linear_params', lambda i, o, bias=True: i * o + (o if bias else 0)); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.splitlines() == ["✅ 01.linear_params: 20/20 cases correct", "False"]
+
+
+def test_core_never_imports_checks():
+    for path in (ROOT / "helpers").rglob("*.py"):
+        rel = path.relative_to(ROOT / "helpers").parts
+        if rel[0] in ("checks", "grade.py", "_grade_runner.py", "exercises.py", "widgets", "__init__.py", "cli.py",
+                      "__main__.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "helpers.checks" not in text and "from helpers import checks" not in text, path
+
+
+# --------------------------------------------------------------------------- every question, every chapter
+
+def _solutions_notebook(chapter: str) -> Path:
+    found = sorted((ROOT / "solutions").glob(f"{chapter}_*_exercises.ipynb"))
+    assert len(found) == 1, f"chapter {chapter}: expected one solutions/{chapter}_*_exercises.ipynb, found {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[q.id for q in QUESTIONS])
+def test_question_contract(question):
+    cases = make_cases(question, random.Random(0))
+    assert 5 <= len(cases) <= 200
+    assert json.loads(json.dumps(cases)) == [[list(a), k] for a, k in cases], "cases must be JSON data"
+    for seed in (1, 2):  # the grader's fresh inputs: cases and references must work for any seed
+        cases = make_cases(question, random.Random(seed))
+        question.reference(*cases[0][0], **cases[0][1])  # one-time costs (imports) are not timed
+        start = time.perf_counter()
+        expected = [normalise(question.reference(*a, **k)) for a, k in cases]
+        assert time.perf_counter() - start < 3.0, "references must be cheap (target < 0.5 s per question)"
+        json.dumps(expected)
+    assert question.hint, "a hint helps the student who got it wrong"
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[q.id for q in QUESTIONS])
+def test_question_has_solution_and_check_cell(question):
+    nb = json.loads(_solutions_notebook(question.chapter).read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    text = lambda c: "".join(c["source"])  # noqa: E731
+    defining = [c for c in code if f"def {question.answer}(" in text(c)]
+    assert defining and "### BEGIN SOLUTION" in text(defining[0]), f"no solution cell defines {question.answer}"
+    checks = [c for c in code if f'check("{question.id}", {question.answer})' in text(c)]
+    assert checks, f'no cell runs check("{question.id}", {question.answer})'
+    cell = checks[0]
+    assert "check" in cell.get("metadata", {}).get("tags", []), "check cells are tagged 'check'"
+    printed = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    assert printed.startswith(f"✅ {question.id}: "), f"the committed solution must pass: {printed!r}"
+
+
+def test_every_check_cell_refers_to_a_registered_question():
+    ids = {q.id for q in QUESTIONS}
+    for path in sorted((ROOT / "solutions").glob("*_exercises.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            if "check" in cell.get("metadata", {}).get("tags", []):
+                source = "".join(cell["source"])
+                qid = source.split('"')[1] if '"' in source else source.split("'")[1]
+                assert qid in ids, f"{path.name}: check cell uses unknown id {qid!r}"
+
+
+# --------------------------------------------------------------------------- chapter 01 references vs torch
+
+def test_fixed_classifier_runs_and_the_buggy_one_does_not():
+    from helpers.checks.ch01 import fixed_classifier
+
+    c, h, w, hidden, classes = 3, 8, 6, 10, 4
+    model = fixed_classifier(c, h, w, hidden, classes).to_empty(device="cpu")
+    assert tuple(model(torch.zeros(2, c, h, w)).shape) == (2, classes)
+    buggy = nn.Sequential(nn.Flatten(), nn.Linear(h * w, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2),
+                          nn.ReLU(), nn.Linear(hidden, classes))
+    with pytest.raises(RuntimeError):
+        buggy(torch.zeros(2, c, h, w))
+    assert get("01.fixed_classifier_params").reference(c, h, w, hidden, classes) == count_params(model)
+
+
+def test_output_shape_reference_matches_torch_and_fails_like_torch():
+    ref = get("01.output_shape").reference
+    assert ref([2, 3, 5], [5, 7, 4]) == tuple(nn.Sequential(nn.Linear(5, 7), nn.Linear(7, 4))(torch.zeros(2, 3, 5)).shape)
+    assert ref([2, 6], [5, 4]) is None
+
+
+@given(st.integers(1, 3000), st.integers(1, 1000), st.integers(0, 10**7))
+def test_max_hidden_size_is_the_largest_fit(fin, fout, extra):
+    params = lambda h: formulas.linear_params(fin, h) + formulas.linear_params(h, h) + formulas.linear_params(h, fout)  # noqa: E731
+    budget = params(1) + extra
+    h = get("01.max_hidden_size").reference(fin, fout, budget)
+    assert params(h) <= budget < params(h + 1)
+
+
+def test_mlp_params_reference_counts_real_modules():
+    ref = get("01.mlp_params").reference
+    sizes = [7, 5, 3]
+    model = nn.Sequential(nn.Linear(7, 5, bias=False), nn.ReLU(), nn.Linear(5, 3, bias=False))
+    assert ref(sizes, bias=False) == count_params(model)
+    assert ref(sizes) == sum(formulas.linear_params(a, b) for a, b in zip(sizes, sizes[1:]))
