@@ -122,6 +122,14 @@ def test_timeout_stops_an_infinite_loop():
     assert verdict.status == "timeout" and "did not finish within 0.3 s" in verdict.message
 
 
+def test_mutating_the_inputs_cannot_change_the_reference(capsys):
+    def sneaky(layer_sizes, bias=True):
+        layer_sizes[:] = [1, 1]
+        return 2
+
+    assert check("01.mlp_params", sneaky).status == "wrong"
+
+
 def test_sys_exit_inside_the_function_is_an_error_not_an_exit(capsys):
     result = check("01.linear_params", lambda *a, **k: sys.exit(1))
     assert result.status == "error" and "SystemExit" in line(capsys)

@@ -16,6 +16,7 @@ every run and computes its verdicts in its own process.
 
 from __future__ import annotations
 
+import copy
 import random
 import signal
 import threading
@@ -78,8 +79,8 @@ def run_cases(fn: Callable, cases: list, timeout: float) -> list[dict]:
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         for args, kwargs in cases:
-            try:
-                value = fn(*args, **kwargs)
+            try:  # copies: a function that mutates its inputs must not change the reference's
+                value = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
             except _Timeout:
                 outcomes.append({"timeout": timeout})
                 break
