@@ -14,7 +14,7 @@ import torch
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import count_params
 from helpers.models import MambaBlock, UNet
-from helpers.models.unet import ConvBlock
+from helpers.models.unet import ConvBlock, unet_level_sizes
 
 SEEDS = [0, 1]
 
@@ -64,7 +64,6 @@ def test_smallest_valid_input_is_valid_and_minimal(seed):
                 out = _forward_side(depth, k, smaller)
             except RuntimeError:
                 continue
-            from helpers.models.unet import unet_level_sizes
             assert any(lv.skip % 2 for lv in unet_level_sizes(smaller, depth, k, strict=False)[:-1]), out
 
 

@@ -44,8 +44,9 @@ Pure arithmetic (no torch call, built on helpers.shapes / helpers.formulas):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
@@ -375,8 +376,8 @@ def unet_level_sizes(input_size: int, depth: int = 5, kernel_size: int = 3, *,
     return sorted(levels, key=lambda s: s.level)
 
 
-def unet_output_size(input_size, depth: int = 5, kernel_size: int = 3, *, padded: bool = False,
-                     strict: bool = True):
+def unet_output_size(input_size: Union[int, Sequence[int]], depth: int = 5, kernel_size: int = 3, *,
+                     padded: bool = False, strict: bool = True) -> Union[int, tuple[int, ...]]:
     """Spatial output size of a `UNet` (pure arithmetic, see `unet_level_sizes`).
 
     int in → int out; tuple (H, W) in → tuple out (each dimension independently).
