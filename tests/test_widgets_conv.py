@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers.counting import count_params
-from helpers.widgets import conv_explorer, explore
-from helpers.widgets.conv import OUTPUT_CSS_CLASS, coverage
+from helpers.widgets import conv_explorer
+from helpers.widgets import explore_conv as explore
+from helpers.widgets.conv import CONV_OUTPUT_CSS_CLASS as OUTPUT_CSS_CLASS
+from helpers.widgets.conv import coverage
 
 
 def _torch_conv(n, size, k, s, p, d, cin, cout, g, bias):

@@ -20,15 +20,24 @@ def _submodules() -> list[str]:
 def __getattr__(name: str) -> Any:
     if name in _submodules():  # helpers.widgets.conv as an attribute
         return importlib.import_module(f"{__name__}.{name}")
+    broken: dict[str, str] = {}
     for sub in _submodules():
-        module = importlib.import_module(f"{__name__}.{sub}")
+        try:
+            module = importlib.import_module(f"{__name__}.{sub}")
+        except Exception as exc:  # one broken explorer must not hide the others
+            broken[sub] = f"{type(exc).__name__}: {exc}"
+            continue
         if name in getattr(module, "__all__", ()):
             return getattr(module, name)
-    raise AttributeError(f"helpers.widgets has no attribute {name!r}; available: {__dir__()}")
+    detail = "".join(f"\n  helpers.widgets.{m} failed to import ({err})" for m, err in broken.items())
+    raise AttributeError(f"helpers.widgets has no attribute {name!r}{detail}")
 
 
 def __dir__() -> list[str]:
-    names: list[str] = list(_submodules())
+    names = set(_submodules())
     for sub in _submodules():
-        names += list(getattr(importlib.import_module(f"{__name__}.{sub}"), "__all__", ()))
+        try:
+            names.update(getattr(importlib.import_module(f"{__name__}.{sub}"), "__all__", ()))
+        except Exception:  # reported by __getattr__ when a name is looked up
+            continue
     return sorted(names)

@@ -3,20 +3,20 @@ parameter count, and a drawing of where the sliding window lands.
 
 Three layers, so each can be used (and tested) alone:
 
-* `explore(...)` — pure logic, no ipywidgets, no matplotlib: returns an `Exploration` with the
+* `explore_conv(...)` — pure logic, no ipywidgets, no matplotlib: returns a `ConvExploration` with the
   output size, the formula text with the numbers plugged in, the parameter count (conv), the
   window positions per dimension, and any error as a friendly sentence (never an exception).
   Sizes come from `helpers.shapes`, counts from `helpers.formulas`.
-* `draw(exploration, ax=None)` — matplotlib only: the (padded) input with the windows drawn
+* `draw_conv(exploration, ax=None)` — matplotlib only: the (padded) input with the windows drawn
   (1-D: one bar per output position; 2-D: how many windows read each cell, first/last outlined).
 * `conv_explorer(kind="conv"|"pool", **initial)` — the ipywidgets UI around the two. The output
   size line is an ``HTML`` widget with the CSS class ``dp-conv-output`` (stable, for browser tests).
 
 Example::
 
-    >>> explore("conv", input_size=28, kernel_size=3, padding=1).output_size
+    >>> explore_conv("conv", input_size=28, kernel_size=3, padding=1).output_size
     (28,)
-    >>> explore("pool", input_size=5, kernel_size=2, ceil_mode=True).output_text
+    >>> explore_conv("pool", input_size=5, kernel_size=2, ceil_mode=True).output_text
     'output size: 3'
 """
 
@@ -28,14 +28,15 @@ from typing import Any, Optional, Union
 from helpers import formulas, shapes
 from helpers._args import as_tuple, is_int
 
-__all__ = ["Exploration", "explore", "window_starts", "coverage", "draw", "conv_explorer", "OUTPUT_CSS_CLASS"]
+__all__ = ["ConvExploration", "explore_conv", "window_starts", "coverage", "draw_conv", "conv_explorer",
+           "CONV_OUTPUT_CSS_CLASS"]
 
-OUTPUT_CSS_CLASS = "dp-conv-output"
+CONV_OUTPUT_CSS_CLASS = OUTPUT_CSS_CLASS = "dp-conv-output"
 IntOrTuple = Union[int, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
-class Exploration:
+class ConvExploration:
     """Everything the explorer displays for one configuration.
 
     Attributes:
@@ -103,11 +104,11 @@ def _formula_line(kind: str, L: int, k: int, s: int, pl: int, pr: int, d: int, c
     return text
 
 
-def explore(kind: str = "conv", input_size: IntOrTuple = 28, kernel_size: IntOrTuple = 3,
+def explore_conv(kind: str = "conv", input_size: IntOrTuple = 28, kernel_size: IntOrTuple = 3,
             stride: Optional[IntOrTuple] = None, padding: Union[IntOrTuple, str] = 0,
             dilation: IntOrTuple = 1, *, ceil_mode: bool = False, pool: str = "max",
             in_channels: int = 1, out_channels: int = 1, groups: int = 1,
-            bias: bool = True) -> Exploration:
+            bias: bool = True) -> ConvExploration:
     """Compute what the explorer shows for one configuration (never raises for bad values).
 
     Args:
@@ -157,7 +158,7 @@ def explore(kind: str = "conv", input_size: IntOrTuple = 28, kernel_size: IntOrT
             params = 0
     except ValueError as exc:
         msg = f"⚠ {exc}"
-        return Exploration(**common, output_size=None, output_text=msg, formula="", params=None,
+        return ConvExploration(**common, output_size=None, output_text=msg, formula="", params=None,
                            params_text="", windows=(), error=str(exc))
     out_t = (out,) if is_int(out) else tuple(out)  # type: ignore[arg-type]
     lines = []
@@ -175,12 +176,12 @@ def explore(kind: str = "conv", input_size: IntOrTuple = 28, kernel_size: IntOrT
     else:
         params_text = f"parameters: 0 ({pool} pooling has nothing to learn)"
     windows = tuple(window_starts(o, s, a) for o, s, a in zip(out_t, st, pl))
-    return Exploration(**common, output_size=out_t, output_text=f"output size: {_fmt_size(out_t)}",
+    return ConvExploration(**common, output_size=out_t, output_text=f"output size: {_fmt_size(out_t)}",
                        formula="\n".join(lines), params=params, params_text=params_text,
                        windows=windows, error=None)
 
 
-def coverage(exploration: Exploration) -> list[list[int]]:
+def coverage(exploration: ConvExploration) -> list[list[int]]:
     """How many windows read each cell of the padded input, as rows × columns (padding
     included; a 1-D exploration is one row). Cells a strided or floored window never reads are 0."""
     e = exploration
@@ -202,7 +203,7 @@ def coverage(exploration: Exploration) -> list[list[int]]:
     return grid
 
 
-def draw(exploration: Exploration, ax: Any = None) -> Any:
+def draw_conv(exploration: ConvExploration, ax: Any = None) -> Any:
     """Draw the padded input and the windows; returns the matplotlib Figure.
 
     1-D: the input cells (padding hatched) and one bar per window showing the cells it reads.
@@ -239,7 +240,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + [line]
 
 
-def _draw_1d(e: Exploration, ax: Any, Rectangle: Any) -> None:
+def _draw_1d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
     L, pl, pr = e.input_size[0], e.padding_left[0], e.padding_right[0]
     k, d = e.kernel_size[0], e.dilation[0]
     starts = e.windows[0]
@@ -266,7 +267,7 @@ def _draw_1d(e: Exploration, ax: Any, Rectangle: Any) -> None:
                  f"orange = cells each output reads", fontsize=9)
 
 
-def _draw_2d(e: Exploration, ax: Any, Rectangle: Any) -> None:
+def _draw_2d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
     grid = coverage(e)
     H, W = len(grid), len(grid[0])
     ax.imshow(grid, cmap="Oranges", vmin=0, vmax=max(1, max(map(max, grid))))
@@ -343,7 +344,7 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
     params = w.HTML()
     plot = w.Output()
 
-    def state() -> Exploration:
+    def state() -> ConvExploration:
         v = {k: c.value for k, c in controls.items()}
         n = v.pop("dims")
         size = v.pop("input_size")
@@ -361,7 +362,7 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
             kwargs["pool"] = v.pop("pool")
             if kwargs["pool"] == "avg":  # AvgPool has no dilation argument
                 kwargs["dilation"] = 1
-        return explore(kind, **kwargs)
+        return explore_conv(kind, **kwargs)
 
     def refresh(*_: Any) -> None:
         e = state()
@@ -374,7 +375,7 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
         params.value = e.params_text
         plot.clear_output(wait=True)
         with plot:
-            fig = draw(e)
+            fig = draw_conv(e)
             display(fig)
             plt.close(fig)
 
@@ -387,3 +388,9 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
     box = w.VBox([w.HBox([left, right])])
     box.explore = state  # the current Exploration, for tests and curious users
     return box
+
+
+# short aliases inside this module: helpers.widgets.conv.explore / .draw
+explore = explore_conv
+draw = draw_conv
+Exploration = ConvExploration
