@@ -21,13 +21,25 @@ from tqdm import tqdm
 KERNEL_NAME = "dims-params"
 
 
-def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = KERNEL_NAME) -> None:
-    """Execute `path` in place (outputs replaced, execution timing not recorded)."""
-    nb = nbformat.read(path, as_version=4)
+def execute(nb: nbformat.NotebookNode, workdir: Path, *, timeout: int = 600,
+            kernel_name: str = KERNEL_NAME) -> nbformat.NotebookNode:
+    """Execute `nb` in place, in `workdir`, reproducibly.
+
+    No execution timing is recorded, and the saved ipywidgets state (``metadata.widgets``, whose
+    random model ids change on every run) is dropped, so re-executing an unchanged notebook gives
+    an unchanged file. Raises nbclient's CellExecutionError naming the failing cell.
+    """
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(workdir)}})
     client.execute()
-    nbformat.write(nb, path)
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = KERNEL_NAME) -> None:
+    """Execute the notebook file `path` in place (see `execute`)."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.write(execute(nb, path.parent, timeout=timeout, kernel_name=kernel_name), path)
 
 
 def main(argv: list[str] | None = None) -> int:
