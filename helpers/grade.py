@@ -120,6 +120,7 @@ class Settings:
     question_timeout: Optional[float] = None  # cap on each question's own limit
     memory_mb: int = 2048
     python: str = sys.executable
+    startup_slack: float = 15.0     # extra seconds before the hard kill (process start-up)
 
 
 # --------------------------------------------------------------------------- reading a submission
@@ -233,7 +234,7 @@ def _run(cells: list[tuple[int, str]], plan: GradingPlan, settings: Settings) ->
         limit = q.timeout if settings.question_timeout is None else min(q.timeout, settings.question_timeout)
         questions.append({"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": limit})
     job = json.dumps({"cells": cells, "cell_budget": settings.timeout, "questions": questions}).encode()
-    hard_limit = settings.timeout + sum(q["timeout"] for q in questions) + 15.0
+    hard_limit = settings.timeout + sum(q["timeout"] for q in questions) + settings.startup_slack
     result = RunResult()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
@@ -482,9 +483,9 @@ def summary(rows: list[Row], seconds: float, seed: int, jobs: int, out: Path) ->
     full = sum(1 for r in totals if r.max_points and r.points == r.max_points)
     lines = [f"Graded {len(totals)} submission(s) in {seconds:.1f} s with {jobs} job(s) (seed {seed}) → {out}"]
     if totals:
-        mean = sum(r.points for r in totals) / len(totals)
-        top = max(r.max_points for r in totals)
-        lines.append(f"  full marks: {full}/{len(totals)} · mean score {mean:.2f}/{_num(top)}")
+        scored = [r.points / r.max_points for r in totals if r.max_points]
+        mean = 100 * sum(scored) / len(scored) if scored else 0.0
+        lines.append(f"  full marks: {full}/{len(totals)} · mean score {mean:.0f}% of the maximum")
     problems = [r for r in totals if r.status != "ok"]
     if problems:
         lines.append(f"  {len(problems)} submission(s) need a look:")

@@ -206,3 +206,19 @@ def test_unknown_chapter_and_unreadable_file(tmp_path):
     path.write_text('{"cells": []}', encoding="utf-8")
     rows = grader.grade_submission(path, {}, grader.Settings())
     assert rows[0].status == "invalid_notebook" and "--chapter" in rows[0].reason
+
+
+def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
+    """SIGALRM ignored + busy loop: the grader kills the process group at the hard limit."""
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "def linear_params(i, o, bias=True):\n"
+                     "    return i * o + (o if bias else 0)"},
+                    {"cell_type": "code", "metadata": {}, "source": "import signal\n"
+                     "signal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "01_stubborn.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=3)
+    rows = grader.grade_submission(path, {}, settings, seed=1)
+    total = rows[-1]
+    assert total.status == "timeout" and "killed after the time limit while running cell 2" in total.reason
+    assert {r.status for r in rows[:-1]} == {"timeout"} and total.points == 0
