@@ -6,7 +6,6 @@ the real torch module; the scratch modules load torch's state_dict, so parameter
 shapes must match exactly for the test even to start.
 """
 
-import warnings
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from helpers.counting import count_params
 from helpers.formulas import rnn_params
 from helpers.models.lstm import GRUCellScratch, GRUScratch, LSTMCellScratch, LSTMScratch
 
-warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
 small = st.integers(1, 6)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import doctest
-import warnings
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ import helpers.widgets.recurrent as recurrent
 from helpers.counting import count_params
 from helpers.widgets.recurrent import OUTPUT_CSS_CLASS, explore_recurrent, recurrent_explorer
 
-warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
 CLASSES = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
 
