@@ -93,21 +93,23 @@ class GradingPlan:
     questions: list[Question]
     cases: dict[str, list]
     expected: dict[str, list]
+    expected_raw: dict[str, list] = field(default_factory=dict)
 
     @classmethod
     def build(cls, chapter: str, seed: int) -> "GradingPlan":
         questions = questions_for_chapter(chapter)
-        cases, expected = {}, {}
+        cases, expected, raw = {}, {}, {}
         for q in questions:
             cs = make_cases(q, random.Random(f"grade:{seed}:{q.id}"))
             # JSON round trip: exactly what the student's process will receive
             cases[q.id] = [(tuple(a), dict(k)) for a, k in json.loads(json.dumps(cs))]
             try:
-                expected[q.id] = [normalise(q.reference(*a, **k)) for a, k in cases[q.id]]
+                raw[q.id] = [q.reference(*a, **k) for a, k in cases[q.id]]
+                expected[q.id] = [normalise(v) for v in raw[q.id]]
             except Exception as exc:
                 raise RuntimeError(f"the reference of question {q.id} failed on this run's inputs "
                                    f"({type(exc).__name__}: {exc}); fix {q.module}") from exc
-        return cls(chapter, questions, cases, expected)
+        return cls(chapter, questions, cases, expected, raw)
 
     @property
     def max_points(self) -> float:
@@ -407,7 +409,8 @@ def grade_submission(path: Path, plans: dict[str, GradingPlan], settings: Settin
         if not isinstance(outcomes, list) or not all(isinstance(o, dict) for o in outcomes):
             rows.append(Row(name, q.id, 0, q.points, "crashed", "the notebook's process sent a malformed answer"))
             continue
-        verdict = judge(q, plan.cases[q.id], outcomes, expected=plan.expected[q.id])
+        verdict = judge(q, plan.cases[q.id], outcomes, expected=plan.expected[q.id],
+                        expected_raw=plan.expected_raw.get(q.id))
         reason = "" if verdict.passed else verdict.message
         rows.append(Row(name, q.id, q.points if verdict.passed else 0, q.points, verdict.status, reason))
 

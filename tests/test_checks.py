@@ -80,7 +80,7 @@ def test_exception_is_one_line_without_traceback(capsys):
     (lambda i, o, bias=True: float(correct_linear(i, o, bias)), "(a float)", "Use // for integer division"),
     (lambda i, o, bias=True: str(correct_linear(i, o, bias)), "(a str)", ""),
     (lambda i, o, bias=True: True, "(a bool)", ""),
-    (lambda i, o, bias=True: [correct_linear(i, o, bias)], "(a list/tuple)", ""),
+    (lambda i, o, bias=True: [correct_linear(i, o, bias)], "(a list)", ""),
 ])
 def test_wrong_type_is_explained(capsys, bad, kind, extra):
     result = check("01.linear_params", bad)
@@ -163,6 +163,11 @@ def test_normalise_plain_data():
     assert normalise({"a": (1,)}) == {"a": [1]}
     with pytest.raises(NotPlainData):
         normalise(object())
+
+
+def test_shapes_are_shown_as_tuples(capsys):
+    check("01.output_shape", lambda input_shape, layer_sizes: [0])
+    assert "returned (0,), expected (" in line(capsys)
 
 
 def test_tuple_and_list_answers_are_equivalent_and_floats_use_isclose():

@@ -118,8 +118,8 @@ def describe_call(name: str, args: tuple | list, kwargs: dict) -> str:
     return f"{name}({', '.join(parts)})"
 
 
-_TYPE_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a str", list: "a list/tuple",
-               dict: "a dict", type(None): "None"}
+_TYPE_NAMES = {bool: "a bool", int: "an int", float: "a float", str: "a str", list: "a list",
+               tuple: "a tuple", dict: "a dict", type(None): "None"}
 
 
 def _kind(value: Any) -> str:
@@ -128,6 +128,8 @@ def _kind(value: Any) -> str:
 
 def _default_compare(expected: Any, got: Any) -> Optional[str]:
     """None if equal, else the reason ("type" or "value")."""
+    if expected is None or got is None:  # "it fails" vs a value: a wrong answer, not a wrong type
+        return None if expected is got else "value"
     if type(expected) is not type(got):
         # an int where a float is expected is fine; nothing else silently converts
         if type(expected) is float and type(got) is int:
@@ -152,16 +154,30 @@ def _type_message(call: str, expected: Any, got: Any) -> str:
     msg = f"{call} returned {_short_repr(got)} ({_kind(got)}), expected {_short_repr(expected)} ({_kind(expected)})."
     if type(expected) is int and type(got) is float:
         msg += " Use // for integer division, or int(…)."
-    elif isinstance(expected, list) and not isinstance(got, list):
+    elif isinstance(expected, (list, tuple)) and not isinstance(got, (list, tuple)):
         msg += " Return a tuple or list."
     return msg
 
 
-def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optional[list] = None) -> Verdict:
+def _styled(value: Any, like: Any) -> Any:
+    """`value` (normalised: lists) shown in the style of `like`: tuples where the reference has
+    tuples, so a shape reads ``(2, 5)`` rather than ``[2, 5]`` in a message."""
+    if isinstance(like, tuple) and isinstance(value, list):
+        return tuple(_styled(v, like[i] if i < len(like) else None) for i, v in enumerate(value))
+    if isinstance(like, list) and isinstance(value, list):
+        return [_styled(v, like[i] if i < len(like) else None) for i, v in enumerate(value)]
+    if isinstance(like, dict) and isinstance(value, dict):
+        return {k: _styled(v, like.get(k)) for k, v in value.items()}
+    return value
+
+
+def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optional[list] = None,
+          expected_raw: Optional[list] = None) -> Verdict:
     """Judge the outcomes of the student's function on `cases` against ``question.reference``.
 
     `outcomes` may be shorter than `cases` (the student's code stopped early: only its last
-    outcome can be a failure). `expected` lets a caller pass precomputed normalised references.
+    outcome can be a failure). `expected` lets a caller pass precomputed normalised references
+    (and `expected_raw` the references as returned, used only to display tuples as tuples).
     """
     qid, name, total = question.id, question.answer, len(cases)
 
@@ -193,9 +209,12 @@ def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optiona
         got = out["value"]
         if expected is not None:
             want = expected[i]
+            shown = _styled(want, expected_raw[i] if expected_raw is not None else want)
         else:
             try:
-                want = normalise(question.reference(*args, **kwargs))
+                raw = question.reference(*args, **kwargs)
+                want = normalise(raw)
+                shown = _styled(want, raw)
             except Exception as exc:  # a bug in the question module, not in the student's answer
                 return Verdict(qid, "internal_error", n_correct, total,
                                f"the reference answer for {call} failed ({type(exc).__name__}: {exc}); "
@@ -211,8 +230,8 @@ def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optiona
         else:
             problem = _default_compare(want, got)
         if problem == "type":
-            return verdict("wrong_type", _type_message(call, want, got))
+            return verdict("wrong_type", _type_message(call, shown, _styled(got, shown)))
         if problem == "value":
-            return verdict("wrong", f"{call} returned {_short_repr(got)}, expected {_short_repr(want)}.")
+            return verdict("wrong", f"{call} returned {_short_repr(_styled(got, shown))}, expected {_short_repr(shown)}.")
         n_correct += 1
     return verdict("correct", f"{total}/{total} cases correct")
