@@ -270,7 +270,8 @@ def _draw_1d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
 def _draw_2d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
     grid = coverage(e)
     H, W = len(grid), len(grid[0])
-    ax.imshow(grid, cmap="Oranges", vmin=0, vmax=max(1, max(map(max, grid))))
+    top = max(1, max(map(max, grid)))
+    ax.imshow(grid, cmap="Oranges", vmin=0, vmax=top)
     pt, pl = e.padding_left[0], e.padding_left[1]
     for r in range(H):
         for c in range(W):
@@ -279,7 +280,8 @@ def _draw_2d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
                 ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="//",
                                        edgecolor="0.6", lw=0))
             if H <= 16 and W <= 16:
-                ax.text(c, r, str(grid[r][c]), ha="center", va="center", fontsize=7, color="0.2")
+                ax.text(c, r, str(grid[r][c]), ha="center", va="center", fontsize=7,
+                        color="white" if grid[r][c] > top / 2 else "0.2")
     for (wi, color) in ((0, "red"), (-1, "blue")):
         r0 = e.windows[0][wi] + pt
         c0 = e.windows[1][wi] + pl
