@@ -30,9 +30,9 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, *, timeout: int = 600,
     an unchanged file. Raises nbclient's CellExecutionError naming the failing cell.
     """
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
-                            resources={"metadata": {"path": str(workdir)}})
+                            store_widget_state=False, resources={"metadata": {"path": str(workdir)}})
     client.execute()
-    nb.metadata.pop("widgets", None)
+    nb.metadata.pop("widgets", None)  # state saved by an earlier, differently configured run
     return nb
 
 
