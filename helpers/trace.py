@@ -1,8 +1,8 @@
 """Tracing a forward pass: a per-layer `summary` (shapes, parameters, FLOPs) and `explain`.
 
-`summary(model, input_size)` runs ONE forward pass with hooks on every submodule inside one
+`summary(model, input_size)` runs ONE forward pass under forward (pre-)hooks inside one
 `torch.utils.flop_counter.FlopCounterMode`, and returns a `Summary`: one `LayerRow` per module
-*call*, in call order (a module called twice gets two rows), with
+*call*, in call order (a module called twice gets two rows, "call 2"), with
 
 * ``input_shapes`` / ``output_shapes`` — shape tuples, nested exactly like the values the module
   received and returned. Tuples are shown whole: ``nn.LSTM`` returns ``output, (h_n, c_n)``, so
@@ -13,7 +13,13 @@
   helpers.counting.count_params(model)`` (tied tensors counted once);
 * ``flops`` — the FLOPs of the operations run by this call itself, *excluding* its child layers'
   calls (for a leaf layer: all of its FLOPs), so ``sum(row.flops) == Summary.total_flops``.
-  ``cum_flops`` includes the children.
+  ``cum_flops`` includes the children. A row's FLOPs are the growth of FlopCounterMode's total
+  between the call's entry and exit, so a module reused twice has each call counted separately.
+
+In the text table a ``tied`` after a parameter count marks tensors already counted in an earlier
+row (``reused`` for a module's second call), and ``(not called)`` a module that owns parameters
+but was not called as a module (e.g. ``nn.MultiheadAttention.out_proj``, whose weight its parent
+uses directly). ``depth=d`` folds deeper calls into their ancestor at depth d.
 
 FLOP convention (FlopCounterMode's): a multiply-accumulate counts as **2 FLOPs**, and only
 matrix products, convolutions and attention kernels are counted (element-wise ops, norms,
@@ -37,14 +43,16 @@ allocated. The model itself is never modified: its parameters and buffers are sw
 stand-ins only for the duration of the call (`torch.func.functional_call`) — shape-only meta
 tensors when ``device="meta"``, the real parameters (and *copies* of the buffers, so BatchNorm's
 running statistics are untouched) when the model already lives on ``device``, and ``.to(device)``
-copies otherwise. To summarise a model too large for RAM, build it on meta in the first place::
+copies otherwise. On meta the pass runs under ``torch.no_grad()``; on a real device with autograd
+on, which keeps PyTorch's fused inference fast paths (invisible to FlopCounterMode) switched off.
+To summarise a model too large for RAM, build it on meta in the first place::
 
     with torch.device("meta"):
         model = Llama(LlamaConfig())      # shapes only: no memory, no init time
     summary(model, example_inputs=torch.zeros(1, 4096, dtype=torch.long))
 
-Exceptions to "never modified": a model with lazy layers (``nn.LazyLinear``…) is deep-copied
-first (the forward pass would materialise the lazy parameters); and if a model cannot run on meta
+Special cases: a model with lazy layers (``nn.LazyLinear``…) is traced on a deep copy (the
+forward pass materialises lazy parameters; the original stays uninitialised); and if a model cannot run on meta
 (it keeps plain, unregistered tensors on the CPU, or calls ``.item()``), `summary` falls back to
 the model's own device and says so in ``Summary.notes``.
 
@@ -393,6 +401,13 @@ class Summary:
 
     __repr__ = __str__
 
+    def to_dataframe(self):  # type: ignore[no-untyped-def]
+        """The rows as a pandas DataFrame (pandas is optional and imported only here)."""
+        import pandas as pd  # noqa: PLC0415
+
+        return pd.DataFrame([{**r.__dict__, "macs": r.macs, "new_params": r.new_params,
+                              "input": r.input_str, "output": r.output_str} for r in self.rows])
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in
                        ("Layer", "Type", "Input shape", "Output shape", "Params", "FLOPs", "MACs"))
@@ -461,7 +476,7 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _make_inputs(model: nn.Module, input_size: Any, dtypes: Optional[Sequence[torch.dtype]],
+def _make_inputs(model: nn.Module, input_size: Any, dtypes: Any,
                  device: torch.device) -> tuple[Any, ...]:
     sizes: list[tuple[int, ...]]
     if isinstance(input_size, torch.Size) or (
@@ -473,6 +488,8 @@ def _make_inputs(model: nn.Module, input_size: Any, dtypes: Optional[Sequence[to
         raise TypeError(f"input_size must be a shape tuple like (2, 3, 32, 32) or a list of shapes, got {input_size!r}")
     if dtypes is None:
         dtypes = [_model_dtype(model)] * len(sizes)
+    elif isinstance(dtypes, torch.dtype):
+        dtypes = [dtypes] * len(sizes)
     if len(dtypes) != len(sizes):
         raise ValueError(f"dtypes has {len(dtypes)} entries but input_size describes {len(sizes)} inputs")
     # zeros: valid token ids for an Embedding on a real device; free on meta
@@ -529,13 +546,13 @@ def _no_mkldnn(device: torch.device) -> Iterator[None]:
 
 
 def _meta_limitation(exc: BaseException) -> bool:
-    """True when a forward pass failed because of the meta device rather than the model."""
+    """True when a forward pass failed because of the meta device rather than the model
+    (a CPU tensor the model keeps outside its parameters/buffers, or an op that needs values)."""
+    if isinstance(exc, NotImplementedError):
+        return True
     msg = str(exc).lower()
-    if "meta" not in msg and not isinstance(exc, NotImplementedError):
-        return False
-    return isinstance(exc, NotImplementedError) or any(s in msg for s in (
-        "same device", "data-dependent", "item()", "_local_scalar_dense", "copy out of meta",
-        "meta tensor", "cannot be called on meta", "device type meta", "meta and cpu", "cpu and meta"))
+    return "meta" in msg and any(s in msg for s in (
+        "device", "data-dependent", "item()", "_local_scalar_dense", "storage", "copy out of"))
 
 
 def _real_device(model: nn.Module) -> Optional[torch.device]:
@@ -840,7 +857,8 @@ def _prepare(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]] = None, *,
             example_inputs: Any = None, device: DeviceLike = "meta",
-            dtypes: Optional[Sequence[torch.dtype]] = None, depth: Optional[int] = None) -> Summary:
+            dtypes: Optional[Union[torch.dtype, Sequence[torch.dtype]]] = None,
+            depth: Optional[int] = None) -> Summary:
     """Trace one forward pass and tabulate every layer call: shapes, parameters, FLOPs, MACs.
 
     Args:
@@ -851,7 +869,7 @@ def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]]
         example_inputs: instead of `input_size`: a tensor, a tuple/list of positional inputs, or
             a dict of keyword inputs. They are moved to `device` (on meta only shapes survive).
         device: where to run the pass; ``"meta"`` (default) allocates no weights.
-        dtypes: dtype per input of `input_size`.
+        dtypes: dtype per input of `input_size` (one dtype applies to all), e.g. ``[torch.long]``.
         depth: show rows down to this nesting depth only (the model is depth 0); deeper calls
             are folded into their ancestor row, whose params and FLOPs then include them.
 
@@ -1107,10 +1125,13 @@ def _diagnose(tracer: _Tracer, idx: int, exc: BaseException) -> list[str]:
                 if side * side * s[1] == m.in_features:
                     lines.append(f"({m.in_features} = {s[1]}×{side}×{side} would fit {side}×{side} feature maps, "
                                  f"but after the conv/pool layers they are {s[2]}×{s[3]}.)")
-        elif len(x) >= 2 or len(x) == 1:
-            lines.append(f"Likely cause: the layer before produces {got} features. Make them agree: "
-                         f"nn.Linear({got}, {m.out_features}), or change the previous layer to output "
-                         f"{m.in_features}.")
+        elif prev is None:
+            lines.append(f"Likely cause: the input has {got} features per example but the layer was built for "
+                         f"{m.in_features}: use nn.Linear({got}, {m.out_features}), or reshape the input.")
+        else:
+            lines.append(f"Likely cause: the layer before, {_describe(tracer, prev)}, produces {got} features. "
+                         f"Make them agree: nn.Linear({got}, {m.out_features}), or change the previous layer "
+                         f"to output {m.in_features}.")
         return lines
 
     if isinstance(m, nn.modules.conv._ConvNd) and x is not None:
@@ -1229,10 +1250,11 @@ def _diagnose(tracer: _Tracer, idx: int, exc: BaseException) -> list[str]:
                 f"Likely cause: the tokens' feature size must equal embed_dim: project them with "
                 f"nn.Linear({x[-1]}, {m.embed_dim}) or build nn.MultiheadAttention({x[-1]}, …)."]
 
-    return _generic(tracer, idx, msg, x, prev)
+    return _generic(tracer, idx, msg, x, prev, type(exc).__name__)
 
 
-def _generic(tracer: _Tracer, idx: int, msg: str, x: Optional[Shape], prev: Optional[int]) -> list[str]:
+def _generic(tracer: _Tracer, idx: int, msg: str, x: Optional[Shape], prev: Optional[int],
+             kind: str = "Error") -> list[str]:
     c = tracer.calls[idx]
     who = _describe(tracer, idx)
     lines: list[str] = []
@@ -1272,7 +1294,7 @@ def _generic(tracer: _Tracer, idx: int, msg: str, x: Optional[Shape], prev: Opti
     if "Sizes of tensors must match except in dimension" in msg:
         lines.append("torch.cat/stack: all tensors must have equal sizes except along the concatenation dimension.")
         return lines
-    lines.append(f"torch says: {msg}")
+    lines.append(f"Error (not recognised as a shape mismatch): {kind}: {msg}")
     return lines
 
 
@@ -1348,10 +1370,15 @@ def explain(model: nn.Module, example_inputs: Any, *, device: DeviceLike = "meta
             lines = _diagnose(tracer, idx, exc)
         error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         c = tracer.calls[idx] if tracer is not None and idx is not None else None
-        head = (f"✗ Shape problem in {_describe(tracer, idx)}:" if tracer is not None and idx is not None
-                else "✗ The forward pass failed:")
+        if tracer is None or idx is None:
+            head = "✗ The forward pass failed:"
+        elif lines[-1].startswith("Error (not recognised"):
+            head = f"✗ The forward pass failed in {_describe(tracer, idx)}:"
+        else:
+            head = f"✗ Shape problem in {_describe(tracer, idx)}:"
         text = "\n".join([head, *("  " + ln for ln in lines),
-                          *([f"  (torch's message: {error})"] if not isinstance(exc, _Explained) else [])])
+                          *([f"  (torch's message: {error})"]
+                            if not isinstance(exc, _Explained) and not lines[-1].startswith("Error (not") else [])])
         return Explanation(text, ok=False, layer=c.name if c else None,
                            layer_type=type(c.module).__name__ if c else None,
                            input_shapes=c.args if c else None, error=error)

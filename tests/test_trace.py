@@ -459,3 +459,45 @@ def test_rows_are_dataclasses():
     with pytest.raises(KeyError):
         s["nope"]
     assert math.prod(s["flatten"].output_shapes) == 16 * 14 * 14
+
+
+@pytest.mark.parametrize("model, inputs, layer, needles", [
+    (nn.Sequential(nn.Linear(3, 6), nn.LayerNorm(5)), torch.zeros(2, 3), "1",
+     ["layer 1 (LayerNorm)", "(5,)", "(6,)", "nn.LayerNorm(6)"]),
+    (nn.MultiheadAttention(8, 2, batch_first=True), (torch.zeros(2, 3, 6),) * 3, "",
+     ["embed_dim = 8", "got 6"]),
+    (nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(5)), torch.zeros(2, 3, 8, 8), "1",
+     ["num_features", "got 6", "nn.BatchNorm2d(6)"]),
+    (nn.LSTM(4, 8, 2), (torch.zeros(5, 3, 4), (torch.zeros(1, 3, 8), torch.zeros(1, 3, 8))), "",
+     ["hidden state", "(2, 3, 8)"]),
+    (nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 5)),
+     torch.zeros(1, 1, 16, 16), "4", ["1×1", "5×5", "shrank"]),
+])
+def test_explain_other_layer_mistakes(model, inputs, layer, needles):
+    e = explain(model, inputs)
+    assert not e.ok and e.layer == layer and e.startswith("✗ Shape problem")
+    for needle in needles:
+        assert needle in e, needle
+
+
+def test_explain_reports_other_errors_without_a_traceback():
+    class Broken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise ValueError("custom failure")
+
+    e = explain(Broken(), torch.zeros(2))
+    assert not e.ok and e.layer == "" and "ValueError: custom failure" in e and "Traceback" not in e
+    assert e.error == "custom failure"
+
+
+def test_unregistered_cpu_tensor_falls_back_to_cpu():
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.mask = nn.Linear(4, 4), torch.ones(4)  # a plain attribute, not a buffer
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) * self.mask
+
+    s = summary(Masked(), (2, 4))
+    assert s.device == "cpu" and s.total_flops == 2 * 2 * 4 * 4 and "meta" in s.notes[0]
