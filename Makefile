@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KERNEL := dims-params
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# one torch thread per pytest worker/kernel: on 2 cores with 2 workers, more threads only contend
+export OMP_NUM_THREADS ?= 1
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 

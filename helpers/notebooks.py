@@ -33,7 +33,23 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, *, timeout: int = 600,
                             store_widget_state=False, resources={"metadata": {"path": str(workdir)}})
     client.execute()
     nb.metadata.pop("widgets", None)  # state saved by an earlier, differently configured run
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _merge_streams(cell.outputs)
     return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks: how a print is split depends on timing."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+            prev["text"] = prev["text"] + out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = KERNEL_NAME) -> None:
