@@ -6,8 +6,6 @@ BIN := $(VENV)/bin
 KERNEL := dims-params
 STAMP := $(VENV)/.installed
 JOBS ?= 2
-# one torch thread per pytest worker/kernel: on 2 cores with 2 workers, more threads only contend
-export OMP_NUM_THREADS ?= 1
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 
@@ -26,6 +24,9 @@ $(STAMP): pyproject.toml
 ## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser)
+
+# one torch thread per pytest worker / nbval kernel: with 2 workers on 2 cores, more threads only contend
+test test-fast test-notebooks: export OMP_NUM_THREADS := 1
 
 ## test: the whole suite: helpers' tests, exercise sync, nbval on every notebook.
 test: venv
