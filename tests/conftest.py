@@ -19,3 +19,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # torch warns when it initialises zero-element tensors; irrelevant to counting.
 warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+
+# Notebooks under tests/ (e.g. synthetic, deliberately broken homework submissions) are data for
+# the grader tests, never notebooks for nbval to run.
+collect_ignore_glob = ["*.ipynb", "**/*.ipynb"]
+
+# One intra-op thread per pytest worker: with `-n 2` on 2 cores, tiny torch ops only contend otherwise.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
