@@ -1,0 +1,379 @@
+"""The real student experience: JupyterLab in headless Chromium, explorers moved with the keyboard.
+
+What this test does, as a student would:
+
+1. starts JupyterLab from the project's venv (``.venv/bin/jupyter lab``), on 127.0.0.1 only, with a
+   random token, on a COPY of the chapter notebooks in a temporary folder (the committed files are
+   never touched), with its config/data/runtime/settings folders in that temporary folder too;
+2. opens a chapter notebook in Debian's Chromium (driven by Playwright for Python, pointed at
+   ``/usr/bin/chromium``; no browser is ever downloaded), runs every cell with the menu
+   *Run → Run All Cells*, and waits until every code cell has an execution count;
+3. finds the explorer's slider (ipywidgets), reads every slider value the page shows, checks the
+   displayed output line equals what ``helpers.shapes`` / ``helpers.formulas`` compute for those
+   values, moves the slider with the keyboard arrows and checks the output changes to the new
+   right value;
+4. saves screenshots to ``artifacts/browser/`` (git-ignored) before and after each move.
+
+Chromium: used from ``/usr/bin/chromium``; when it is missing and we are root, the fixture tries
+``apt-get install -y chromium`` (with ``apt-get update`` first if needed), bounded in time. If it still
+cannot be had, the test is SKIPPED with the precise reason, never silently passed.
+Set ``DP_BROWSER_INSTALL=0`` to forbid the install attempt (the test then skips when Chromium is absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from helpers import formulas, shapes
+
+# Its own file, so `--dist loadfile` runs it on one worker; the group name also serves `--dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("browser")
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Two chapters keep this test near a minute (each "Run All" costs ~25-40 s on 2 loaded cores);
+# the other explorers (rnn, recurrent) share the same ipywidgets plumbing and have unit-tested logic.
+NOTEBOOKS = ["02_convolution.ipynb", "08_attention_transformers.ipynb"]
+INSTALL_TIMEOUT = 300   # seconds for apt-get update + install
+SERVER_TIMEOUT = 90     # seconds for JupyterLab to answer
+RUN_ALL_TIMEOUT = 180   # seconds for "Run All Cells" to finish on a loaded 2-core machine
+UI_TIMEOUT = 30_000     # ms for any selector
+
+
+# --------------------------------------------------------------------------------------- chromium
+def _try_install_chromium() -> str | None:
+    """Try to put Chromium at /usr/bin/chromium with apt-get; return None on success, else why not."""
+    if os.environ.get("DP_BROWSER_INSTALL", "1") == "0":
+        return "DP_BROWSER_INSTALL=0 forbids installing it"
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return "apt-get is not available on this machine"
+    if os.geteuid() != 0:
+        return "not running as root, so `apt-get install -y chromium` cannot be tried"
+    deadline = time.monotonic() + INSTALL_TIMEOUT
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    log = []
+
+    def run(*args: str) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 5:
+            log.append(f"apt-get {' '.join(args)}: no time left")
+            return False
+        try:
+            proc = subprocess.run([apt, *args], env=env, capture_output=True, text=True,
+                                  timeout=remaining, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            log.append(f"apt-get {' '.join(args)} timed out")
+            return False
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+            log.append(f"apt-get {' '.join(args)} exited {proc.returncode}: {tail[0]}")
+        return proc.returncode == 0
+
+    install = ("install", "-y", "-q", "--no-install-recommends", "chromium")
+    if not run(*install):  # package lists may be missing or stale on a fresh machine
+        run("update", "-q")
+        run(*install)
+    if CHROMIUM.exists():
+        return None
+    return "; ".join(log) or "apt-get install chromium did not provide /usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        why = _try_install_chromium()
+        if why is not None:
+            pytest.skip(f"Chromium is not installed at {CHROMIUM} and could not be installed: {why}")
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError as exc:  # a dev dependency: its absence is a broken set-up, but say so
+        pytest.skip(f"playwright-python is not importable ({exc}); run `make venv`")
+    return CHROMIUM
+
+
+# ------------------------------------------------------------------------------------ jupyterlab
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings_dir: Path) -> None:
+    """JupyterLab user settings: every cell attached to the DOM, no news or update checks."""
+    files = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
+            {"windowingMode": "none", "autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+            {"checkForUpdates": False, "fetchNews": "false"},
+    }
+    for rel, content in files.items():
+        path = settings_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path):
+    """A JupyterLab server on a copy of the notebooks; yields (base_url, token, notebooks_dir)."""
+    jupyter = Path(sys.executable).with_name("jupyter")
+    if not jupyter.exists():
+        pytest.fail(f"{jupyter} is missing: the project venv is not set up (`make venv`)")
+    tmp = tmp_path_factory.mktemp("lab")
+    notebooks = tmp / "notebooks"
+    notebooks.mkdir()
+    for name in NOTEBOOKS:
+        shutil.copy2(ROOT / "notebooks" / name, notebooks / name)
+    settings = tmp / "user-settings"
+    _write_settings(settings)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               IPYTHONDIR=str(tmp / "ipython"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env.pop("JUPYTER_PATH", None)
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in the finaliser
+    cmd = [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+           f"--IdentityProvider.token={token}", f"--notebook-dir={notebooks}",
+           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+           "--ServerApp.terminals_enabled=False"]
+    if os.geteuid() == 0:  # CI runs as root; JupyterLab refuses that without the flag
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, cwd=notebooks, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp / 'server.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer within {SERVER_TIMEOUT}s:\n"
+                            f"{(tmp / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base, token, notebooks
+    finally:
+        # the server and its kernels share the new session/process group started above
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=str(chromium), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(UI_TIMEOUT)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+# ------------------------------------------------------------------------------------ page helpers
+@contextmanager
+def _page(context, name: str):
+    """A new tab; on any failure a screenshot FAILED_<name>.png is saved next to the others."""
+    page = context.new_page()
+    try:
+        yield page
+    except BaseException:
+        try:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"FAILED_{name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - the original failure matters more
+            pass
+        raise
+    finally:
+        page.close()
+
+
+def _menu(page, menu: str, item: str) -> None:
+    """Click a main-menu entry, as a student would: e.g. Run → Run All Cells."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{menu}$")).click()
+    page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
+
+
+def _open_and_run_all(page, lab, notebook: str) -> None:
+    """Open `notebook` in JupyterLab, Run → Run All Cells, wait until every code cell has run."""
+    base, token, _ = lab
+    page.goto(f"{base}/lab/tree/{notebook}?token={token}", wait_until="domcontentloaded")
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    page.locator(f"{panel} .jp-Notebook .jp-Cell").first.wait_for(state="attached")
+    # the kernel: started automatically (settings), or accepted in the "Select Kernel" dialog
+    # that JupyterLab shows a student by default (the notebook's dims-params is preselected)
+    page.wait_for_function(
+        r"""() => document.querySelector('.jp-Dialog') ||
+                 /dims-params\)\s*\|\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')""",
+        timeout=SERVER_TIMEOUT * 1000, polling=250)
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count():
+        dialog.locator(".jp-mod-accept").click()
+    page.locator("#jp-main-statusbar", has_text=re.compile(r"dims-params\)\s*\|\s*Idle")).wait_for(
+        timeout=SERVER_TIMEOUT * 1000)
+    # the committed outputs carry execution counts and dead widget views: clear them first, so
+    # that every count and every widget we see afterwards comes from this run
+    _menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{panel} .jp-OutputArea-output').length === 0", polling=250)
+    _menu(page, "Run", "Run All Cells")
+    # done when every code cell's prompt shows [n]: (none [ ]:, none [*]:);
+    # windowingMode "none" keeps every cell in the DOM
+    page.wait_for_function(
+        f"""() => {{
+            const prompts = [...document.querySelectorAll('{panel} .jp-CodeCell .jp-InputArea-prompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }}""", timeout=RUN_ALL_TIMEOUT * 1000, polling=500)
+    errors = page.locator(f"{panel} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                          has_text="Traceback")
+    assert errors.count() == 0, f"{notebook}: a cell raised:\n{errors.first.inner_text()[:2000]}"
+
+
+def _explorer(page, css_class: str):
+    """The explorer's root widget box, located by the CSS class its output line carries."""
+    out = page.locator(f".{css_class}")
+    out.first.wait_for(state="visible")
+    assert out.count() == 1, f"expected one .{css_class} on the page, found {out.count()}"
+    out.scroll_into_view_if_needed()
+    root = page.locator(".jp-OutputArea-output").filter(has=page.locator(f".{css_class}"))
+    return out, root.last
+
+
+def _slider(root, label: str):
+    return root.locator(".widget-slider").filter(
+        has=root.page.locator(".widget-label", has_text=re.compile(rf"^{re.escape(label)}$")))
+
+
+def _slider_value(root, label: str) -> int:
+    return int(_slider(root, label).locator(".widget-readout").inner_text().strip())
+
+
+def _press(root, label: str, key: str, times: int = 1) -> None:
+    handle = _slider(root, label).locator(".noUi-handle")
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+def _wait_text(out, pattern: str) -> str:
+    """Wait until the output line contains `pattern` (a plain substring); return its text."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    expect(out).to_contain_text(pattern, timeout=UI_TIMEOUT)
+    return out.inner_text()
+
+
+def _shot(page, root, name: str) -> Path:
+    """Screenshot of the explorer (the whole widget, even beyond the viewport) once the kernel is idle."""
+    page.locator("#jp-main-statusbar", has_text=re.compile(r"\|\s*Idle")).wait_for()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    root.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"screenshot {path} looks empty"
+    return path
+
+
+def _size_text(size: tuple[int, ...]) -> str:
+    return " × ".join(map(str, size))
+
+
+# ------------------------------------------------------------------------------------------ tests
+def test_conv_explorer_stride_slider(browser, lab):
+    """02_convolution: the conv explorer's output size follows the stride and input-size sliders."""
+    with _page(browser, "02_convolution") as page:
+        _open_and_run_all(page, lab, "02_convolution.ipynb")
+        out, root = _explorer(page, "dp-conv-output")
+        names = ("input size", "kernel_size", "stride", "padding", "dilation", "in_channels", "out_channels", "groups")
+        v = {n: _slider_value(root, n) for n in names}
+
+        def expected(v: dict[str, int]) -> tuple[int, int]:
+            n = v["input size"]
+            return shapes.conv_output_size((n, n), v["kernel_size"], v["stride"], v["padding"], v["dilation"])
+
+        before = expected(v)
+        _wait_text(out, f"output size: {_size_text(before)}")
+        params = formulas.conv_params(v["in_channels"], v["out_channels"], v["kernel_size"], groups=v["groups"])
+        assert f"= {params:,} " in root.inner_text(), "the parameter count shown is not formulas.conv_params"
+        _shot(page, root, "02_convolution_explorer_before.png")
+
+        _press(root, "stride", "ArrowRight")
+        v["stride"] += 1
+        assert _slider_value(root, "stride") == v["stride"]
+        after = expected(v)
+        assert after != before, "test set-up: the move must change the output size"
+        _wait_text(out, f"output size: {_size_text(after)}")
+
+        _press(root, "input size", "ArrowRight", times=3)
+        v["input size"] += 3
+        assert _slider_value(root, "input size") == v["input size"]
+        _wait_text(out, f"output size: {_size_text(expected(v))}")
+        assert f"= {params:,} " in root.inner_text(), "stride/input size must not change the parameter count"
+        _shot(page, root, "02_convolution_explorer_after.png")
+
+
+def test_attention_explorer_heads_slider(browser, lab):
+    """08_attention_transformers: num_heads changes head_dim and the score shape, never the params."""
+    with _page(browser, "08_attention") as page:
+        _open_and_run_all(page, lab, "08_attention_transformers.ipynb")
+        out, root = _explorer(page, "dp-attention-output")
+        E = int(root.locator(".widget-dropdown select").input_value())
+        h, T, B = (_slider_value(root, n) for n in ("num_heads", "seq_len T", "batch B"))
+
+        def expected(h: int) -> list[str]:
+            d_k = E // h
+            return [f"head_dim = {E} / {h} = {d_k}", str((B, h, T, d_k)), str((B, h, T, T)),
+                    f"params: {formulas.mha_params(E, h):,}"]
+
+        for piece in expected(h):
+            _wait_text(out, piece)
+        _shot(page, root, "08_attention_explorer_before.png")
+
+        # one step right: usually an invalid split, which the explorer must explain, not crash on
+        _press(root, "num_heads", "ArrowRight")
+        if E % (h + 1):
+            _wait_text(out, f"cannot be split into {h + 1} heads")
+        # keep going to the next head count that divides E
+        target = next(k for k in range(h + 1, 65) if E % k == 0)
+        _press(root, "num_heads", "ArrowRight", times=target - h - 1)
+        assert _slider_value(root, "num_heads") == target
+        for piece in expected(target):
+            _wait_text(out, piece)
+        assert formulas.mha_params(E, target) == formulas.mha_params(E, h)
+        _shot(page, root, "08_attention_explorer_after.png")
+
