@@ -267,13 +267,14 @@ def check_all(root: Path = ROOT) -> SyncReport:
 
 
 def _execute(nb: nbformat.NotebookNode, path: Path, timeout: int) -> None:
-    from nbclient import NotebookClient
+    """Execute like ``make notebooks`` does (helpers.notebooks.execute: no timing metadata, no
+    widget state, merged stream chunks), in the exercise's own folder."""
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    from helpers.notebooks import execute
+
     try:
-        client.execute()
+        execute(nb, path.parent, timeout=timeout, kernel_name=KERNEL_NAME)
     except CellExecutionError as exc:
         raise ExerciseError(f"{path.name}: a cell raised while executing the generated exercise "
                             f"(only check cells should call the students' functions; tag a cell "
