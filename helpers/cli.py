@@ -7,7 +7,13 @@
 The expression is parsed, never evaluated: only calls of `torch.nn` module classes (as `nn.X`,
 `torch.nn.X` or a bare `X`), with literal arguments (numbers, strings, booleans, None, tuples,
 lists) or nested `nn.…` calls, are accepted. Anything else — names, attribute access outside
-torch.nn, arithmetic, lambdas, imports — is refused with a message saying what was found.
+torch.nn, arithmetic, lambdas, imports, ``device=`` (everything is built on the meta device, so
+no size can allocate memory), expressions longer than `MAX_LENGTH` characters or nested deeper
+than `MAX_DEPTH` — is refused with a message saying what was found.
+
+Exit status: 0 with the summary table; 2 with a one-line ``error: …`` (or the plain-language
+`helpers.trace.explain` of a failing forward pass) on stderr for a refused expression, a module
+torch cannot build, a forward pass that fails, or a malformed ``--input``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["parse_module", "main", "UnsafeExpression"]
+__all__ = ["parse_module", "main", "UnsafeExpression", "MAX_LENGTH", "MAX_DEPTH"]
+
+MAX_LENGTH = 2000  # characters of one expression
+MAX_DEPTH = 16     # nested calls / tuples / lists
+_REFUSED_KWARGS = {"device": "everything is built on the meta device (shapes only)"}
 
 
 class UnsafeExpression(ValueError):
@@ -47,34 +57,52 @@ def _module_class(func: ast.expr) -> type[nn.Module]:
     raise UnsafeExpression(f"{dotted!r} is not a torch.nn module class")
 
 
-def _value(node: ast.expr) -> Any:
+def _literal(node: ast.expr) -> Any:
+    """A plain literal: a number, a string, True/False/None, or a signed number. No arithmetic."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str, type(None))):
+        return node.value
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)):
+        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+    raise UnsafeExpression(f"arguments must be literals or nn.… calls, got {ast.unparse(node)!r}")
+
+
+def _value(node: ast.expr, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise UnsafeExpression(f"the expression is nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, ast.Call):
-        return _build(node)
+        return _build(node, depth + 1)
     if isinstance(node, (ast.Tuple, ast.List)):
-        items = [_value(e) for e in node.elts]
+        items = [_value(e, depth + 1) for e in node.elts]
         return tuple(items) if isinstance(node, ast.Tuple) else items
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        raise UnsafeExpression(f"arguments must be literals or nn.… calls, got {ast.unparse(node)!r}") from None
+    return _literal(node)
 
 
-def _build(node: ast.Call) -> nn.Module:
+def _build(node: ast.Call, depth: int = 0) -> nn.Module:
     cls = _module_class(node.func)
     args = []
     for a in node.args:
         if isinstance(a, ast.Starred):
             raise UnsafeExpression("*args are not allowed")
-        args.append(_value(a))
+        args.append(_value(a, depth))
     kwargs = {}
     for kw in node.keywords:
         if kw.arg is None:
             raise UnsafeExpression("**kwargs are not allowed")
-        kwargs[kw.arg] = _value(kw.value)
+        if kw.arg in _REFUSED_KWARGS:
+            raise UnsafeExpression(f"{kw.arg}= is not allowed: {_REFUSED_KWARGS[kw.arg]}")
+        kwargs[kw.arg] = _value(kw.value, depth)
     try:
         return cls(*args, **kwargs)
-    except (TypeError, ValueError, RuntimeError, AssertionError) as exc:
-        raise ValueError(f"{cls.__name__}{tuple(args)} could not be built: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever torch raises, the user gets one line
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        raise ValueError(f"nn.{cls.__name__}({shown}) could not be built: "
+                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 def parse_module(expression: str) -> nn.Module:
@@ -83,10 +111,12 @@ def parse_module(expression: str) -> nn.Module:
     >>> parse_module("nn.Linear(10, 5)")
     Linear(in_features=10, out_features=5, bias=True)
     """
+    if len(expression) > MAX_LENGTH:
+        raise UnsafeExpression(f"the expression is {len(expression):,} characters long; at most {MAX_LENGTH:,} are accepted")
     try:
         tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise UnsafeExpression(f"not a Python expression: {exc.msg}") from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise UnsafeExpression(f"not a Python expression: {getattr(exc, 'msg', None) or exc}") from None
     if not isinstance(tree.body, ast.Call):
         raise UnsafeExpression("the expression must be a single constructor call such as nn.Linear(10, 5)")
     with torch.device("meta"):
@@ -114,14 +144,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="dtype of the inputs (long for nn.Embedding indices)")
     args = parser.parse_args(argv)
 
-    from helpers.trace import summary  # noqa: PLC0415 - keep `--help` fast
+    from helpers.trace import explain, summary  # noqa: PLC0415 - keep `--help` fast
 
     try:
         module = parse_module(args.module)
-        dtype = torch.long if args.dtype == "long" else torch.float32
-        inputs = tuple(torch.zeros(shape, dtype=dtype, device="meta") for shape in args.input)
-        print(summary(module, example_inputs=inputs))
-    except ValueError as exc:
+    except ValueError as exc:  # UnsafeExpression is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    dtype = torch.long if args.dtype == "long" else torch.float32
+    inputs = tuple(torch.zeros(shape, dtype=dtype, device="meta") for shape in args.input)
+    try:
+        table = summary(module, example_inputs=inputs)
+    except Exception as exc:  # noqa: BLE001 - a failing forward pass is explained, not a traceback
+        try:
+            why = str(explain(module, inputs))
+        except Exception:  # noqa: BLE001
+            why = f"{type(exc).__name__}: {_first_line(exc)}"
+        shapes = ", ".join(str(tuple(s)) for s in args.input)
+        print(f"error: the forward pass with input {shapes} failed.\n{why}", file=sys.stderr)
+        return 2
+    print(table)
     return 0

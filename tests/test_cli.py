@@ -1,0 +1,206 @@
+"""`python -m helpers summary "nn.…" --input …`: right shapes and counts, unsafe input refused.
+
+Expected shapes come from running the REAL torch module forward on real tensors, expected counts
+from `helpers.counting.count_params` on the real module — never from the CLI's own code path.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import cli, formulas, shapes
+from helpers.counting import count_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helpers", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def shape_text(shape) -> str:
+    return str(tuple(shape))
+
+
+def total_params(stdout: str) -> int:
+    m = re.search(r"Total params: ([\d,]+)", stdout)
+    assert m, f"no 'Total params' line in:\n{stdout}"
+    return int(m.group(1).replace(",", ""))
+
+
+# ------------------------------------------------------------------------------- as a real command
+def test_lstm_summary_subprocess():
+    """The README/issue example, run as a real command: shapes of output, h_n, c_n and the count."""
+    proc = run_cli("summary", "nn.LSTM(20, 64, num_layers=2)", "--input", "5,2,20")
+    assert proc.returncode == 0, proc.stderr
+    torch.manual_seed(0)
+    lstm = nn.LSTM(20, 64, num_layers=2)
+    output, (h_n, c_n) = lstm(torch.zeros(5, 2, 20))
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("LSTM"))
+    assert f"output {shape_text(output.shape)}" in row
+    assert f"h_n {shape_text(h_n.shape)}" in row
+    assert f"c_n {shape_text(c_n.shape)}" in row
+    assert total_params(proc.stdout) == count_params(lstm) == formulas.rnn_params("LSTM", 20, 64, 2)
+    assert f"{count_params(lstm):,}" in row
+    assert proc.stderr == ""
+
+
+def test_unsafe_expression_subprocess_exit_2(tmp_path: Path):
+    marker = tmp_path / "pwned"
+    proc = run_cli("summary", f"__import__('os').system('touch {marker}')", "--input", "2,3")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not marker.exists()
+
+
+def test_bad_input_format_subprocess_exit_2():
+    proc = run_cli("summary", "nn.Linear(3, 4)", "--input", "two,three")
+    assert proc.returncode == 2
+    assert "--input must be comma-separated integers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------- in process
+@pytest.mark.parametrize("expression, inputs, build, dtype", [
+    ("nn.Linear(10, 5)", [(4, 10)], lambda: nn.Linear(10, 5), torch.float32),
+    ("torch.nn.Linear(10, 5, bias=False)", [(2, 3, 10)], lambda: nn.Linear(10, 5, bias=False), torch.float32),
+    ("nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))", [(1, 3, 32, 32)],
+     lambda: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)), torch.float32),
+    ("nn.Conv1d(12, 64, kernel_size=(5,), stride=2, dilation=2, groups=4)", [(2, 12, 50)],
+     lambda: nn.Conv1d(12, 64, kernel_size=(5,), stride=2, dilation=2, groups=4), torch.float32),
+    ("nn.GRU(8, 16, bidirectional=True, batch_first=True)", [(3, 7, 8)],
+     lambda: nn.GRU(8, 16, bidirectional=True, batch_first=True), torch.float32),
+    ("nn.Embedding(100, 32, padding_idx=0)", [(2, 9)], lambda: nn.Embedding(100, 32, padding_idx=0), torch.long),
+    ("nn.MultiheadAttention(16, 4, batch_first=True)", [(2, 5, 16)] * 3,
+     lambda: nn.MultiheadAttention(16, 4, batch_first=True), torch.float32),
+    ("Linear(3, 2)", [(1, 3)], lambda: nn.Linear(3, 2), torch.float32),  # bare torch.nn name
+])
+def test_summary_matches_real_module(capsys, expression, inputs, build, dtype):
+    argv = ["summary", expression]
+    for shape in inputs:
+        argv += ["--input", ",".join(map(str, shape))]
+    if dtype == torch.long:
+        argv += ["--dtype", "long"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    torch.manual_seed(0)
+    module = build()
+    assert total_params(out) == count_params(module)
+    result = module(*(torch.zeros(s, dtype=dtype) for s in inputs))
+    first = result[0] if isinstance(result, tuple) else result
+    assert shape_text(first.shape) in out.splitlines()[3], "the top row shows the real output shape"
+
+
+def test_conv_pool_shapes_follow_helpers_shapes(capsys):
+    """Each row of a Sequential shows the size helpers.shapes predicts, and torch agrees."""
+    assert cli.main(["summary", "nn.Sequential(nn.Conv2d(3, 8, 5, stride=2), nn.MaxPool2d(3, ceil_mode=True))",
+                     "--input", "1,3,29,29"]) == 0
+    out = capsys.readouterr().out
+    conv = shapes.conv_output_size(29, 5, stride=2)
+    pool = shapes.pool_output_size(conv, 3, ceil_mode=True)
+    real = nn.Sequential(nn.Conv2d(3, 8, 5, stride=2), nn.MaxPool2d(3, ceil_mode=True))
+    assert real[0](torch.zeros(1, 3, 29, 29)).shape == (1, 8, conv, conv)
+    assert real(torch.zeros(1, 3, 29, 29)).shape == (1, 8, pool, pool)
+    assert shape_text((1, 8, conv, conv)) in next(ln for ln in out.splitlines() if "(Conv2d)" in ln)
+    assert shape_text((1, 8, pool, pool)) in next(ln for ln in out.splitlines() if "(MaxPool2d)" in ln)
+
+
+def test_parse_module_builds_on_meta():
+    module = cli.parse_module("nn.Linear(100000, 100000)")  # 10¹⁰ weights: must not allocate
+    assert module.weight.device.type == "meta"
+    assert count_params(module) == formulas.linear_params(100000, 100000)
+
+
+NESTED = "nn.Sequential(" * (cli.MAX_DEPTH + 2) + "nn.ReLU()" + ")" * (cli.MAX_DEPTH + 2)
+DEEP_LIST = "nn.Linear(3, 4, bias=" + "[" * (cli.MAX_DEPTH + 2) + "]" * (cli.MAX_DEPTH + 2) + ")"
+PARSER_LIMIT = "nn.Sequential(" * 300 + ")" * 300
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("__import__('os')", "is not a torch.nn module class"),
+    ("__import__('os').system('true')", "only calls like nn.Linear(...) are allowed"),
+    ("os.system('true')", "'os.system' is not a torch.nn module class"),
+    ("torch.load('model.pt')", "'torch.load' is not a torch.nn module class"),
+    ("nn.Linear.__init__(1, 2)", "is not a torch.nn module class"),
+    ("nn.functional.linear(1, 2)", "is not a torch.nn module class"),
+    ("nn.Module.__subclasses__()", "is not a torch.nn module class"),
+    ("nn.Linear(10, 5).weight", "must be a single constructor call"),
+    ("nn.Linear", "must be a single constructor call"),
+    ("nn.Linear(2 + 3, 4)", "got '2 + 3'"),
+    ("nn.Linear(10 ** 10, 4)", "got '10 ** 10'"),
+    ("nn.Linear(1 + 2j, 4)", "got '1 + 2j'"),
+    ("nn.Linear(-True, 4)", "got '-True'"),
+    ("nn.Linear(x, 4)", "got 'x'"),
+    ("nn.Linear(3, 4, bias=print)", "got 'print'"),
+    ("nn.Sequential(lambda: 1)", "got 'lambda: 1'"),
+    ("nn.Linear(*[3, 4])", "*args are not allowed"),
+    ("nn.Linear(**{'in_features': 3})", "**kwargs are not allowed"),
+    ("nn.Linear([i for i in range(3)], 4)", "arguments must be literals"),
+    ("nn.Linear(3, 4, device='cpu')", "device= is not allowed"),
+    ("nn.Linear(3, (yield))", "arguments must be literals"),
+    ("nn.Linear(3, 4); import os", "not a Python expression"),
+    ("nn.Linear(3, 4", "not a Python expression"),
+    ("nn.Linear(3, 4)\x00", "not a Python expression"),
+    (NESTED, f"nested more than {cli.MAX_DEPTH} levels"),
+    (DEEP_LIST, f"nested more than {cli.MAX_DEPTH} levels"),
+    (PARSER_LIMIT, "characters long"),
+    ("nn.Linear(3, '" + "x" * 5000 + "')", "characters long"),
+])
+def test_unsafe_expressions_refused(capsys, expression, message):
+    assert cli.main(["summary", expression, "--input", "2,3"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ")
+    assert message in captured.err, captured.err
+
+
+def test_refused_before_anything_runs(tmp_path: Path):
+    marker = tmp_path / "created"
+    for expression in (f"nn.Linear(open({str(marker)!r}, 'w'), 3)",
+                       f"nn.Sequential(nn.Linear(2, 2), __import__('pathlib').Path({str(marker)!r}).touch())"):
+        with pytest.raises(cli.UnsafeExpression):
+            cli.parse_module(expression)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("expression, inputs, message", [
+    ("nn.Linear(3, 4)", "2,5", "expects 3 input features"),          # forward shape mismatch: explained
+    ("nn.Module()", "2,5", "missing the required \"forward\""),
+    ("nn.Linear(-3, 4)", "2,3", "could not be built"),
+    ("nn.Conv2d(3, 8, 3, groups=2)", "1,3,8,8", "could not be built"),
+    ("nn.MultiheadAttention(10, 3)", "2,5,10", "could not be built"),
+    ("nn.NoSuchLayer(3)", "2,3", "is not a torch.nn module class"),
+])
+def test_build_and_forward_errors_are_one_message(capsys, expression, inputs, message):
+    assert cli.main(["summary", expression, "--input", inputs]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("value", ["two,three", "2.5,3", "-1,3", "", ",", "2;3"])
+def test_bad_input_formats(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "nn.Linear(3, 4)", "--input", value])
+    assert exc.value.code == 2
+    assert "--input" in capsys.readouterr().err
+
+
+def test_input_is_required(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "nn.Linear(3, 4)"])
+    assert exc.value.code == 2
+    assert "--input" in capsys.readouterr().err
+
+
+def test_input_accepts_x_and_parentheses(capsys):
+    assert cli.main(["summary", "nn.Linear(3, 4)", "--input", "(2x3)"]) == 0
+    assert shape_text(nn.Linear(3, 4)(torch.zeros(2, 3)).shape) in capsys.readouterr().out
