@@ -8,6 +8,10 @@ submissions (isolation).
 
 Target: ≤ 180 s on 2 cores, every copy 5/5.
 
+A second, untimed pass grades every chapter's ``solutions/`` and ``exercises/`` notebook once:
+each solution must score full marks and each untouched exercise zero (all "not attempted"),
+which checks that the grader works for every chapter's questions, not just chapter 01's.
+
 Run: ``make bench`` (all sections) or ``python tests/benchmarks/bench_grade.py [N] [JOBS]``.
 """
 
@@ -48,7 +52,33 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
         for r in totals:
             if r.points != r.max_points:
                 print(f"  {r.submission}: {r.points}/{r.max_points} {r.status} {r.reason}")
-    return seconds <= TARGET_SECONDS and full == copies
+    return seconds <= TARGET_SECONDS and full == copies and every_chapter(jobs)
+
+
+def every_chapter(jobs: int = 2) -> bool:
+    from helpers import grade as grader
+
+    solutions = sorted((ROOT / "solutions").glob("*_exercises.ipynb"))
+    exercises = [ROOT / "exercises" / p.name for p in solutions]
+    start = time.perf_counter()
+    rows, _ = grader.grade(solutions + exercises, jobs=jobs, progress=False)
+    ok = True
+    for r in rows:
+        if r.question != grader.TOTAL:
+            continue
+        is_solution = Path(r.submission).parent.name == "solutions"
+        good = r.status == "ok" and r.points == (r.max_points if is_solution else 0)
+        if not good:
+            ok = False
+            print(f"  UNEXPECTED {r.submission}: {r.points}/{r.max_points} {r.status} {r.reason}")
+    bad_exercise_rows = [r for r in rows if r.question != grader.TOTAL and Path(r.submission).parent.name == "exercises"
+                         and r.status != "not_attempted"]
+    for r in bad_exercise_rows:
+        ok = False
+        print(f"  UNEXPECTED {r.submission} {r.question}: {r.status} {r.reason}")
+    print(f"every chapter: {len(solutions)} solutions notebooks at full marks and their exercises at zero: "
+          f"{'ok' if ok else 'FAILED'} ({time.perf_counter() - start:.1f} s)")
+    return ok
 
 
 if __name__ == "__main__":
