@@ -146,3 +146,18 @@ def test_rotary_preserves_norms_and_depends_on_relative_position():
     scores = rq[0, 0] @ rk[0, 0].T  # (12, 12)
     torch.testing.assert_close(scores[3, 1], scores[9, 7])  # offset 2 both times
     torch.testing.assert_close(scores[5, 5], scores[0, 0])
+
+
+def test_causal_self_attention_is_torch_mha_with_a_causal_mask():
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(GPTConfig(n_embd=24, n_head=3)).eval()
+    ref = nn.MultiheadAttention(24, 3, batch_first=True).eval()
+    with torch.no_grad():  # nanoGPT's fused c_attn (3C, C) has torch's in_proj layout: Wq; Wk; Wv
+        ref.in_proj_weight.copy_(attn.c_attn.weight)
+        ref.in_proj_bias.copy_(attn.c_attn.bias)
+        ref.out_proj.weight.copy_(attn.c_proj.weight)
+        ref.out_proj.bias.copy_(attn.c_proj.bias)
+    x = torch.randn(2, 9, 24)
+    future = torch.ones(9, 9, dtype=torch.bool).triu(1)
+    torch.testing.assert_close(attn(x), ref(x, x, x, attn_mask=future, need_weights=False)[0])
+    assert count_params(attn) == count_params(ref) == formulas.mha_params(24, 3)

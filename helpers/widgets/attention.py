@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -170,17 +171,21 @@ def attention_explorer(**initial: Any) -> Any:
     output_line = w.HTML()
     output_line.add_class(ATTENTION_CSS_CLASS)
     details = w.HTML()
-    plot = w.Output()
+    # the figure is shown as a PNG in an Image widget (not an Output widget capturing plt.show()):
+    # nothing is printed while the widget is built, so headless execution stores no widget output
+    plot = w.Image(format="png")
 
     def refresh(*_: Any) -> None:
         v = {k: c.value for k, c in controls.items()}
         e = explore_heads(**v)
         output_line.value = f"<b>{e.output_text}</b>"
         details.value = "<br>".join(f"<code>{line}</code>" for line in e.details.splitlines())
-        plot.clear_output(wait=True)
-        with plot:
-            draw_heads(v["embed_dim"], v["seq_len"], v["batch_size"], v["dtype"], current=v["num_heads"])
-            plt.show()
+        ax = draw_heads(v["embed_dim"], v["seq_len"], v["batch_size"], v["dtype"], current=v["num_heads"])
+        fig = ax[0].figure
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        plot.value = buffer.getvalue()
 
     for c in controls.values():
         c.observe(refresh, names="value")
