@@ -30,9 +30,10 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, *, timeout: int = 600,
     an unchanged file. Raises nbclient's CellExecutionError naming the failing cell.
     """
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
-                            store_widget_state=False, resources={"metadata": {"path": str(workdir)}})
+                            resources={"metadata": {"path": str(workdir)}})
     client.execute()
-    nb.metadata.pop("widgets", None)  # state saved by an earlier, differently configured run
+    # nbclient's store_widget_state=False breaks Output widgets (KeyError), so drop the state here
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = _merge_streams(cell.outputs)
