@@ -56,5 +56,11 @@ grade: venv
 bench: venv
 	$(BIN)/python tests/benchmarks/run.py
 
+## site: render notebooks/ (committed outputs, nothing executed) into a static HTML site in _site/
+## (index + prev/next navigation, figures embedded; offline: a local MathJax is used if installed,
+## e.g. Debian's libjs-mathjax, else formulas stay TeX source).
+site: venv
+	$(BIN)/python -m helpers.site --out _site
+
 clean:
 	rm -rf $(VENV) _site .pytest_cache

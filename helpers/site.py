@@ -1,0 +1,276 @@
+"""Build the course as a static HTML site: ``python -m helpers.site --out _site`` (``make site``).
+
+Every notebook in ``notebooks/`` is rendered with nbconvert's ``lab`` template **from its committed
+outputs** (nothing is executed), figures embedded as ``data:image/png`` — plus an ``index.html``
+listing the chapters by their titles (each notebook's first heading), and prev / index / next
+links at the top and bottom of every page.
+
+Offline: the pages load nothing from the network. nbconvert's template would fetch require.js,
+MathJax and mermaid from a CDN; this builder leaves require.js and mermaid out (no output of the
+course needs them: widget state is never saved, so no widget JavaScript is emitted either) and
+uses a LOCAL MathJax when one is installed — ``--mathjax DIR`` (a MathJax 2.7 folder with
+``MathJax.js``), else the ``jupyter_server_mathjax`` package, else Debian's ``libjs-mathjax``
+(``/usr/share/javascript/mathjax``) — copied into ``_site/_static/mathjax``. Without any of them the
+formulas stay readable TeX source (``$G·(H·in + H·H + 2H)$``), never a request to a CDN.
+
+Interactive explorers (ipywidgets) need a live kernel: their output is replaced on the site by a
+note saying so (the committed notebooks are not modified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["Chapter", "chapters", "notebook_title", "render_page", "build", "find_mathjax", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+STATIC_MATHJAX = "_static/mathjax"
+
+_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+{%- if resources.dp_mathjax_url -%}{{ mathjax(resources.dp_mathjax_url) }}{%- endif -%}
+{%- endblock html_head_js_mathjax -%}
+{%- block extra_css -%}<style>{{ resources.dp_css }}</style>{%- endblock extra_css -%}
+{%- block body_header -%}{{ super() }}{{ resources.dp_nav_top }}{%- endblock body_header -%}
+{%- block body_footer -%}{{ resources.dp_nav_bottom }}{{ super() }}{%- endblock body_footer -%}
+"""
+
+_CSS = """
+nav.dp-nav { display: flex; justify-content: space-between; gap: 1em; padding: 0.6em 1em;
+  margin: 0 0 1em 0; background: #f3f5f7; border-bottom: 1px solid #d0d7de; font: 14px sans-serif; }
+nav.dp-nav.dp-bottom { margin: 2em 0 0 0; border-top: 1px solid #d0d7de; border-bottom: none; }
+nav.dp-nav a { text-decoration: none; color: #0969da; }
+nav.dp-nav span.dp-none { color: #8c959f; }
+.dp-widget-note { padding: 0.5em 0.8em; border-left: 4px solid #d4a72c; background: #fff8c5; font: 14px sans-serif; }
+"""
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{title}</title>
+<style>
+body {{ font: 16px/1.5 sans-serif; max-width: 52em; margin: 2em auto; padding: 0 1em; color: #1f2328; }}
+h1 {{ font-size: 1.8em; }} ol, ul {{ padding-left: 1.4em; }} li {{ margin: 0.35em 0; }}
+a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
+code {{ background: #f3f5f7; padding: 0 0.2em; }} .dp-file {{ color: #8c959f; font-size: 0.85em; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>The course notebooks with their outputs and figures, as committed. To run them and move the
+interactive explorers, open them in JupyterLab (<code>make lab</code>).</p>
+<h2>Chapters</h2>
+<ul>
+{chapters}
+</ul>
+{reference}
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    source: Path   # the .ipynb
+    page: str      # its page name in the site, e.g. "02_convolution.html"
+    title: str     # the notebook's first heading, as plain text
+
+
+def _plain(markdown: str) -> str:
+    """A heading's markdown as plain text: no `code` ticks, **emphasis** or [link](targets)."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"[`*_]", "", text)
+    return " ".join(text.split())
+
+
+def notebook_title(nb: dict, fallback: str) -> str:
+    """The first markdown heading (``# …`` or ``## …``) of the notebook, as plain text."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for line in source.splitlines():
+            m = re.match(r"\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
+            if m:
+                return _plain(m.group(1))
+    return fallback
+
+
+def chapters(notebooks: Path) -> list[Chapter]:
+    """Every ``NN_*.ipynb`` in `notebooks`, in file-name order, with its title."""
+    found = []
+    for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        found.append(Chapter(path, path.with_suffix(".html").name, notebook_title(nb, path.stem)))
+    return found
+
+
+def _nav(chapters_: Sequence[Chapter], i: int, where: str) -> str:
+    def link(j: int, arrow: str) -> str:
+        if 0 <= j < len(chapters_):
+            c = chapters_[j]
+            label = f"{arrow} {html.escape(c.title)}" if arrow == "←" else f"{html.escape(c.title)} {arrow}"
+            rel = "prev" if arrow == "←" else "next"
+            return f'<a rel="{rel}" href="{c.page}">{label}</a>'
+        return '<span class="dp-none"></span>'
+    return (f'<nav class="dp-nav dp-{where}">{link(i - 1, "←")}'
+            f'<a href="index.html">↑ all chapters</a>{link(i + 1, "→")}</nav>')
+
+
+def _strip_widgets(nb) -> None:
+    """Replace live-widget outputs (nothing to show without a kernel) by a short note."""
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for k, out in enumerate(cell.get("outputs", [])):
+            if WIDGET_MIME in out.get("data", {}):
+                cell.outputs[k] = {
+                    "output_type": "display_data", "metadata": {},
+                    "data": {"text/html": '<div class="dp-widget-note">Interactive explorer: it runs in '
+                                          "JupyterLab (<code>make lab</code>), not on this static page.</div>",
+                             "text/plain": "Interactive explorer: open the notebook in JupyterLab."}}
+
+
+def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str]) -> str:
+    """The HTML of chapter `i`: nbconvert's lab template from the committed outputs, plus navigation."""
+    import nbformat  # noqa: PLC0415
+    from jinja2 import DictLoader  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+
+    chapter = chapters_[i]
+    nb = nbformat.read(chapter.source, as_version=4)
+    nb.metadata["title"] = chapter.title
+    _strip_widgets(nb)
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
+                            template_file="dp_site.html.j2")
+    resources = {"dp_nav_top": _nav(chapters_, i, "top"), "dp_nav_bottom": _nav(chapters_, i, "bottom"),
+                 "dp_mathjax_url": mathjax_url, "dp_css": _CSS,
+                 "metadata": {"name": chapter.title, "path": str(chapter.source.parent)}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def find_mathjax(explicit: Optional[Path] = None) -> Optional[Path]:
+    """A local MathJax 2.7 folder (containing MathJax.js), or None."""
+    candidates: list[Path] = []
+    if explicit is not None:
+        candidates.append(Path(explicit))
+    try:
+        import jupyter_server_mathjax  # type: ignore[import-not-found]  # noqa: PLC0415
+
+        candidates.append(Path(jupyter_server_mathjax.__file__).parent / "static")
+    except ImportError:
+        pass
+    candidates.append(Path("/usr/share/javascript/mathjax"))
+    for c in candidates:
+        if (c / "MathJax.js").is_file():
+            return c
+    if explicit is not None:
+        raise FileNotFoundError(f"--mathjax {explicit}: no MathJax.js in that folder")
+    return None
+
+
+# What the pages need of MathJax 2.7 for config=TeX-AMS_CHTML-full (TeX in, CommonHTML out, web fonts):
+# about 1.5 MB instead of the ~50 MB of a full MathJax folder.
+_MATHJAX_PARTS = ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js", "extensions",
+                  "jax/input/TeX", "jax/output/CommonHTML", "jax/element/mml", "localization/en",
+                  "fonts/HTML-CSS/TeX/woff")
+
+
+def _copy_mathjax(src: Path, out: Path) -> str:
+    dest = out / STATIC_MATHJAX
+    if dest.exists():
+        shutil.rmtree(dest)
+    for part in _MATHJAX_PARTS:
+        path = src / part
+        if path.is_dir():
+            shutil.copytree(path, dest / part)
+        elif path.is_file():
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest / part)
+    return f"{STATIC_MATHJAX}/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def _render_to(args: tuple[list[Chapter], int, Optional[str], Path]) -> str:
+    chapters_, i, mathjax_url, out = args
+    page = out / chapters_[i].page
+    page.write_text(render_page(chapters_, i, mathjax_url), encoding="utf-8")
+    return page.name
+
+
+def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Sequence[str]] = None,
+          jobs: int = 2, mathjax: Optional[Path] = None) -> list[Chapter]:
+    """Render the site into `out`; returns the chapters written (all, or those whose file stem is in `only`).
+
+    `only` keeps the navigation of the whole course (prev/next point at every chapter) and renders
+    just those pages — for quick checks. `jobs` > 1 renders pages in parallel processes.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    all_chapters = chapters(Path(notebooks))
+    if not all_chapters:
+        raise FileNotFoundError(f"no NN_*.ipynb notebooks in {notebooks}")
+    source = find_mathjax(mathjax)
+    mathjax_url = _copy_mathjax(source, out) if source is not None else None
+    todo = [i for i, c in enumerate(all_chapters) if only is None or c.source.stem in set(only)]
+    work = [(all_chapters, i, mathjax_url, out) for i in todo]
+    if jobs > 1 and len(work) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+            list(pool.map(_render_to, work))
+    else:
+        for w in work:
+            _render_to(w)
+    (out / "index.html").write_text(_index(all_chapters), encoding="utf-8")
+    return [all_chapters[i] for i in todo]
+
+
+def _course_title() -> str:
+    readme = ROOT / "README.md"
+    if readme.is_file():
+        for line in readme.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                return _plain(line[2:])
+    return "Dimensions and Parameters of Neural Networks"
+
+
+def _index(chapters_: Sequence[Chapter]) -> str:
+    def item(c: Chapter) -> str:
+        return f'<li><a href="{c.page}">{html.escape(c.title)}</a> <span class="dp-file">{c.source.name}</span></li>'
+
+    course = [c for c in chapters_ if not c.source.name.startswith("99")]
+    reference = [c for c in chapters_ if c.source.name.startswith("99")]
+    ref_html = ("<h2>Reference</h2>\n<ul>\n" + "\n".join(map(item, reference)) + "\n</ul>") if reference else ""
+    return _INDEX.format(title=html.escape(_course_title()), chapters="\n".join(map(item, course)),
+                         reference=ref_html)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "_site", help="output folder (default: _site)")
+    parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    parser.add_argument("--jobs", type=int, default=2, help="pages rendered in parallel (default 2)")
+    parser.add_argument("--mathjax", type=Path, default=None, help="a local MathJax 2.7 folder (with MathJax.js)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        written = build(args.out, args.notebooks, jobs=args.jobs, mathjax=args.mathjax)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    math = "local MathJax" if (args.out / STATIC_MATHJAX).exists() else "no MathJax found: formulas shown as TeX"
+    print(f"{len(written)} pages + index.html in {args.out} ({time.perf_counter() - start:.1f} s; {math})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
