@@ -51,7 +51,7 @@ exercises-check: venv
 
 ## grade: grade submissions: make grade SUBMISSIONS="path/*.ipynb" [OUT=grades.csv]
 grade: venv
-	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $${OUT:-grades.csv}
+	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $${OUT:-grades.csv} --jobs $(JOBS)
 
 bench: venv
 	$(BIN)/python tests/benchmarks/run.py

@@ -4,6 +4,7 @@ Core (pure arithmetic or torch introspection, nothing about homework or widgets)
     helpers.formulas  closed-form parameter counts, one per torch layer, with breakdowns
     helpers.shapes    output-size arithmetic and check_shape
     helpers.counting  count_params, count_buffers, param_table (tied tensors counted once)
+    helpers.cost      FLOPs/MACs, weight and training memory, attention and KV-cache bytes
     helpers.trace     summary (per-layer shapes, params, FLOPs; meta device) and explain
     helpers.models    the reference models the chapters share, each defined once
 Course machinery (built on the core):
@@ -19,9 +20,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("formulas", "shapes", "counting", "trace")
+_SUBMODULES = ("formulas", "shapes", "counting", "cost", "trace")
 
-__all__ = ["formulas", "shapes", "counting", "trace", "models", "checks", "exercises", "grade", "widgets"]
+__all__ = ["formulas", "shapes", "counting", "cost", "trace", "models", "checks", "exercises", "grade", "widgets"]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,13 +38,14 @@ from typing import Optional
 
 import nbformat
 
+from helpers.notebooks import KERNEL_NAME
+
 __all__ = ["ExerciseError", "strip_solutions", "build_exercise", "exercise_path_for", "compare_notebooks",
            "check_all", "generate", "main", "BEGIN", "END"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_NAME = "dims-params"
 KERNELSPEC = {"name": KERNEL_NAME, "display_name": "Python (dims-params)", "language": "python"}
 _DEF_RE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)")
 _CHECK_TAG = "check"
@@ -267,14 +268,12 @@ def check_all(root: Path = ROOT) -> SyncReport:
 
 
 def _execute(nb: nbformat.NotebookNode, path: Path, timeout: int) -> None:
-    """Execute like ``make notebooks`` does (helpers.notebooks.execute: no timing metadata, no
-    widget state, merged stream chunks), in the exercise's own folder."""
     from nbclient.exceptions import CellExecutionError
 
     from helpers.notebooks import execute
 
     try:
-        execute(nb, path.parent, timeout=timeout, kernel_name=KERNEL_NAME)
+        execute(nb, path.parent, timeout=timeout)
     except CellExecutionError as exc:
         raise ExerciseError(f"{path.name}: a cell raised while executing the generated exercise "
                             f"(only check cells should call the students' functions; tag a cell "

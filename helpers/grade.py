@@ -54,12 +54,12 @@ from typing import Optional
 
 from helpers.checks.registry import Question, make_cases, questions_for_chapter
 from helpers.checks.verdict import is_memory_error, judge, normalise
+from helpers.notebooks import KERNEL_NAME
 
 __all__ = ["Row", "GradingPlan", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
 
 COLUMNS = ["submission", "question", "points", "max_points", "status", "reason"]
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_NAME = "dims-params"
 TOTAL = "TOTAL"
 _CHECK_CALL = re.compile(r"(?<![\w.])check\s*\(")
 _CHAPTER_IN_NAME = re.compile(r"(?:^|[^0-9])(\d\d)_")

@@ -14,7 +14,7 @@ import torch
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import count_params
 from helpers.models import MambaBlock, UNet
-from helpers.models.unet import ConvBlock, unet_level_sizes
+from helpers.models.unet import DoubleConv, unet_level_sizes
 
 SEEDS = [0, 1]
 
@@ -72,7 +72,7 @@ def test_level_params_reference_matches_conv_block(seed):
     q = get("09.level_params")
     for (cin, cout), kw in cases_of(q.id, seed):
         with torch.device("meta"):
-            block = ConvBlock(cin, cout, kw.get("kernel_size", 3), dim=kw.get("dim", 1),
+            block = DoubleConv(cin, cout, kw.get("kernel_size", 3), dim=kw.get("dim", 1),
                               batch_norm=kw.get("batch_norm", True), bias=kw.get("bias", True))
         assert q.reference(cin, cout, **kw) == count_params(block)
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers.counting import count_params
-from helpers.models.unet import (ConvBlock, UNet, UNetEncoder, center_crop, conv_block_params,
+from helpers.models.unet import (DoubleConv, UNet, UNetEncoder, center_crop, conv_block_params,
                                  original_unet, unet_level_sizes, unet_output_size, unet_params,
                                  unet_params_breakdown, unet_valid_input_sizes)
 
@@ -40,7 +40,7 @@ def test_unet_params_formula_equals_torch(cfg):
 @settings(max_examples=40)
 def test_conv_block_params(cin, cout, k, dim, bn, bias):
     assert conv_block_params(cin, cout, k, dim=dim, batch_norm=bn, bias=bias) == count_params(
-        ConvBlock(cin, cout, k, dim=dim, batch_norm=bn, bias=bias))
+        DoubleConv(cin, cout, k, dim=dim, batch_norm=bn, bias=bias))
 
 
 def _forward_size(model, size, dim):
@@ -124,10 +124,10 @@ def test_seed_encoder_count_and_shapes():
 
 
 def test_kernel_size_keeps_length_when_padded():
-    block = ConvBlock(2, 4, 5)
+    block = DoubleConv(2, 4, 5)
     assert tuple(block(torch.randn(1, 2, 30)).shape) == (1, 4, 30)
     with pytest.raises(ValueError, match="odd kernel_size"):
-        ConvBlock(2, 4, 4)
+        DoubleConv(2, 4, 4)
 
 
 def test_center_crop():

@@ -47,3 +47,21 @@ def test_ci_runs_the_readme_test_command():
 def test_makefile_registers_the_kernel_that_notebooks_use():
     makefile = (ROOT / "Makefile").read_text()
     assert "KERNEL := dims-params" in makefile and "ipykernel install --sys-prefix --name $(KERNEL)" in makefile
+
+
+def test_model_and_widget_names_are_defined_once():
+    """`from helpers.models import X` must not depend on which module sorts first."""
+    import importlib
+    import pkgutil
+
+    for package in ("helpers.models", "helpers.widgets"):
+        pkg = importlib.import_module(package)
+        owners: dict[str, list[str]] = {}
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            for name in getattr(module, "__all__", ()):
+                owners.setdefault(name, []).append(info.name)
+        clashes = {n: subs for n, subs in owners.items() if len(subs) > 1}
+        assert not clashes, f"{package}: names exported by several modules: {clashes}"

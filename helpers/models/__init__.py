@@ -17,10 +17,13 @@ def _submodules() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    for sub in _submodules():
-        module = importlib.import_module(f"{__name__}.{sub}")
-        if name in getattr(module, "__all__", ()):
-            return getattr(module, name)
+    owners = [sub for sub in _submodules()
+              if name in getattr(importlib.import_module(f"{__name__}.{sub}"), "__all__", ())]
+    if len(owners) > 1:
+        raise AttributeError(f"{name!r} is exported by several modules ({', '.join(owners)}); "
+                             f"import it from one of them, e.g. helpers.models.{owners[0]}")
+    if owners:
+        return getattr(importlib.import_module(f"{__name__}.{owners[0]}"), name)
     raise AttributeError(f"helpers.models has no model {name!r}; available: {__dir__()}")
 
 

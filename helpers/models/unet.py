@@ -54,7 +54,7 @@ import torch.nn as nn
 from helpers import formulas, shapes
 
 __all__ = [
-    "ConvBlock", "UNetEncoder", "UNetDecoder", "UNet", "original_unet", "center_crop",
+    "DoubleConv", "UNetEncoder", "UNetDecoder", "UNet", "original_unet", "center_crop",
     "conv_block_params", "unet_params_breakdown", "unet_params",
     "UNetLevelSizes", "unet_level_sizes", "unet_output_size", "unet_valid_input_sizes",
 ]
@@ -81,7 +81,7 @@ def _padding(kernel_size: int, padded: bool) -> int:
 
 # --------------------------------------------------------------------------- modules
 
-class ConvBlock(nn.Module):
+class DoubleConv(nn.Module):
     """Two (convolution → optional BatchNorm → ReLU) steps: one U-Net level.
 
     The seed's ``UNet1DEncoderBlock`` with its hard-coded ``padding=1`` replaced by
@@ -138,7 +138,7 @@ class UNetEncoder(nn.Module):
         channels = in_channels
         for level in range(depth):
             out = base_channels * 2 ** level
-            self.levels.append(ConvBlock(channels, out, kernel_size, dim=dim, padded=padded,
+            self.levels.append(DoubleConv(channels, out, kernel_size, dim=dim, padded=padded,
                                          batch_norm=batch_norm, bias=bias))
             channels = out
         self.pool = _POOL[dim](2)
@@ -170,7 +170,7 @@ def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
 
 class UNetDecoder(nn.Module):
     """The expanding path: up-convolution (halves C, doubles S), concatenate the cropped skip,
-    then a ConvBlock (2·C/2 → C/2 channels), once per pooling of the encoder.
+    then a DoubleConv (2·C/2 → C/2 channels), once per pooling of the encoder.
     """
 
     def __init__(self, base_channels: int = 64, depth: int = 3, kernel_size: int = 3, *,
@@ -183,7 +183,7 @@ class UNetDecoder(nn.Module):
         for level in reversed(range(depth - 1)):  # from just below the bottleneck up to level 0
             c = base_channels * 2 ** level  # channels of the encoder skip at this level
             self.ups.append(ConvT(2 * c, c, kernel_size=2, stride=2))
-            self.levels.append(ConvBlock(2 * c, c, kernel_size, dim=dim, padded=padded,
+            self.levels.append(DoubleConv(2 * c, c, kernel_size, dim=dim, padded=padded,
                                          batch_norm=batch_norm, bias=bias))
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
@@ -247,7 +247,7 @@ def original_unet(in_channels: int = 1, out_channels: int = 2, *, padded: bool =
 
 def conv_block_params(in_channels: int, out_channels: int, kernel_size: int = 3, *, dim: int = 1,
                       batch_norm: bool = True, bias: bool = True) -> int:
-    """Parameters of one `ConvBlock` (padding never changes a count):
+    """Parameters of one `DoubleConv` (padding never changes a count):
 
         C_out·C_in·k^dim + C_out·C_out·k^dim  (+ 2·C_out conv biases) (+ 2·2·C_out BatchNorm)
     """
@@ -302,11 +302,11 @@ def unet_params(in_channels: int = 1, out_channels: int = 1, base_channels: int 
 class UNetLevelSizes:
     """Spatial sizes (one dimension) at one level of a U-Net.
 
-    encoder_in: size entering the level's ConvBlock on the way down;
+    encoder_in: size entering the level's DoubleConv on the way down;
     skip: size after it (what is saved, and what is pooled — None at the bottleneck);
     up: size after the decoder's up-convolution at this level (None at the bottleneck);
     crop: positions removed from the skip in total (split left/right) before concatenation;
-    decoder_out: size after the decoder's ConvBlock (the bottleneck: its own output).
+    decoder_out: size after the decoder's DoubleConv (the bottleneck: its own output).
     """
 
     level: int

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from helpers import formulas
 
-__all__ = ["RecurrentExploration", "TensorRow", "explore_recurrent", "recurrent_explorer", "OUTPUT_CSS_CLASS"]
+__all__ = ["RecurrentExploration", "TensorRow", "explore_recurrent", "recurrent_explorer"]
 
 OUTPUT_CSS_CLASS = "dp-recurrent-output"
 _MODES = ("RNN", "GRU", "LSTM")

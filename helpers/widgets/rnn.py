@@ -29,7 +29,7 @@ from typing import Any, Optional
 from helpers import formulas
 from helpers.models.rnn import rnn_bptt_saved_numel
 
-__all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer", "OUTPUT_CSS_CLASS"]
+__all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
 OUTPUT_CSS_CLASS = "dp-rnn-output"
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
