@@ -562,33 +562,6 @@ def _real_device(model: nn.Module) -> Optional[torch.device]:
     return None
 
 
-def _sdpa_cpu_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, out_shape: Any = None,
-                   **kwargs: Any) -> int:
-    """CPU's fused attention kernel, counted with FlopCounterMode's own SDPA formula."""
-    from torch.utils.flop_counter import sdpa_flop_count  # noqa: PLC0415
-
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-# Stock FlopCounterMode has no formula for the kernel F.scaled_dot_product_attention uses on CPU
-# (it would count attention as 0 FLOPs on CPU, but count it on meta, where SDPA decomposes).
-_EXTRA_FORMULAS: dict[Any, Any] = {}
-if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
-    _EXTRA_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flop
-
-
-class _GlobalOnly:
-    """Stand-in for FlopCounterMode's ModuleTracker: every FLOP goes to "Global" only."""
-
-    parents = frozenset({"Global"})
-
-    def __enter__(self) -> "_GlobalOnly":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
 try:  # torch is pinned (==2.13); if this private class moves, the plain FlopCounterMode is used
     from torch.utils.flop_counter import _FlopCounterMode
 except ImportError:  # pragma: no cover

@@ -222,17 +222,21 @@ def _solutions_notebook(chapter: str) -> Path:
     return found[0]
 
 
+@pytest.mark.parametrize("chapter", [f"{n:02d}" for n in range(1, 12)])
+def test_every_chapter_has_at_least_four_questions(chapter):
+    assert len(questions_for_chapter(chapter)) >= 4
+
+
 @pytest.mark.parametrize("question", QUESTIONS, ids=[q.id for q in QUESTIONS])
 def test_question_contract(question):
     cases = make_cases(question, random.Random(0))
     assert 5 <= len(cases) <= 200
     assert json.loads(json.dumps(cases)) == [[list(a), k] for a, k in cases], "cases must be JSON data"
+    assert make_cases(question, random.Random(1)) != make_cases(question, random.Random(2)), \
+        "cases must be randomised, or a hard-coded answer passes"
     for seed in (1, 2):  # the grader's fresh inputs: cases and references must work for any seed
         cases = make_cases(question, random.Random(seed))
-        question.reference(*cases[0][0], **cases[0][1])  # one-time costs (imports) are not timed
-        start = time.perf_counter()
         expected = [normalise(question.reference(*a, **k)) for a, k in cases]
-        assert time.perf_counter() - start < 3.0, "references must be cheap (target < 0.5 s per question)"
         json.dumps(expected)
     assert question.hint, "a hint helps the student who got it wrong"
 

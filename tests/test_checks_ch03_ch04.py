@@ -24,21 +24,10 @@ def cases_of(qid, seed):
     return make_cases(get(qid), random.Random(seed))
 
 
-def test_each_chapter_has_at_least_four_questions():
-    assert len(questions_for_chapter("03")) >= 4
-    assert len(questions_for_chapter("04")) >= 4
 
 
-@pytest.mark.parametrize("qid", [q.id for q in questions_for_chapter("03") + questions_for_chapter("04")])
-def test_cases_are_randomised_and_cheap(qid):
-    import time
 
-    q = get(qid)
-    assert cases_of(qid, 0) != cases_of(qid, 1)
-    start = time.perf_counter()
-    for args, kwargs in cases_of(qid, 2):
-        q.reference(*args, **kwargs)
-    assert time.perf_counter() - start < 2.0
+
 
 
 @pytest.mark.parametrize("seed", SEEDS)

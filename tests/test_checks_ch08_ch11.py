@@ -23,21 +23,10 @@ def cases_of(qid, seed):
     return make_cases(get(qid), random.Random(seed))
 
 
-def test_each_chapter_has_at_least_four_questions():
-    assert len(questions_for_chapter("08")) >= 4
-    assert len(questions_for_chapter("11")) >= 4
 
 
-@pytest.mark.parametrize("qid", QIDS)
-def test_cases_are_randomised_and_cheap(qid):
-    q = get(qid)
-    assert cases_of(qid, 0) != cases_of(qid, 1)
-    for args, kwargs in cases_of(qid, 3)[:1]:  # warm-up: first meta ops load torch's decompositions
-        q.reference(*args, **kwargs)
-    start = time.perf_counter()
-    for args, kwargs in cases_of(qid, 2):
-        q.reference(*args, **kwargs)
-    assert time.perf_counter() - start < 0.5
+
+
 
 
 @pytest.mark.parametrize("seed", SEEDS)

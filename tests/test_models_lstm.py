@@ -22,13 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not sup
 small = st.integers(1, 6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: torch's intra-op thread pool only adds latency (badly so on a loaded 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @st.composite

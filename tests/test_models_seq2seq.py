@@ -12,13 +12,6 @@ from helpers.models.seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, Ma
 dims = st.integers(1, 6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: torch's intra-op thread pool only adds latency (badly so on a loaded 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @settings(max_examples=15)
