@@ -48,9 +48,10 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Two chapters keep this test near a minute (each "Run All" costs ~25-40 s on 2 loaded cores);
-# the other explorers (rnn, recurrent) share the same ipywidgets plumbing and have unit-tested logic.
-NOTEBOOKS = ["02_convolution.ipynb", "08_attention_transformers.ipynb"]
+# The three explorers the course is built around (conv/pool, RNN unrolling, attention heads); each
+# "Run All" costs ~15-40 s on 2 cores. The others (pool in 03, recurrent in 06) share the same
+# ipywidgets plumbing and have unit-tested logic.
+NOTEBOOKS = ["02_convolution.ipynb", "05_rnn_bptt.ipynb", "08_attention_transformers.ipynb"]
 INSTALL_TIMEOUT = 300   # seconds for apt-get update + install
 SERVER_TIMEOUT = 90     # seconds for JupyterLab to answer
 RUN_ALL_TIMEOUT = 180   # seconds for "Run All Cells" to finish on a loaded 2-core machine
@@ -393,3 +394,36 @@ def test_attention_explorer_heads_slider(browser, lab):
         assert formulas.mha_params(E, target) == formulas.mha_params(E, h)
         _shot(page, root, "08_attention_explorer_after.png")
 
+
+
+def test_rnn_explorer_seq_len_slider(browser, lab):
+    """05_rnn_bptt: T changes the output shape (not h_n, not the params); BPTT memory is linear in T."""
+    with _page(browser, "05_rnn") as page:
+        _open_and_run_all(page, lab, "05_rnn_bptt.ipynb")
+        out, root = _explorer(page, "dp-rnn-output")
+        T, B, I, H, L = (_slider_value(root, n) for n in
+                         ("seq_len T", "batch B", "input_size I", "hidden_size H", "num_layers L"))
+        flags = {c: root.locator(".widget-checkbox").filter(has_text=c).locator("input").is_checked()
+                 for c in ("bidirectional", "batch_first")}
+        D = 2 if flags["bidirectional"] else 1
+        params = formulas.rnn_params("RNN", I, H, L, bidirectional=flags["bidirectional"])
+        memory = root.locator(".widget-html", has_text="BPTT keeps")
+
+        def check(T: int) -> int:
+            """Wait for the shapes at this T; return the activation count the page shows."""
+            output = (B, T, D * H) if flags["batch_first"] else (T, B, D * H)
+            _wait_text(out, f"output {output}")
+            _wait_text(out, f"h_n {(D * L, B, H)}")
+            page.locator("#jp-main-statusbar", has_text=re.compile(r"\|\s*Idle")).wait_for()
+            assert f"parameters: {params:,}" in root.inner_text(), "T must not change the parameter count"
+            return int(re.search(r"BPTT keeps ([\d,]+)", memory.inner_text()).group(1).replace(",", ""))
+
+        saved = [check(T)]
+        _shot(page, root, "05_rnn_explorer_before.png")
+        for step in (1, 2):
+            _press(root, "seq_len T", "ArrowLeft")
+            _expect_slider(root, "seq_len T", T - step)
+            saved.append(check(T - step))
+        # one fewer step frees the same number of activations each time: memory linear in T
+        assert saved[0] - saved[1] == saved[1] - saved[2] > 0, saved
+        _shot(page, root, "05_rnn_explorer_after.png")
