@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -102,7 +103,12 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         why = _try_install_chromium()
         if why is not None:
-            pytest.skip(f"Chromium is not installed at {CHROMIUM} and could not be installed: {why}")
+            reason = f"Chromium is not installed at {CHROMIUM} and could not be installed: {why}"
+            # `make test` runs pytest -q, which lists skip reasons only with -rs: a warning is
+            # always shown in the summary, so CI logs say why the browser test did not run
+            # (a builtin category: pytest-xdist must unpickle it in the controller process)
+            warnings.warn(f"browser test skipped: {reason}", UserWarning, stacklevel=1)
+            pytest.skip(reason)
     try:
         from playwright.sync_api import sync_playwright  # noqa: F401
     except ImportError as exc:  # a dev dependency: its absence is a broken set-up, but say so
