@@ -214,8 +214,19 @@ def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 # ------------------------------------------------------------------------------------ page helpers
+def _shut_down_kernels(base: str, token: str) -> None:
+    """Delete every session (and its kernel): each test starts from an idle server."""
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions", headers=headers), timeout=30) as r:
+        sessions = json.load(r)
+    for s in sessions:
+        req = urllib.request.Request(f"{base}/api/sessions/{s['id']}", method="DELETE", headers=headers)
+        with urllib.request.urlopen(req, timeout=30):
+            pass
+
+
 @contextmanager
-def _page(context, name: str):
+def _page(context, lab, name: str):
     """A new tab; on any failure a screenshot FAILED_<name>.png is saved next to the others."""
     page = context.new_page()
     try:
@@ -229,6 +240,7 @@ def _page(context, name: str):
         raise
     finally:
         page.close()
+        _shut_down_kernels(*lab[:2])
 
 
 def _menu(page, menu: str, item: str) -> None:
@@ -240,7 +252,9 @@ def _menu(page, menu: str, item: str) -> None:
 def _open_and_run_all(page, lab, notebook: str) -> None:
     """Open `notebook` in JupyterLab, Run → Run All Cells, wait until every code cell has run."""
     base, token, _ = lab
-    page.goto(f"{base}/lab/tree/{notebook}?token={token}", wait_until="domcontentloaded")
+    # ?reset: a fresh workspace, so tabs of earlier tests are not restored (a restored tab can
+    # become the "current" notebook that the menu commands below would act on)
+    page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}", wait_until="domcontentloaded")
     panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     page.locator(f"{panel} .jp-Notebook .jp-Cell").first.wait_for(state="attached")
     # the kernel: started automatically (settings), or accepted in the "Select Kernel" dialog
@@ -254,6 +268,9 @@ def _open_and_run_all(page, lab, notebook: str) -> None:
         dialog.locator(".jp-mod-accept").click()
     page.locator("#jp-main-statusbar", has_text=re.compile(r"dims-params\)\s*\|\s*Idle")).wait_for(
         timeout=SERVER_TIMEOUT * 1000)
+    # make sure the menu commands act on this notebook: focus it, and check the active tab
+    page.locator(f"{panel} .jp-Notebook .jp-Cell").first.click()
+    page.locator(".lm-TabBar-tab.lm-mod-current", has_text=notebook).first.wait_for()
     # the committed outputs carry execution counts and dead widget views: clear them first, so
     # that every count and every widget we see afterwards comes from this run
     _menu(page, "Edit", "Clear Outputs of All Cells")
@@ -263,15 +280,29 @@ def _open_and_run_all(page, lab, notebook: str) -> None:
     # done when every code cell's prompt shows [n]: (none [ ]:, none [*]:) — or, fail fast, when a
     # cell raised (JupyterLab then stops the run) and nothing is queued any more.
     # windowingMode "none" keeps every cell in the DOM.
-    page.wait_for_function(
-        f"""() => {{
-            const prompts = [...document.querySelectorAll('{panel} .jp-CodeCell .jp-InputArea-prompt')];
-            if (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))) return true;
-            const raised = [...document.querySelectorAll(
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+
+    try:
+        page.wait_for_function(
+            f"""() => {{
+                const prompts = [...document.querySelectorAll('{panel} .jp-CodeCell .jp-InputArea-prompt')];
+                if (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))) return true;
+                const raised = [...document.querySelectorAll(
+                    '{panel} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                    .some(o => o.textContent.includes('Traceback'));
+                return raised && !prompts.some(p => p.textContent.includes('*'));
+            }}""", timeout=RUN_ALL_TIMEOUT * 1000, polling=500)
+    except PlaywrightTimeout:
+        state = page.evaluate(f"""() => ({{
+            prompts: [...document.querySelectorAll('{panel} .jp-CodeCell .jp-InputArea-prompt')]
+                .map(p => p.textContent.trim()).join(' '),
+            stderr: [...document.querySelectorAll(
                 '{panel} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-                .some(o => o.textContent.includes('Traceback'));
-            return raised && !prompts.some(p => p.textContent.includes('*'));
-        }}""", timeout=RUN_ALL_TIMEOUT * 1000, polling=500)
+                .map(o => o.textContent.slice(-400)),
+            dialogs: [...document.querySelectorAll('.jp-Dialog')].map(d => d.textContent.slice(0, 300)),
+            status: document.querySelector('#jp-main-statusbar')?.textContent.trim(),
+        }})""")
+        pytest.fail(f"{notebook}: Run All Cells did not finish within {RUN_ALL_TIMEOUT}s: {state}")
     errors = page.locator(f"{panel} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                           has_text="Traceback")
     if errors.count():
@@ -339,7 +370,7 @@ def _size_text(size: tuple[int, ...]) -> str:
 # ------------------------------------------------------------------------------------------ tests
 def test_conv_explorer_stride_slider(browser, lab):
     """02_convolution: the conv explorer's output size follows the stride and input-size sliders."""
-    with _page(browser, "02_convolution") as page:
+    with _page(browser, lab, "02_convolution") as page:
         _open_and_run_all(page, lab, "02_convolution.ipynb")
         out, root = _explorer(page, "dp-conv-output")
         names = ("input size", "kernel_size", "stride", "padding", "dilation", "in_channels", "out_channels", "groups")
@@ -372,7 +403,7 @@ def test_conv_explorer_stride_slider(browser, lab):
 
 def test_attention_explorer_heads_slider(browser, lab):
     """08_attention_transformers: num_heads changes head_dim and the score shape, never the params."""
-    with _page(browser, "08_attention") as page:
+    with _page(browser, lab, "08_attention") as page:
         _open_and_run_all(page, lab, "08_attention_transformers.ipynb")
         out, root = _explorer(page, "dp-attention-output")
         E = int(root.locator(".widget-dropdown select").input_value())
@@ -404,7 +435,7 @@ def test_attention_explorer_heads_slider(browser, lab):
 
 def test_rnn_explorer_seq_len_slider(browser, lab):
     """05_rnn_bptt: T changes the output shape (not h_n, not the params); BPTT memory is linear in T."""
-    with _page(browser, "05_rnn") as page:
+    with _page(browser, lab, "05_rnn") as page:
         _open_and_run_all(page, lab, "05_rnn_bptt.ipynb")
         out, root = _explorer(page, "dp-rnn-output")
         T, B, I, H, L = (_slider_value(root, n) for n in
