@@ -57,15 +57,9 @@ def shapes_paragraph(obj: Any) -> Optional[str]:
     return None
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return repr(value)
-
-
 def call_text(name: str, args: Sequence[Any] = (), kwargs: Optional[dict[str, Any]] = None) -> str:
     """``name(arg, …, key=value)`` as Python source."""
-    parts = [*map(_fmt, args), *(f"{k}={_fmt(v)}" for k, v in (kwargs or {}).items())]
+    parts = [*map(repr, args), *(f"{k}={v!r}" for k, v in (kwargs or {}).items())]
     return f"{name}({', '.join(parts)})"
 
 
