@@ -202,6 +202,8 @@ def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     profile = tmp_path_factory.mktemp("chromium-profile")
+    for stale in ARTIFACTS.glob("FAILED_*.png"):  # from an earlier run: only this run's failures remain
+        stale.unlink()
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(profile), executable_path=str(chromium), headless=True,
