@@ -19,18 +19,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	@# open notebooks straight into the course kernel (no "Select Kernel" dialog)
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@echo '{"@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true}}' \
+	    > $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 
 ## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser) \
+	    $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # one torch thread per pytest worker / nbval kernel: with 2 workers on 2 cores, more threads only contend
 test test-fast test-notebooks: export OMP_NUM_THREADS := 1
 
 ## test: the whole suite: helpers' tests, exercise sync, nbval on every notebook.
 test: venv
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(NBVAL) -q
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(NBVAL) -q -rs
 
 test-fast: venv
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests -q
