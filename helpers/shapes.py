@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 
 from helpers._args import IntOrTuple, as_tuple, is_int
 
-__all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "check_shape",
+__all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "rnn_shapes", "check_shape",
            "ShapeError"]
 
 Size = Union[int, tuple[int, ...]]
@@ -249,3 +249,43 @@ def check_shape(tensor: Any, pattern: str, **known: int) -> dict[str, int]:
         raise ValueError(f"{sorted(unknown)} given as known sizes but not in pattern {pattern!r}")
     return bound
 
+
+
+def rnn_shapes(mode: str, input_size: int, hidden_size: int, num_layers: int = 1, *, seq_len: int,
+               batch: Optional[int] = None, batch_first: bool = False, bidirectional: bool = False,
+               proj_size: int = 0) -> dict[str, tuple[int, ...]]:
+    """Shapes of the tensors ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` take and return.
+
+    With D = 2 if bidirectional else 1, L = num_layers, H_r = proj_size or hidden_size::
+
+        input   (T, B, input_size)      (B, T, input_size) with batch_first; (T, input_size) if batch is None
+        output  (T, B, D·H_r)           the last layer's h_t at every step (batch_first: (B, T, D·H_r))
+        h_n     (D·L, B, H_r)           the last step of every layer and direction — never batch-first
+        c_n     (D·L, B, hidden_size)   LSTM only: the cell state is not projected
+
+    Raises ValueError for the configurations torch rejects (see `formulas.rnn_params`).
+
+    >>> rnn_shapes("LSTM", 20, 64, 2, seq_len=5, batch=3, bidirectional=True)["h_n"]
+    (4, 3, 64)
+    """
+    from helpers.formulas import rnn_params_breakdown  # noqa: PLC0415 - validates like torch
+
+    rnn_params_breakdown(mode, input_size, hidden_size, num_layers, bidirectional=bidirectional,
+                         proj_size=proj_size)
+    for name, value in (("seq_len", seq_len), ("batch", batch if batch is not None else 1)):
+        if not is_int(value) or int(value) < 1:  # type: ignore[call-overload]
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    d = 2 if bidirectional else 1
+    h_r = proj_size or hidden_size
+    T, L = int(seq_len), int(num_layers)
+
+    def batched(*inner: int) -> tuple[int, ...]:
+        if batch is None:
+            return (T, *inner)
+        return (int(batch), T, *inner) if batch_first else (T, int(batch), *inner)
+
+    state = (d * L, h_r) if batch is None else (d * L, int(batch), h_r)
+    shapes = {"input": batched(int(input_size)), "output": batched(d * h_r), "h_n": state}
+    if str(mode).upper() == "LSTM":
+        shapes["c_n"] = (*state[:-1], int(hidden_size))
+    return shapes

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.shapes import ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size
+from helpers.shapes import (ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size,
+                            rnn_shapes)
 from tests._compare import agree
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -145,3 +146,25 @@ def test_check_shape_binds_and_names_the_failing_dimension():
 def test_check_shape_accepts_any_tensor_with_matching_rank(shape):
     names = [f"d{i}" for i in range(len(shape))]
     assert check_shape(torch.empty(*shape, device="meta"), " ".join(names)) == dict(zip(names, shape))
+
+
+RNN_CLASSES = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
+
+
+@given(st.sampled_from(sorted(RNN_CLASSES)), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3),
+       st.integers(1, 4), st.one_of(st.none(), st.integers(1, 3)), st.booleans(), st.booleans(), st.integers(0, 6))
+def test_rnn_shapes(mode, inp, hidden, layers, seq_len, batch, batch_first, bidirectional, proj):
+    kwargs = dict(batch_first=batch_first, bidirectional=bidirectional)
+    if mode == "LSTM" or proj:
+        kwargs["proj_size"] = proj   # GRU/RNN reject the keyword itself
+
+    def theirs():
+        module = RNN_CLASSES[mode](inp, hidden, layers, **kwargs)
+        shape = (seq_len, inp) if batch is None else ((batch, seq_len, inp) if batch_first else (seq_len, batch, inp))
+        with torch.no_grad():
+            out, state = module(torch.zeros(shape))
+        names = ("h_n", "c_n") if mode == "LSTM" else ("h_n",)
+        states = state if mode == "LSTM" else (state,)
+        return {"input": shape, "output": tuple(out.shape), **{n: tuple(s.shape) for n, s in zip(names, states)}}
+
+    agree(lambda: rnn_shapes(mode, inp, hidden, layers, seq_len=seq_len, batch=batch, **kwargs), theirs)

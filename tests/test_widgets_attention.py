@@ -69,12 +69,14 @@ def test_widget_builds_with_stable_css_class():
     from helpers.widgets.attention import attention_explorer
 
     box = attention_explorer(embed_dim=256, num_heads=8, seq_len=64)
-    html = [c for c in box.children if ATTENTION_CSS_CLASS in getattr(c, "_dom_classes", ())]
+    controls, panes = box.children[0].children[0].children, box.children[0].children[1].children
+    html = [c for c in panes if ATTENTION_CSS_CLASS in getattr(c, "_dom_classes", ())]
     assert len(html) == 1 and "head_dim = 256 / 8 = 32" in html[0].value
-    png = box.children[-1].value
+    png = panes[-1].value
     assert png[:4] == b"\x89PNG"  # the figure, rendered to an Image widget
-    slider = box.children[1]
+    slider = {c.description: c for c in controls if hasattr(c, "description")}["num_heads"]
     slider.value = 3  # invalid split: the line explains it instead of raising
     assert html[0].value.startswith("<b>⚠")
     slider.value = 4
-    assert "head_dim = 256 / 4 = 64" in html[0].value and box.children[-1].value != png
+    assert "head_dim = 256 / 4 = 64" in html[0].value and panes[-1].value != png
+    assert box.explore().head_dim == 64

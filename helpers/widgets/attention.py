@@ -25,11 +25,11 @@ Example::
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas
+from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
 
 __all__ = ["HeadsExploration", "explore_heads", "valid_num_heads", "draw_heads", "attention_explorer",
            "ATTENTION_CSS_CLASS", "DTYPE_BYTES"]
@@ -152,28 +152,23 @@ def attention_explorer(**initial: Any) -> Any:
     batch_size=1, dtype="float32"). Returns the widget (a VBox).
     """
     import ipywidgets as w  # noqa: PLC0415
-    import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    style = {"description_width": "110px"}
-    layout = w.Layout(width="380px")
     controls = {
         "embed_dim": w.Dropdown(options=[64, 128, 256, 512, 768, 1024, 2048, 4096],
-                                value=int(initial.get("embed_dim", 768)), description="embed_dim", style=style),
-        "num_heads": w.IntSlider(value=int(initial.get("num_heads", 12)), min=1, max=64,
-                                 description="num_heads", style=style, layout=layout, continuous_update=False),
-        "seq_len": w.IntSlider(value=int(initial.get("seq_len", 1024)), min=16, max=8192, step=16,
-                               description="seq_len T", style=style, layout=layout, continuous_update=False),
-        "batch_size": w.IntSlider(value=int(initial.get("batch_size", 1)), min=1, max=64,
-                                  description="batch B", style=style, layout=layout, continuous_update=False),
+                                value=int(initial.get("embed_dim", 768)), description="embed_dim", style=STYLE),
+        "num_heads": int_slider("num_heads", int(initial.get("num_heads", 12)), 1, 64, width="380px"),
+        "seq_len": int_slider("seq_len T", int(initial.get("seq_len", 1024)), 16, 8192, step=16, width="380px"),
+        "batch_size": int_slider("batch B", int(initial.get("batch_size", 1)), 1, 64, width="380px"),
         "dtype": w.ToggleButtons(options=list(DTYPE_BYTES), value=initial.get("dtype", "float32"),
-                                 description="dtype", style=style),
+                                 description="dtype", style=STYLE),
     }
     output_line = w.HTML()
     output_line.add_class(ATTENTION_CSS_CLASS)
     details = w.HTML()
-    # the figure is shown as a PNG in an Image widget (not an Output widget capturing plt.show()):
-    # nothing is printed while the widget is built, so headless execution stores no widget output
-    plot = w.Image(format="png")
+    plot = figure_pane()
+
+    def state() -> Any:
+        return explore_heads(**{k: c.value for k, c in controls.items()})
 
     def refresh(*_: Any) -> None:
         v = {k: c.value for k, c in controls.items()}
@@ -181,13 +176,6 @@ def attention_explorer(**initial: Any) -> Any:
         output_line.value = f"<b>{e.output_text}</b>"
         details.value = "<br>".join(f"<code>{line}</code>" for line in e.details.splitlines())
         ax = draw_heads(v["embed_dim"], v["seq_len"], v["batch_size"], v["dtype"], current=v["num_heads"])
-        fig = ax[0].figure
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        plt.close(fig)
-        plot.value = buffer.getvalue()
+        show_figure(plot, ax[0].figure)
 
-    for c in controls.values():
-        c.observe(refresh, names="value")
-    refresh()
-    return w.VBox([*controls.values(), output_line, details, plot])
+    return assemble("Attention heads explorer", controls, [output_line, details, plot], refresh, state)

@@ -27,6 +27,7 @@ from typing import Any, Optional, Union
 
 from helpers import formulas, shapes
 from helpers._args import as_tuple, is_int
+from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
 
 __all__ = ["ConvExploration", "explore_conv", "window_starts", "coverage", "draw_conv", "conv_explorer",
            "CONV_OUTPUT_CSS_CLASS"]
@@ -304,23 +305,18 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
     Returns the widget (a VBox); display it or leave it as a cell's last expression.
     """
     import ipywidgets as w  # noqa: PLC0415
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from IPython.display import display  # noqa: PLC0415
 
     if kind not in ("conv", "pool"):
         raise ValueError(f"kind must be 'conv' or 'pool', got {kind!r}")
-    style = {"description_width": "110px"}
-    layout = w.Layout(width="360px")
 
     def slider(name: str, value: int, lo: int, hi: int) -> Any:
-        return w.IntSlider(value=value, min=lo, max=hi, description=name, style=style,
-                           layout=layout, continuous_update=False)
+        return int_slider(name, value, lo, hi, width="360px")
 
     pad0 = initial.get("padding", 0)
     stride0 = initial.get("stride", 1 if kind == "conv" else initial.get("kernel_size", 2))
     controls: dict[str, Any] = {
         "dims": w.ToggleButtons(options=[("1-D", 1), ("2-D", 2)], value=int(initial.get("dims", 2)),
-                                description="input", style=style),
+                                description="input", style=STYLE),
         "input_size": slider("input size", int(initial.get("input_size", 8)), 1, 64),
         "kernel_size": slider("kernel_size", int(initial.get("kernel_size", 3 if kind == "conv" else 2)), 1, 11),
         "stride": slider("stride", int(stride0), 1, 8),
@@ -330,21 +326,21 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
     if kind == "conv":
         controls["padding_mode"] = w.ToggleButtons(
             options=["number", "same", "valid"], description="padding as",
-            value=pad0 if isinstance(pad0, str) else "number", style=style)
+            value=pad0 if isinstance(pad0, str) else "number", style=STYLE)
         controls["in_channels"] = slider("in_channels", int(initial.get("in_channels", 3)), 1, 64)
         controls["out_channels"] = slider("out_channels", int(initial.get("out_channels", 16)), 1, 128)
         controls["groups"] = slider("groups", int(initial.get("groups", 1)), 1, 64)
         controls["bias"] = w.Checkbox(value=bool(initial.get("bias", True)), description="bias")
     else:
         controls["pool"] = w.ToggleButtons(options=["max", "avg"], value=initial.get("pool", "max"),
-                                           description="pool", style=style)
+                                           description="pool", style=STYLE)
         controls["ceil_mode"] = w.Checkbox(value=bool(initial.get("ceil_mode", False)),
                                            description="ceil_mode")
     output_line = w.HTML()
     output_line.add_class(OUTPUT_CSS_CLASS)
     formula = w.HTML()
     params = w.HTML()
-    plot = w.Output()
+    plot = figure_pane()
 
     def state() -> ConvExploration:
         v = {k: c.value for k, c in controls.items()}
@@ -375,21 +371,10 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
         output_line.value = f"<b>{e.output_text}</b>"
         formula.value = "<br>".join(f"<code>{line}</code>" for line in e.formula.splitlines())
         params.value = e.params_text
-        plot.clear_output(wait=True)
-        with plot:
-            fig = draw_conv(e)
-            display(fig)
-            plt.close(fig)
+        show_figure(plot, draw_conv(e))
 
-    for c in controls.values():
-        c.observe(refresh, names="value")
-    refresh()
     title = "Conv output-size explorer" if kind == "conv" else "Pooling output-size explorer"
-    left = w.VBox([w.HTML(f"<h4>{title}</h4>"), *controls.values()])
-    right = w.VBox([output_line, formula, params, plot])
-    box = w.VBox([w.HBox([left, right])])
-    box.explore = state  # the current Exploration, for tests and curious users
-    return box
+    return assemble(title, controls, [output_line, formula, params, plot], refresh, state)
 
 
 # short aliases inside this module: helpers.widgets.conv.explore / .draw

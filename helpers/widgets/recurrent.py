@@ -25,7 +25,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from helpers import formulas
+from helpers import formulas, shapes
+from helpers.widgets._ui import STYLE, assemble, int_slider
 
 __all__ = ["RecurrentExploration", "TensorRow", "explore_recurrent", "recurrent_explorer"]
 
@@ -141,14 +142,15 @@ def explore_recurrent(mode: str = "LSTM", seq_len: int = 6, batch: int = 2, inpu
         return RecurrentExploration(**base, error=str(exc))
     rows = _shape_rows(mode, input_size, hidden_size, num_layers, bias, bidirectional, proj_size)
     assert {r.name: r.numel for r in rows} == breakdown  # shapes and the core formula agree
-    D, T, B, H, L = (2 if bidirectional else 1), seq_len, batch, hidden_size, num_layers
-    h_r = proj_size or H
+    H, L = hidden_size, num_layers
+    tensors = shapes.rnn_shapes(mode, input_size, H, L, seq_len=seq_len, batch=batch, batch_first=batch_first,
+                                bidirectional=bidirectional, proj_size=proj_size)
     return RecurrentExploration(
         **base,
-        input_shape=(B, T, input_size) if batch_first else (T, B, input_size),
-        output_shape=(B, T, D * h_r) if batch_first else (T, B, D * h_r),
-        h_n_shape=(D * L, B, h_r),
-        c_n_shape=(D * L, B, H) if mode == "LSTM" else None,
+        input_shape=tensors["input"],
+        output_shape=tensors["output"],
+        h_n_shape=tensors["h_n"],
+        c_n_shape=tensors.get("c_n"),
         rows=tuple(rows),
         params=sum(breakdown.values()),
         params_by_mode={m: formulas.rnn_params(m, input_size, H, L, bias, bidirectional=bidirectional)
@@ -175,22 +177,15 @@ def recurrent_explorer(**initial: Any) -> Any:
     """
     import ipywidgets as w  # noqa: PLC0415
 
-    style = {"description_width": "110px"}
-    layout = w.Layout(width="340px")
-
-    def slider(name: str, value: int, lo: int, hi: int) -> Any:
-        return w.IntSlider(value=value, min=lo, max=hi, description=name, style=style,
-                           layout=layout, continuous_update=False)
-
     controls: dict[str, Any] = {
         "mode": w.ToggleButtons(options=list(_MODES), value=str(initial.get("mode", "LSTM")).upper(),
-                                description="mode", style=style),
-        "seq_len": slider("seq_len T", int(initial.get("seq_len", 6)), 1, 512),
-        "batch": slider("batch B", int(initial.get("batch", 2)), 1, 256),
-        "input_size": slider("input_size I", int(initial.get("input_size", 10)), 1, 1024),
-        "hidden_size": slider("hidden_size H", int(initial.get("hidden_size", 16)), 1, 1024),
-        "num_layers": slider("num_layers L", int(initial.get("num_layers", 1)), 1, 6),
-        "proj_size": slider("proj_size P", int(initial.get("proj_size", 0)), 0, 1023),
+                                description="mode", style=STYLE),
+        "seq_len": int_slider("seq_len T", int(initial.get("seq_len", 6)), 1, 512),
+        "batch": int_slider("batch B", int(initial.get("batch", 2)), 1, 256),
+        "input_size": int_slider("input_size I", int(initial.get("input_size", 10)), 1, 1024),
+        "hidden_size": int_slider("hidden_size H", int(initial.get("hidden_size", 16)), 1, 1024),
+        "num_layers": int_slider("num_layers L", int(initial.get("num_layers", 1)), 1, 6),
+        "proj_size": int_slider("proj_size P", int(initial.get("proj_size", 0)), 0, 1023),
         "bidirectional": w.Checkbox(value=bool(initial.get("bidirectional", False)), description="bidirectional"),
         "batch_first": w.Checkbox(value=bool(initial.get("batch_first", False)), description="batch_first"),
         "bias": w.Checkbox(value=bool(initial.get("bias", True)), description="bias"),
@@ -207,10 +202,4 @@ def recurrent_explorer(**initial: Any) -> Any:
         output_line.value = f"<b>{html.escape(e.output_text)}</b>"
         table.value = _table_html(e)
 
-    for c in controls.values():
-        c.observe(refresh, names="value")
-    refresh()
-    left = w.VBox([w.HTML("<h4>RNN / GRU / LSTM explorer</h4>"), *controls.values()])
-    box = w.VBox([w.HBox([left, w.VBox([output_line, table])])])
-    box.explore = state
-    return box
+    return assemble("RNN / GRU / LSTM explorer", controls, [output_line, table], refresh, state)

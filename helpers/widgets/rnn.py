@@ -26,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from helpers import formulas
+from helpers import formulas, shapes
 from helpers.models.rnn import rnn_bptt_saved_numel
+from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
 
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
@@ -153,13 +154,15 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
                                      bidirectional=bidirectional)
     except ValueError as exc:
         return RNNExploration(**base, error=str(exc))
-    D, T, B, H, L = (2 if bidirectional else 1), seq_len, batch, hidden_size, num_layers
+    tensors = shapes.rnn_shapes("RNN", input_size, hidden_size, num_layers, seq_len=seq_len, batch=batch,
+                                batch_first=batch_first, bidirectional=bidirectional)
+    T, B, H, L = seq_len, batch, hidden_size, num_layers
     k = None if tbptt_k is None else min(tbptt_k, T)
     return RNNExploration(
         **base,
-        input_shape=(B, T, input_size) if batch_first else (T, B, input_size),
-        output_shape=(B, T, D * H) if batch_first else (T, B, D * H),
-        h_n_shape=(D * L, B, H),
+        input_shape=tensors["input"],
+        output_shape=tensors["output"],
+        h_n_shape=tensors["h_n"],
         params=params,
         saved_numel=rnn_bptt_saved_numel(T, B, input_size, H, L, bidirectional),
         tbptt_k=k,
@@ -236,33 +239,24 @@ def rnn_explorer(**initial: Any) -> Any:
     Returns the widget (a VBox); ``box.explore()`` gives the current `RNNExploration`.
     """
     import ipywidgets as w  # noqa: PLC0415
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from IPython.display import display  # noqa: PLC0415
-
-    style = {"description_width": "110px"}
-    layout = w.Layout(width="340px")
-
-    def slider(name: str, value: int, lo: int, hi: int) -> Any:
-        return w.IntSlider(value=value, min=lo, max=hi, description=name, style=style,
-                           layout=layout, continuous_update=False)
 
     controls: dict[str, Any] = {
-        "seq_len": slider("seq_len T", int(initial.get("seq_len", 6)), 1, 512),
-        "batch": slider("batch B", int(initial.get("batch", 2)), 1, 256),
-        "input_size": slider("input_size I", int(initial.get("input_size", 3)), 1, 512),
-        "hidden_size": slider("hidden_size H", int(initial.get("hidden_size", 4)), 1, 1024),
-        "num_layers": slider("num_layers L", int(initial.get("num_layers", 1)), 1, 4),
-        "tbptt_k": slider("TBPTT k (0=full)", int(initial.get("tbptt_k") or 0), 0, 512),
+        "seq_len": int_slider("seq_len T", int(initial.get("seq_len", 6)), 1, 512),
+        "batch": int_slider("batch B", int(initial.get("batch", 2)), 1, 256),
+        "input_size": int_slider("input_size I", int(initial.get("input_size", 3)), 1, 512),
+        "hidden_size": int_slider("hidden_size H", int(initial.get("hidden_size", 4)), 1, 1024),
+        "num_layers": int_slider("num_layers L", int(initial.get("num_layers", 1)), 1, 4),
+        "tbptt_k": int_slider("TBPTT k (0=full)", int(initial.get("tbptt_k") or 0), 0, 512),
         "bidirectional": w.Checkbox(value=bool(initial.get("bidirectional", False)), description="bidirectional"),
         "batch_first": w.Checkbox(value=bool(initial.get("batch_first", False)), description="batch_first"),
         "dtype": w.ToggleButtons(options=["float32", "bfloat16"], value=initial.get("dtype", "float32"),
-                                 description="dtype", style=style),
+                                 description="dtype", style=STYLE),
     }
     output_line = w.HTML()
     output_line.add_class(OUTPUT_CSS_CLASS)
     params = w.HTML()
     memory = w.HTML()
-    plot = w.Output()
+    plot = figure_pane()
 
     def state() -> RNNExploration:
         v = {k: c.value for k, c in controls.items()}
@@ -274,17 +268,6 @@ def rnn_explorer(**initial: Any) -> Any:
         output_line.value = f"<b>{e.output_text}</b>"
         params.value = e.params_text
         memory.value = e.memory_text
-        plot.clear_output(wait=True)
-        with plot:
-            fig = draw_unrolled(e)
-            display(fig)
-            plt.close(fig)
+        show_figure(plot, draw_unrolled(e))
 
-    for c in controls.values():
-        c.observe(refresh, names="value")
-    refresh()
-    left = w.VBox([w.HTML("<h4>RNN unrolling explorer</h4>"), *controls.values()])
-    right = w.VBox([output_line, params, memory, plot])
-    box = w.VBox([w.HBox([left, right])])
-    box.explore = state
-    return box
+    return assemble("RNN unrolling explorer", controls, [output_line, params, memory, plot], refresh, state)
