@@ -189,15 +189,11 @@ def _embedding(case: Case, x: tuple[Shape, ...]) -> Shape:
 
 def _recurrent(case: Case, x: tuple[Shape, ...]) -> Any:
     a = case.bound()
-    D = 2 if a["bidirectional"] else 1
-    H = a["hidden_size"]
-    H_r = a.get("proj_size", 0) or H
     T, B = (x[0][1], x[0][0]) if a["batch_first"] else (x[0][0], x[0][1])
-    out = (B, T, D * H_r) if a["batch_first"] else (T, B, D * H_r)
-    h_n = (D * a["num_layers"], B, H_r)
-    if case.cls == "LSTM":
-        return (out, (h_n, (D * a["num_layers"], B, H)))
-    return (out, h_n)
+    s = shapes.rnn_shapes(case.cls, a["input_size"], a["hidden_size"], a["num_layers"], seq_len=T, batch=B,
+                          batch_first=a["batch_first"], bidirectional=a["bidirectional"],
+                          proj_size=a.get("proj_size", 0))
+    return (s["output"], (s["h_n"], s["c_n"]) if case.cls == "LSTM" else s["h_n"])
 
 
 def _mha(case: Case, x: tuple[Shape, ...]) -> Any:
