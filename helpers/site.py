@@ -180,25 +180,38 @@ def find_mathjax(explicit: Optional[Path] = None) -> Optional[Path]:
     return None
 
 
-# What the pages need of MathJax 2.7 for config=TeX-AMS_CHTML-full (TeX in, CommonHTML out, web fonts):
-# about 1.5 MB instead of the ~50 MB of a full MathJax folder.
-_MATHJAX_PARTS = ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js", "extensions",
-                  "jax/input/TeX", "jax/output/CommonHTML", "jax/element/mml", "localization/en",
-                  "fonts/HTML-CSS/TeX/woff")
+# What the pages need of MathJax 2.7: about 1.5 MB instead of the ~50 MB of a full MathJax folder.
+# The first configuration the local MathJax ships is used: Debian's libjs-mathjax has CommonHTML
+# output (TeX-AMS_CHTML-full); the jupyter-server-mathjax package only HTML-CSS/SVG output.
+_MATHJAX_COMMON = ("MathJax.js", "config/Safe.js", "extensions", "jax/input/TeX", "jax/element/mml",
+                   "localization/en", "fonts/HTML-CSS/TeX/woff")
+_MATHJAX_CONFIGS = (
+    ("TeX-AMS_CHTML-full", ("jax/output/CommonHTML",)),
+    ("TeX-AMS-MML_HTMLorMML-full", ("jax/input/MathML", "jax/output/HTML-CSS")),
+)
+
+
+def mathjax_config(src: Path) -> tuple[str, tuple[str, ...]]:
+    """The MathJax configuration to use from the local folder `src`, and the parts it needs."""
+    for name, parts in _MATHJAX_CONFIGS:
+        if (src / "config" / f"{name}.js").is_file():
+            return name, (f"config/{name}.js", *_MATHJAX_COMMON, *parts)
+    raise FileNotFoundError(f"{src}: none of the MathJax configurations {[n for n, _ in _MATHJAX_CONFIGS]}")
 
 
 def _copy_mathjax(src: Path, out: Path) -> str:
     dest = out / STATIC_MATHJAX
     if dest.exists():
         shutil.rmtree(dest)
-    for part in _MATHJAX_PARTS:
+    config, parts = mathjax_config(src)
+    for part in parts:
         path = src / part
         if path.is_dir():
             shutil.copytree(path, dest / part)
         elif path.is_file():
             (dest / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest / part)
-    return f"{STATIC_MATHJAX}/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+    return f"{STATIC_MATHJAX}/MathJax.js?config={config},Safe"
 
 
 def _render_to(args: tuple[list[Chapter], int, Optional[str], Path]) -> str:

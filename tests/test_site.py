@@ -97,7 +97,10 @@ def test_mathjax_is_local_or_absent(built):
         assert not any("MathJax.js" in p for p in pages)
     else:
         assert (built / site.STATIC_MATHJAX / "MathJax.js").is_file()
-        assert (built / site.STATIC_MATHJAX / "config" / "TeX-AMS_CHTML-full.js").is_file()
+        config, parts = site.mathjax_config(local)
+        assert all((built / site.STATIC_MATHJAX / part).exists() for part in parts if (local / part).exists())
+        assert (built / site.STATIC_MATHJAX / "config" / f"{config}.js").is_file()
+        assert all(f"config={config}" in p for p in pages)
         assert all(f'src="{site.STATIC_MATHJAX}/MathJax.js' in p for p in pages)
 
 
