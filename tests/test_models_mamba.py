@@ -177,7 +177,7 @@ def test_seed_estimate_is_not_the_exact_count():
        st.booleans(), st.booleans())
 @settings(max_examples=20)
 def test_matches_transformers_mamba_mixer(d_model, d_state, d_conv, expand, conv_bias, bias):
-    transformers = pytest.importorskip("transformers")
+    import transformers  # a dev dependency: a missing install must fail, not skip
     config = transformers.MambaConfig(hidden_size=d_model, state_size=d_state, conv_kernel=d_conv,
                                       expand=expand, time_step_rank="auto", use_conv_bias=conv_bias,
                                       use_bias=bias)
