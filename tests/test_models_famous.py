@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import formulas, shapes
 from helpers.counting import count_params
@@ -76,3 +78,20 @@ def test_small_bert_runs_on_cpu_with_padding():
     changed = ids.clone()
     changed[1, 4:] = (changed[1, 4:] + 1) % 50  # padding tokens must not influence real tokens
     torch.testing.assert_close(model(changed, padding_mask=pad)[0][1, :4], hidden[1, :4])
+
+
+@given(st.integers(1, 4), st.sampled_from([(32, 2), (48, 4), (64, 8)]), st.integers(8, 96), st.booleans())
+@settings(max_examples=15)
+def test_bert_matches_hugging_face_bert_count(layers, width_heads, intermediate, pooler):
+    """Hugging Face's BertModel, built on meta from the same config (no weights), has the same count."""
+    import transformers  # a dev dependency
+
+    hidden, heads = width_heads
+    ours = BertConfig(vocab_size=101, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=intermediate, max_position_embeddings=40, add_pooler=pooler)
+    theirs = transformers.BertConfig(vocab_size=101, hidden_size=hidden, num_hidden_layers=layers,
+                                     num_attention_heads=heads, intermediate_size=intermediate,
+                                     max_position_embeddings=40, type_vocab_size=2)
+    with torch.device("meta"):
+        hf = transformers.BertModel(theirs, add_pooling_layer=pooler)
+        assert count_params(Bert(ours)) == count_params(hf)

@@ -161,3 +161,32 @@ def test_causal_self_attention_is_torch_mha_with_a_causal_mask():
     future = torch.ones(9, 9, dtype=torch.bool).triu(1)
     torch.testing.assert_close(attn(x), ref(x, x, x, attn_mask=future, need_weights=False)[0])
     assert count_params(attn) == count_params(ref) == formulas.mha_params(24, 3)
+
+
+def test_gpt2_small_matches_hugging_face_gpt2():
+    """Hugging Face's GPT2LMHeadModel (tied head), built on meta from its default config: same tensors, same count."""
+    import transformers  # a dev dependency
+
+    with torch.device("meta"):
+        hf = transformers.GPT2LMHeadModel(transformers.GPT2Config())
+        ours = GPT(GPTConfig())
+    assert count_params(hf) == count_params(ours)
+    ours_shapes = sorted(tuple(p.shape) for p in ours.parameters())
+    # HF's Conv1D stores (in, out) where nn.Linear stores (out, in): compare shapes up to that transpose
+    hf_shapes = sorted(tuple(p.shape) if p.dim() != 2 or name.endswith(("wte.weight", "wpe.weight"))
+                       else tuple(reversed(p.shape)) for name, p in hf.named_parameters())
+    assert hf_shapes == ours_shapes
+
+
+def test_llama2_7b_shape_matches_hugging_face_llama():
+    """Hugging Face's LlamaForCausalLM with Llama-2-7B's sizes, on meta (no weights): same count."""
+    import transformers  # a dev dependency
+
+    cfg = LlamaConfig()
+    hf_cfg = transformers.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+                                      num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                                      tie_word_embeddings=False)
+    with torch.device("meta"):
+        hf = transformers.LlamaForCausalLM(hf_cfg)
+        ours = Llama(cfg)
+    assert count_params(hf) == count_params(ours)
