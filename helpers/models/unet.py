@@ -340,15 +340,20 @@ def unet_level_sizes(input_size: int, depth: int = 5, kernel_size: int = 3, *,
             or (strict) a pooling meets an odd size.
     """
     p = _padding(kernel_size, padded)
+
+    def double_conv(size: int, level: int, way: str) -> int:
+        """Size after a DoubleConv (two k×k convs), with the U-Net level named on failure."""
+        try:
+            return shapes.conv_output_size(shapes.conv_output_size(size, kernel_size, padding=p),
+                                           kernel_size, padding=p)
+        except ValueError as exc:
+            raise ValueError(f"input size {input_size} is too small for a depth-{depth} U-Net: "
+                             f"at level {level} ({way}) {exc}") from None
+
     size = input_size
     down: list[tuple[int, int]] = []  # (encoder_in, block_out) per level
     for level in range(depth):
-        try:
-            mid = shapes.conv_output_size(size, kernel_size, padding=p)
-            out = shapes.conv_output_size(mid, kernel_size, padding=p)
-        except ValueError as exc:
-            raise ValueError(f"input size {input_size} is too small for a depth-{depth} U-Net: "
-                             f"at level {level} (down) {exc}") from None
+        out = double_conv(size, level, "down")
         down.append((size, out))
         if level < depth - 1:
             if strict and out % 2:
@@ -365,12 +370,7 @@ def unet_level_sizes(input_size: int, depth: int = 5, kernel_size: int = 3, *,
     for level in reversed(range(depth - 1)):
         up = shapes.conv_transpose_output_size(x, 2, stride=2)
         skip = down[level][1]
-        try:
-            mid = shapes.conv_output_size(up, kernel_size, padding=p)
-            x = shapes.conv_output_size(mid, kernel_size, padding=p)
-        except ValueError as exc:
-            raise ValueError(f"input size {input_size} is too small for a depth-{depth} U-Net: "
-                             f"at level {level} (up) {exc}") from None
+        x = double_conv(up, level, "up")
         levels.append(UNetLevelSizes(level, base_channels * 2 ** level, down[level][0], skip, up,
                                      skip - up, x))
     return sorted(levels, key=lambda s: s.level)
