@@ -82,30 +82,20 @@ def test_conv_transpose_output_size(data):
           lambda: as_result(spatial_output(module, sizes), scalar))
 
 
-@given(st.data())
-def test_max_pool_output_size(data):
-    dim = data.draw(st.sampled_from([1, 2, 3]))
-    sizes, scalar = data.draw(inputs(dim))
-    k = per_dim(data.draw, dim, st.integers(1, 5))
-    s = data.draw(st.one_of(st.none(), st.integers(1, 4), st.tuples(*[st.integers(1, 4)] * dim)))
-    p = per_dim(data.draw, dim, st.integers(0, 3))
-    d = per_dim(data.draw, dim, st.integers(1, 3))
-    ceil = data.draw(st.booleans())
-    module = MAXPOOL[dim](k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
-    agree(lambda: pool_output_size(sizes[0] if scalar else sizes, k, stride=s, padding=p, dilation=d, ceil_mode=ceil),
-          lambda: as_result(spatial_output(module, sizes), scalar))
-
-
-@given(st.data())
-def test_avg_pool_output_size(data):
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@given(data=st.data())
+def test_pool_output_size(kind, data):
     dim = data.draw(st.sampled_from([1, 2, 3]))
     sizes, scalar = data.draw(inputs(dim))
     k = per_dim(data.draw, dim, st.integers(1, 5))
     s = data.draw(st.one_of(st.none(), st.integers(1, 4), st.tuples(*[st.integers(1, 4)] * dim)))
     p = per_dim(data.draw, dim, st.integers(0, 3))
     ceil = data.draw(st.booleans())
-    module = AVGPOOL[dim](k, stride=s, padding=p, ceil_mode=ceil)
-    agree(lambda: pool_output_size(sizes[0] if scalar else sizes, k, stride=s, padding=p, ceil_mode=ceil, kind="avg"),
+    kw = dict(stride=s, padding=p, ceil_mode=ceil)
+    if kind == "max":  # average pooling has no dilation argument
+        kw["dilation"] = per_dim(data.draw, dim, st.integers(1, 3))
+    module = (MAXPOOL if kind == "max" else AVGPOOL)[dim](k, **kw)
+    agree(lambda: pool_output_size(sizes[0] if scalar else sizes, k, **kw, kind=kind),
           lambda: as_result(spatial_output(module, sizes), scalar))
 
 
