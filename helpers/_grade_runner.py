@@ -1,20 +1,19 @@
-"""The grader's sandboxed executor (internal): runs ONE untrusted submission in its own process.
+"""The grader's executor (internal): runs ONE untrusted submission, normally inside the sandbox.
 
-Started by :mod:`helpers.grade` as ``python -m helpers._grade_runner MEMORY_MB`` in a fresh temporary
-directory, with a memory limit (RLIMIT_AS), its own session (the grader kills the whole process
-group on timeout) and a JSON job on stdin::
+Started by :mod:`helpers.grade` (through :mod:`helpers.sandbox`) as ``python -m helpers._grade_runner``
+with a JSON job on stdin::
 
-    {"cells": [[index, source], …], "cell_budget": seconds,
+    {"cells": [[index, source], …], "cell_budget": seconds, "limits": {"as": bytes, "nproc": n, …},
      "questions": [{"id": …, "answer": "linear_params", "cases": [[args, kwargs], …], "timeout": s}, …]}
 
-It executes the cells in an IPython shell (magics work; stdin/stdout/stderr go to /dev/null, so
-printing "✅" reaches nobody), then calls each question's function on the grader's cases and
-reports events as JSON lines on a private copy of the original stdout::
-
-    {"event": "cell", "index": i}                        before running cell i
-    {"event": "cell_error", "index": i, "type": …, "message": …}
-    {"event": "answer", "id": …, "outcomes": […]}        or "missing": true / "not_callable": "int"
-    {"event": "done"}
+Before any student code it applies the resource limits (setrlimit: address space, CPU seconds,
+processes, file size, open files, no core dumps) and installs :class:`helpers.checks.graded.ImportGuard`
+(answer-bearing helpers modules raise ``ForbiddenImport``; in the sandbox their files are absent
+anyway). It executes the cells in an IPython shell (magics work; stdin/stdout/stderr go to
+/dev/null, so printing "✅" reaches nobody), then calls each question's function on the grader's
+cases and reports the events of :mod:`helpers.checks.protocol` as JSON lines on a private copy of
+the original stdout. Only the original process reports (a forked child cannot add events), and
+one question's answer is capped at ``ANSWER_LIMIT_BYTES`` (larger → an ``oversized`` outcome).
 
 Only return VALUES leave this process; every verdict is computed by the grader. Nothing here can
 raise a score: at worst the student's code corrupts its own report, which the grader then treats
@@ -29,22 +28,65 @@ import signal
 import sys
 import time
 
-_MAX_LINE = 200_000  # bytes per outcome; a gigantic return value is reported, not sent
+_LIMITS = {"as": "RLIMIT_AS", "cpu": "RLIMIT_CPU", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
+           "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE"}
 
 
 class _CellTimeout(BaseException):
     pass
 
 
-def main() -> None:
+def _apply_limits(limits: dict) -> None:
     import resource
 
-    memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    if memory_mb > 0:  # before any student code: address space, so a 50 GB allocation fails fast
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for key, value in {"core": 0, **limits}.items():
+        if key in _LIMITS and value is not None:
+            limit = int(value)
+            resource.setrlimit(getattr(resource, _LIMITS[key]), (limit, limit))
+
+
+def _json_size(value: object, cap: int) -> int:
+    """A lower bound of the size of `value`'s JSON, walking no further than `cap` bytes (no copy)."""
+    size, stack = 0, [value]
+    while stack and size <= cap:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            size += 2 * len(item)
+            stack.extend(item)
+        else:
+            size += 1
+    return size
+
+
+def _capped(outcomes: list) -> list:
+    """The outcomes, with the first one that would push the answer over the cap replaced by an
+    ``oversized`` outcome (and nothing after it): a gigantic value is reported, not sent."""
+    from helpers.checks.protocol import ANSWER_LIMIT_BYTES, bad_type_outcome, oversized_outcome
+
+    used, safe = 0, []
+    for outcome in outcomes:
+        size = _json_size(outcome, ANSWER_LIMIT_BYTES - used)
+        if used + size > ANSWER_LIMIT_BYTES:
+            safe.append(oversized_outcome(size))
+            break
+        try:
+            used += len(json.dumps(outcome))
+        except (TypeError, ValueError) as exc:
+            safe.append(bad_type_outcome(f"unserialisable value ({exc})"))
+            break
+        safe.append(outcome)
+    return safe
+
+
+def main() -> None:
     job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    _apply_limits(job.get("limits", {}))  # before any student code
 
     # Private result channel = the original stdout; the student's code gets /dev/null for 0, 1, 2.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -53,16 +95,20 @@ def main() -> None:
         os.dup2(devnull, fd)
     sys.stdin = open(os.devnull, encoding="utf-8")
     sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")
-
-    def emit(**event: object) -> None:
-        channel.write(json.dumps(event) + "\n")
-        channel.flush()
+    reporter = os.getpid()
 
     # imported BEFORE any student code runs; the student can only tamper with its own process
-    from helpers.checks import run_cases
+    from helpers.checks import protocol as p
+    from helpers.checks.graded import ImportGuard
     from IPython.core.interactiveshell import InteractiveShell
 
-    emit(event="start")
+    def emit(event: dict) -> None:
+        if os.getpid() == reporter:  # a child the student forked does not speak for the submission
+            channel.write(p.encode_event(event))
+            channel.flush()
+
+    ImportGuard.install()
+    emit({"event": p.START})
     shell = InteractiveShell.instance()
     deadline = time.monotonic() + float(job["cell_budget"])  # the budget covers the student's cells only
 
@@ -72,9 +118,9 @@ def main() -> None:
     for index, source in job["cells"]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            emit(event="cell_error", index=index, type="Timeout", message="no time left")
+            emit({"event": p.CELL_ERROR, "index": index, "type": "Timeout", "message": "no time left"})
             break
-        emit(event="cell", index=index)
+        emit({"event": p.CELL, "index": index})
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, remaining)
         try:
@@ -84,43 +130,29 @@ def main() -> None:
             error = exc
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if isinstance(error, _CellTimeout):
+            emit({"event": p.CELL_ERROR, "index": index, "type": "Timeout", "message": ""})
+            break
         if error is not None:
-            if isinstance(error, _CellTimeout):
-                emit(event="cell_error", index=index, type="Timeout", message="")
-                break
-            if isinstance(error, SystemExit):
-                message = f"sys.exit({error.code!r})" if error.code is not None else "sys.exit()"
-            else:
-                message = str(error)
-            emit(event="cell_error", index=index, type=type(error).__name__, message=message[:300])
-    emit(event="cells_done")
+            emit(p.cell_error_event(index, error))
+    emit({"event": p.CELLS_DONE})
 
     namespace = shell.user_ns
     for question in job["questions"]:
         fn = namespace.get(question["answer"])
         if fn is None:
-            emit(event="answer", id=question["id"], missing=True)
+            emit(p.missing_event(question["id"]))
             continue
         if not callable(fn):
-            emit(event="answer", id=question["id"], not_callable=type(fn).__name__)
+            emit(p.not_callable_event(question["id"], type(fn).__name__))
             continue
         cases = [(tuple(args), dict(kwargs)) for args, kwargs in question["cases"]]
         try:
-            outcomes = run_cases(fn, cases, float(question["timeout"]))
-        except BaseException as exc:  # e.g. sys.exit() inside the function
-            outcomes = [{"raised": type(exc).__name__, "message": str(exc)[:300]}]
-        safe = []
-        for outcome in outcomes:
-            try:
-                text = json.dumps(outcome)
-            except (TypeError, ValueError) as exc:
-                outcome = {"bad_type": f"unserialisable value ({exc})"[:200]}
-                text = json.dumps(outcome)
-            if len(text) > _MAX_LINE:
-                outcome = {"bad_type": f"oversized value ({len(text)} bytes of JSON)"}
-            safe.append(outcome)
-        emit(event="answer", id=question["id"], outcomes=safe)
-    emit(event="done")
+            outcomes = p.run_cases(fn, cases, float(question["timeout"]))
+        except BaseException as exc:  # e.g. an alarm or exit that escaped the function
+            outcomes = [p.outcome_of_exception(exc)]
+        emit(p.answer_event(question["id"], _capped(outcomes)))
+    emit({"event": p.DONE})
     channel.close()
     os._exit(0)  # do not wait for threads the student may have started
 

@@ -1,36 +1,42 @@
 """Batch grader: ``python -m helpers.grade SUBMISSIONS… --out grades.csv [--jobs N] [--timeout S]``.
 
-Submissions are untrusted notebooks. For each one the grader
+Submissions are untrusted notebooks. The pipeline, one single-purpose step each (nbgrader's spirit):
 
-1. reads the file once (never writes it; a malformed or truncated .ipynb becomes a row with
-   status ``invalid_notebook`` and the reason, and grading goes on);
-2. starts a fresh process (``python -m helpers._grade_runner`` with the ``dims-params`` kernel's
-   interpreter) in an empty temporary directory, with a memory limit (``RLIMIT_AS``, default
-   2048 MB), its own process group and a wall-clock limit; it executes the notebook's code cells in
-   an IPython shell EXCEPT the check cells (tagged ``check``, or cells whose code only calls
-   ``check(…)``; other ``check(…)`` lines are dropped), with output going nowhere;
-3. asks that process to call each of the chapter's functions on inputs drawn at random for THIS run
-   (a fresh seed, not the checker's), and receives only their return values as JSON;
-4. computes every verdict HERE, with the registry's reference answers (helpers' core in the
-   grader's own process). Printing "✅", editing check cells or monkeypatching ``helpers`` inside
-   the notebook cannot raise a score: nothing computed in the student's process is trusted except
-   the values their functions returned for inputs they could not know in advance.
+1. :func:`read_submission` reads the file once (never writes it) into a :class:`Submission`: its
+   SHA-256, its parsed cells (a malformed or truncated .ipynb → ``invalid_notebook`` with the
+   reason) and its chapter — from the notebook metadata that ``helpers.exercises`` writes, else
+   from its check cells, else from the file name (``team12_02_convolution_exercises.ipynb`` is
+   chapter 02). A chapter-03 notebook handed in as chapter 02 (by name or ``--chapter``) is
+   ``wrong_notebook``.
+2. :func:`run_submission` starts ``python -m helpers._grade_runner`` in a fresh **sandbox**
+   (:mod:`helpers.sandbox`: bubblewrap, no network, own PID namespace, read-only environment, no
+   project files but the graded view of helpers — see :mod:`helpers.checks.graded`) with resource limits;
+   it executes the notebook's code cells except the check cells (tagged ``check``, or cells whose
+   code only calls ``check(…)``; other ``check(…)`` lines are dropped), then calls each of the
+   chapter's functions on inputs drawn at random for THIS run (a fresh seed, not the checker's)
+   and sends back only their return values. Wall time is enforced from outside in phases
+   (start-up, cells, questions), every read is bounded and the result size capped.
+3. :func:`collect` turns what came back into a typed :class:`RunReport` — defensively: malformed,
+   oversized or missing results become ``crashed`` with a reason, never an exception here.
+4. :func:`session_notes` says what went wrong in the run as a whole (cell errors, timeouts,
+   forbidden imports, crashes); :func:`question_row` judges one question HERE, with the
+   registry's reference answers computed in the grader's own process (:func:`reference_answers`).
+   Printing "✅", editing check cells or monkeypatching ``helpers`` cannot raise a score.
 
 ``grades.csv`` has one row per submission × question and a ``TOTAL`` row per submission, with the
-columns ``submission, question, points, max_points, status, reason``; it is written atomically
-(temporary file + ``os.replace``). A question scores its points only if every case is correct, so
-re-running gives the same scores (a correct function is always correct; a wrong one fails on
-fresh inputs with overwhelming probability).
+columns ``submission, question, points, max_points, status, reason, sha256, sandbox``. Each
+submission's rows are appended (one write, fsync) as soon as it is graded, so Ctrl-C or a crash
+keeps everything graded so far; at the end the file is rewritten atomically in input order.
+``--resume`` skips submissions whose path and SHA-256 already have a TOTAL row. A question scores
+its points only if every case is correct, so re-running gives the same scores.
 
 Question statuses: correct, wrong, wrong_type, error (raised), not_attempted, timeout, memory,
-missing (no such function), crashed (the process died), invalid_notebook.
-TOTAL statuses: ok, cell_errors (some cells raised; grading went on), memory, timeout, crashed,
-invalid_notebook.
+missing (no such function), forbidden_import, crashed (the process died or sent garbage),
+invalid_notebook, wrong_notebook. TOTAL statuses: ok, cell_errors (some cells raised; grading went
+on), forbidden_import, memory, timeout, crashed, invalid_notebook, wrong_notebook.
 
-Limits, honestly: this isolates faults (loops, crashes, memory, exits) and makes verdicts
-tamper-proof, but it is not a security sandbox: student code runs with the grader's user rights
-(files, network). Grade as an unprivileged user, ideally in a container. Running as root also
-lets code raise its own RLIMIT_AS.
+Without bubblewrap the grader refuses to run; ``--no-sandbox`` grades anyway (faults isolated,
+student code NOT contained), and says so in the summary and on every CSV row.
 """
 
 from __future__ import annotations
@@ -38,33 +44,43 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
+import math
 import os
+import queue
 import random
 import re
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from helpers.checks import protocol
+from helpers.checks.protocol import ANSWER_LIMIT_BYTES, not_callable_message
 from helpers.checks.registry import Question, make_cases, questions_for_chapter
-from helpers.checks.verdict import is_memory_error, judge, normalise
+from helpers.checks.verdict import References, is_memory_error, judge, reference_answers
+from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME
+from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run
 
-__all__ = ["Row", "GradingPlan", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
+__all__ = ["Row", "GradingPlan", "Submission", "RunReport", "read_submission", "run_submission", "collect",
+           "session_notes", "question_row", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
 
-COLUMNS = ["submission", "question", "points", "max_points", "status", "reason"]
+COLUMNS = ["submission", "question", "points", "max_points", "status", "reason", "sha256", "sandbox"]
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL = "TOTAL"
+GRACE = 2.0  # seconds allowed on top of each phase's own limit (reporting, process exit)
 _CHECK_CALL = re.compile(r"(?<![\w.])check\s*\(")
 _CHAPTER_IN_NAME = re.compile(r"(?:^|[^0-9])(\d\d)_")
 _CHECK_ID = re.compile(r"""check\(\s*["'](\d\d)\.""")
-_TOTAL_PRIORITY = ["invalid_notebook", "crashed", "timeout", "memory", "cell_errors", "ok"]
+_TOTAL_PRIORITY = ["invalid_notebook", "wrong_notebook", "crashed", "timeout", "memory", "forbidden_import",
+                   "cell_errors", "ok"]
 
 
 @dataclass
@@ -75,10 +91,12 @@ class Row:
     max_points: float
     status: str
     reason: str = ""
+    sha256: str = ""
+    sandbox: str = ""
 
     def as_csv(self) -> list[str]:
         return [self.submission, self.question, _num(self.points), _num(self.max_points), self.status,
-                " ".join(self.reason.split())]
+                " ".join(self.reason.split()), self.sha256, self.sandbox]
 
 
 def _num(x: float) -> str:
@@ -87,33 +105,32 @@ def _num(x: float) -> str:
 
 @dataclass
 class GradingPlan:
-    """One chapter's questions with this run's random cases and the reference answers."""
+    """One chapter's questions with this run's random cases and their reference answers."""
 
     chapter: str
     questions: list[Question]
     cases: dict[str, list]
-    expected: dict[str, list]
-    expected_raw: dict[str, list] = field(default_factory=dict)
+    references: dict[str, References]
 
     @classmethod
     def build(cls, chapter: str, seed: int) -> "GradingPlan":
         questions = questions_for_chapter(chapter)
-        cases, expected, raw = {}, {}, {}
+        cases, references = {}, {}
         for q in questions:
             cs = make_cases(q, random.Random(f"grade:{seed}:{q.id}"))
             # JSON round trip: exactly what the student's process will receive
             cases[q.id] = [(tuple(a), dict(k)) for a, k in json.loads(json.dumps(cs))]
-            try:
-                raw[q.id] = [q.reference(*a, **k) for a, k in cases[q.id]]
-                expected[q.id] = [normalise(v) for v in raw[q.id]]
-            except Exception as exc:
-                raise RuntimeError(f"the reference of question {q.id} failed on this run's inputs "
-                                   f"({type(exc).__name__}: {exc}); fix {q.module}") from exc
-        return cls(chapter, questions, cases, expected, raw)
+            references[q.id] = reference_answers(q, cases[q.id])
+            if references[q.id].failure:
+                raise RuntimeError(f"question {q.id}: {references[q.id].failure} on this run's inputs; fix {q.module}")
+        return cls(chapter, questions, cases, references)
 
     @property
     def max_points(self) -> float:
         return sum(q.points for q in self.questions)
+
+    def question_seconds(self, settings: "Settings") -> float:
+        return sum(settings.limit_for(q) for q in self.questions)
 
 
 @dataclass
@@ -122,10 +139,14 @@ class Settings:
     question_timeout: Optional[float] = None  # cap on each question's own limit
     memory_mb: int = 2048
     python: str = sys.executable
-    startup_slack: float = 15.0     # extra seconds before the hard kill (process start-up)
+    startup_slack: float = 15.0     # seconds for the sandboxed process to start (Python, IPython)
+    sandbox: Optional[Sandbox] = None  # None: a plain child process (tests of single steps)
+
+    def limit_for(self, q: Question) -> float:
+        return q.timeout if self.question_timeout is None else min(q.timeout, self.question_timeout)
 
 
-# --------------------------------------------------------------------------- reading a submission
+# --------------------------------------------------------------------------- 1. reading a submission
 
 class InvalidNotebook(ValueError):
     pass
@@ -194,20 +215,88 @@ def cells_to_run(nb: dict) -> list[tuple[int, str]]:
     return out
 
 
+
+
+def _known_topics(root: Path = ROOT) -> dict[str, str]:
+    """``"02_convolution"`` → ``"02"`` for every exercise notebook of the course."""
+    names = {p.stem.removesuffix("_exercises") for d in ("solutions", "exercises")
+             for p in (root / d).glob("*_exercises.ipynb")}
+    return {n: n[:2] for n in names if re.match(r"\d\d_", n)}
+
+
+def name_chapter(path: Path) -> Optional[str]:
+    """The chapter a file name hands the notebook in as: a course topic in it (``…_02_convolution_…``),
+    else the first ``NN_``; None if neither."""
+    stem = path.name
+    for topic, chapter in sorted(_known_topics().items(), key=lambda t: -len(t[0])):
+        if re.search(rf"(?:^|[^0-9]){re.escape(topic)}", stem):
+            return chapter
+    match = _CHAPTER_IN_NAME.search(stem)
+    return match.group(1) if match else None
+
+
+def notebook_chapter(nb: Optional[dict]) -> Optional[str]:
+    """The chapter the notebook itself says it is: the metadata ``helpers.exercises`` writes,
+    else the question ids its check cells use (most frequent)."""
+    if not isinstance(nb, dict):
+        return None
+    meta = nb.get("metadata")
+    info = meta.get(NOTEBOOK_METADATA_KEY) if isinstance(meta, dict) else None
+    chapter = info.get("chapter") if isinstance(info, dict) else None
+    if isinstance(chapter, str) and re.fullmatch(r"\d\d", chapter):
+        return chapter
+    ids = [m for c in nb.get("cells", []) if isinstance(c, dict) and isinstance(c.get("source"), str)
+           for m in _CHECK_ID.findall(c["source"])]
+    return max(sorted(set(ids)), key=ids.count) if ids else None
+
+
 def infer_chapter(path: Path, nb: Optional[dict]) -> Optional[str]:
-    """Chapter of a submission: ``NN_`` in the file name, else the ids its check cells use."""
-    match = _CHAPTER_IN_NAME.search(path.name)
-    if match:
-        return match.group(1)
-    if nb is not None:
-        ids = [m for c in nb.get("cells", []) if isinstance(c, dict) and isinstance(c.get("source"), str)
-               for m in _CHECK_ID.findall(c["source"])]
-        if ids:
-            return max(set(ids), key=ids.count)
-    return None
+    """Chapter of a submission: what the notebook says, else what its file name says."""
+    return notebook_chapter(nb) or name_chapter(path)
 
 
-# --------------------------------------------------------------------------- running it
+@dataclass
+class Submission:
+    """One handed-in file, read once."""
+
+    path: Path
+    sha256: str = ""
+    nb: Optional[dict] = None
+    problem: str = ""               # why it cannot be graded (unreadable, invalid, wrong notebook)
+    status: str = ""                # invalid_notebook / wrong_notebook when `problem`
+    chapter: Optional[str] = None   # the chapter it is graded as
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+
+def read_submission(path: Path, chapter: Optional[str] = None) -> Submission:
+    """Read and parse `path`; `chapter` is the one it is handed in as (``--chapter``), if given."""
+    sub = Submission(Path(path))
+    try:
+        data = sub.path.read_bytes()
+    except OSError as exc:
+        sub.problem, sub.status = f"cannot read the file: {exc.strerror or exc}", "invalid_notebook"
+        return sub
+    sub.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        sub.nb = _parse_notebook(data)
+    except InvalidNotebook as exc:
+        sub.problem, sub.status = str(exc), "invalid_notebook"
+    declared = chapter or name_chapter(sub.path)
+    actual = notebook_chapter(sub.nb)
+    sub.chapter = declared or actual
+    if sub.chapter is None and not sub.problem:
+        sub.problem, sub.status = ("cannot tell which chapter this is (name the file NN_… or pass --chapter NN)",
+                                   "invalid_notebook")
+    elif declared and actual and declared != actual and not sub.problem:
+        sub.problem, sub.status = (f"this is the chapter-{actual} exercise notebook, handed in as chapter "
+                                   f"{declared}", "wrong_notebook")
+    return sub
+
+
+# --------------------------------------------------------------------------- 2. running it
 
 def _kernel_python() -> str:
     """The interpreter of the ``dims-params`` Jupyter kernel (the students' environment)."""
@@ -222,59 +311,106 @@ def _kernel_python() -> str:
     return sys.executable
 
 
-@dataclass
-class RunResult:
-    events: list[dict] = field(default_factory=list)
-    returncode: Optional[int] = None
-    killed_for_time: bool = False
-    seconds: float = 0.0
+class _Phases:
+    """The wall-clock deadline, phase by phase, from the events seen so far: start-up within
+    ``startup_slack``; the cells within ``timeout`` (+ grace) of the start; the questions within
+    the sum of their limits (+ grace) of the end of the cells."""
+
+    def __init__(self, settings: Settings, question_seconds: float) -> None:
+        self.settings, self.question_seconds = settings, question_seconds
+        self.begin = time.monotonic()
+        self.seen, self.started, self.cells_done = 0, None, None
+
+    def __call__(self, events: list[dict]) -> float:
+        now = time.monotonic()
+        for event in events[self.seen:]:
+            if event["event"] == protocol.START and self.started is None:
+                self.started = now
+            elif event["event"] == protocol.CELLS_DONE and self.cells_done is None:
+                self.cells_done = now
+        self.seen = len(events)
+        if self.cells_done is not None:
+            return self.cells_done + self.question_seconds + GRACE
+        if self.started is not None:
+            return self.started + self.settings.timeout + GRACE
+        return self.begin + self.settings.startup_slack
+
+    @staticmethod
+    def bound(settings: Settings, question_seconds: float) -> float:
+        """The longest one submission can take (seconds)."""
+        return settings.startup_slack + settings.timeout + question_seconds + 2 * GRACE
 
 
-def _run(cells: list[tuple[int, str]], plan: GradingPlan, settings: Settings) -> RunResult:
-    questions = []
-    for q in plan.questions:
-        limit = q.timeout if settings.question_timeout is None else min(q.timeout, settings.question_timeout)
-        questions.append({"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": limit})
-    job = json.dumps({"cells": cells, "cell_budget": settings.timeout, "questions": questions}).encode()
-    hard_limit = settings.timeout + sum(q["timeout"] for q in questions) + settings.startup_slack
-    result = RunResult()
-    start = time.monotonic()
+def limits_for(settings: Settings, question_seconds: float) -> Limits:
+    return Limits(memory_mb=settings.memory_mb,
+                  cpu_seconds=math.ceil(_Phases.bound(settings, question_seconds)) + 5)
+
+
+def run_submission(cells: list[tuple[int, str]], plan: GradingPlan, settings: Settings, slot: int = 0) -> Completed:
+    """Run the cells and ask for the answers in a fresh sandbox; what came back, unjudged."""
+    questions = [{"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": settings.limit_for(q)}
+                 for q in plan.questions]
+    seconds = plan.question_seconds(settings)
+    job = json.dumps({"cells": cells, "cell_budget": settings.timeout, "questions": questions,
+                      "limits": limits_for(settings, seconds).rlimits()}).encode()
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
-                   IPYTHONDIR=os.path.join(tmp, ".ipython"), TMPDIR=tmp,
-                   PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-        proc = subprocess.Popen([settings.python, "-m", "helpers._grade_runner", str(settings.memory_mb)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                cwd=tmp, env=env, start_new_session=True)
-        try:
-            out, _ = proc.communicate(job, timeout=hard_limit)
-        except subprocess.TimeoutExpired:
-            result.killed_for_time = True
-            _kill_group(proc.pid)
-            out, _ = proc.communicate()
-        finally:
-            _kill_group(proc.pid)  # anything the student's code left running
-        result.returncode = proc.returncode
-    result.seconds = time.monotonic() - start
-    for line in out.decode("utf-8", "replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
-            result.events.append(event)
-    return result
+        box = settings.sandbox
+        if box is None:  # a single step outside a batch: a plain process
+            box = Sandbox(settings.python, Limits(), build_view(Path(tmp) / "view"), enabled=False)
+        return run(box.argv(slot), job, env=box.env(tmp), cwd=tmp, deadline=_Phases(settings, seconds),
+                   max_bytes=ANSWER_LIMIT_BYTES * (len(questions) + 1) + (1 << 20),
+                   max_line=ANSWER_LIMIT_BYTES + (1 << 16), kinds=protocol.EVENTS)
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+# --------------------------------------------------------------------------- 3. what came back
+
+@dataclass
+class RunReport:
+    """The events of one run, checked and sorted: nothing here is trusted beyond its type."""
+
+    started: bool = False
+    cells_done: bool = False
+    done: bool = False
+    last_cell: Optional[int] = None
+    cell_errors: list[dict] = field(default_factory=list)
+    answers: dict[str, dict] = field(default_factory=dict)
+    problem: str = ""  # why the report cannot be trusted as complete (oversized, malformed)
 
 
-# --------------------------------------------------------------------------- verdicts
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def collect(run: Completed) -> RunReport:
+    """Sort the events of `run` into a report, ignoring any event whose fields have the wrong types."""
+    report = RunReport()
+    ignored = run.malformed
+    for event in run.events:
+        kind = event.get("event")
+        if kind == protocol.START:
+            report.started = True
+        elif kind == protocol.CELL and _is_int(event.get("index")):
+            report.last_cell = event["index"]
+        elif kind == protocol.CELL_ERROR and _is_int(event.get("index", 0)):
+            report.cell_errors.append({"index": event.get("index", 0), "type": str(event.get("type", "?"))[:100],
+                                       "message": str(event.get("message", ""))[:protocol.MESSAGE_LIMIT + 1]})
+        elif kind == protocol.CELLS_DONE:
+            report.cells_done = True
+        elif kind == protocol.ANSWER and isinstance(event.get("id"), str):
+            report.answers[event["id"]] = event
+        elif kind == protocol.DONE:
+            report.done = True
+        else:
+            ignored += 1
+    if run.overflow:
+        report.problem = f"the notebook's process sent too much: {run.overflow}"
+        report.done = False
+    elif ignored and not report.done:
+        report.problem = f"{ignored} malformed result line(s)"
+    return report
+
+
+# --------------------------------------------------------------------------- 4. notes and rows
 
 def _cell_label(number: int, sources: dict[int, str]) -> str:
     first = next((l.strip() for l in sources.get(number, "").split("\n") if l.strip()), "")
@@ -297,167 +433,169 @@ def _exit_description(run: RunResult) -> str:
     return f"exit code {code}"
 
 
-def grade_submission(path: Path, plans: dict[str, GradingPlan], settings: Settings,
-                     chapter: Optional[str] = None, seed: int = 0) -> list[Row]:
+def _exit_description(run: Completed) -> str:
+    code = run.returncode
+    if code is None:
+        return "it did not exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " — out of memory?" if -code in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+@dataclass
+class Session:
+    """What went wrong in the run as a whole."""
+
+    statuses: set[str] = field(default_factory=lambda: {"ok"})
+    notes: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)  # notes naming a forbidden import in a cell
+    timed_out: bool = False
+
+    @property
+    def first(self) -> str:
+        return self.notes[0] if self.notes else ""
+
+
+def _cell_note(err: dict, label: str, settings: Settings, session: Session) -> None:
+    kind, message = err["type"], err["message"]
+    if kind == "Timeout":
+        session.timed_out = True
+        session.statuses.add("timeout")
+        session.notes.append(f"stopped: the cells did not finish within {settings.timeout:g} s — {label} was "
+                             f"still running (infinite loop?)")
+    elif forbidden_module(kind, message):
+        session.statuses.add("forbidden_import")
+        note = f"{label}: {message}" if kind == "ForbiddenImport" else (
+            f"{label}: {forbidden_module(kind, message)} is not available in graded work ({kind}: {message})")
+        session.forbidden.append(note)
+        session.notes.append(note)
+    elif is_memory_error(kind, message):
+        session.statuses.add("memory")
+        session.notes.append(f"{label} exceeded the memory limit ({settings.memory_mb} MB): {kind}")
+    elif kind == "SystemExit":
+        session.statuses.add("cell_errors")
+        session.notes.append(f"{label} called {message} (ignored; grading went on)")
+    else:
+        session.statuses.add("cell_errors")
+        if kind == "BlockingIOError" and "temporarily unavailable" in message:
+            message += " (the process limit of the sandbox)"
+        session.notes.append(f"{label} raised {kind}: {message}" if message else f"{label} raised {kind}")
+
+
+def session_notes(report: RunReport, run: Completed, sources: dict[int, str], settings: Settings) -> Session:
+    """The run's statuses and notes (cell errors, forbidden imports, time, crashes)."""
+    session = Session()
+    for err in report.cell_errors:
+        _cell_note(err, _cell_label(err["index"], sources), settings, session)
+    where = _cell_label(report.last_cell, sources) if report.last_cell is not None and not report.cells_done else None
+    if report.done:
+        return session
+    if run.killed_for_time:
+        session.statuses.add("timeout")
+        session.notes.append("killed after the time limit" + (f" while running {where}" if where else " while answering"))
+    elif report.problem:
+        session.statuses.add("crashed")
+        session.notes.append(report.problem)
+    elif not report.started:
+        session.statuses.add("crashed")
+        session.notes.append(f"the grading process failed to start ({_exit_description(run)})")
+    else:
+        session.statuses.add("crashed")
+        session.notes.append(f"the notebook's process died ({_exit_description(run)})"
+                             + (f" while running {where}" if where else " while answering the questions"))
+    return session
+
+
+def _unanswered(q: Question, report: RunReport, run: Completed, session: Session) -> tuple[str, str]:
+    if session.timed_out or run.killed_for_time:
+        return "timeout", f"not graded: {session.first}"
+    if not report.done:
+        return "crashed", f"not graded: {session.notes[-1] if session.notes else 'no answer'}"
+    return "error", "no answer received"
+
+
+def _answered(q: Question, event: dict, plan: GradingPlan, session: Session) -> tuple[str, str]:
+    if event.get("missing"):
+        reason = f"the notebook does not define a function named `{q.answer}`"
+        return "missing", reason + (f" (maybe because {session.first})" if session.first else "")
+    if "not_callable" in event:
+        return "wrong_type", not_callable_message(q.answer, str(event["not_callable"])[:60])
+    outcomes = event.get("outcomes")
+    if not isinstance(outcomes, list) or not all(isinstance(o, dict) for o in outcomes):
+        return "crashed", "the notebook's process sent a malformed answer"
+    try:
+        verdict = judge(q, plan.cases[q.id], outcomes, plan.references[q.id])
+    except Exception as exc:  # values of unexpected types: the report is not trusted
+        return "crashed", f"the notebook's process sent an answer that cannot be read ({type(exc).__name__})"
+    return verdict.status, "" if verdict.passed else verdict.message
+
+
+def question_row(sub: Submission, q: Question, plan: GradingPlan, report: RunReport, run: Completed,
+                 session: Session, sandbox: str) -> Row:
+    """Judge one question: its row (points only if every case is correct)."""
+    event = report.answers.get(q.id)
+    status, reason = (_answered(q, event, plan, session) if event is not None
+                      else _unanswered(q, report, run, session))
+    if status not in ("correct", "forbidden_import") and session.forbidden:
+        status, reason = "forbidden_import", f"{session.forbidden[0]} — so: {reason}"
+    points = q.points if status == "correct" else 0
+    return Row(sub.name, q.id, points, q.points, status, reason, sub.sha256, sandbox)
+
+
+def _unrunnable_rows(sub: Submission, plan: Optional[GradingPlan], sandbox: str) -> list[Row]:
+    questions = plan.questions if plan is not None else []
+    rows = [Row(sub.name, q.id, 0, q.points, sub.status, sub.problem, sub.sha256, sandbox) for q in questions]
+    maximum = plan.max_points if plan is not None else 0
+    return rows + [Row(sub.name, TOTAL, 0, maximum, sub.status, sub.problem, sub.sha256, sandbox)]
+
+
+def grade_submission(path: Path | Submission, plans: dict[str, GradingPlan], settings: Settings,
+                     chapter: Optional[str] = None, seed: int = 0, slot: int = 0) -> list[Row]:
     """Grade one submission: its question rows plus a TOTAL row."""
-    name = str(path)
+    sub = path if isinstance(path, Submission) else read_submission(Path(path), chapter)
+    sandbox = settings.sandbox.label if settings.sandbox is not None else "NONE (--no-sandbox)"
+    plan = None
+    if sub.chapter is not None:
+        if sub.chapter not in plans:
+            plans[sub.chapter] = GradingPlan.build(sub.chapter, seed)
+        plan = plans[sub.chapter]
+        if not plan.questions and not sub.problem:
+            sub.problem, sub.status = f"chapter {sub.chapter} has no exercise questions", "invalid_notebook"
+    if sub.problem:
+        return _unrunnable_rows(sub, plan if sub.problem and plan and plan.questions else None, sandbox)
+    assert plan is not None and sub.nb is not None
+    cells = cells_to_run(sub.nb)
+    run = run_submission(cells, plan, settings, slot)
+    report = collect(run)
+    session = session_notes(report, run, dict(cells), settings)
+    rows = [question_row(sub, q, plan, report, run, session, sandbox) for q in plan.questions]
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return [Row(name, TOTAL, 0, 0, "invalid_notebook", f"cannot read the file: {exc.strerror or exc}")]
-    digest = hashlib.sha256(data).hexdigest()
-    nb: Optional[dict] = None
-    invalid = ""
-    try:
-        nb = _parse_notebook(data)
-    except InvalidNotebook as exc:
-        invalid = str(exc)
-    chapter = chapter or infer_chapter(path, nb)
-    if chapter is None:
-        return [Row(name, TOTAL, 0, 0, "invalid_notebook",
-                    invalid or "cannot tell which chapter this is (name the file NN_… or pass --chapter NN)")]
-    if chapter not in plans:
-        plans[chapter] = GradingPlan.build(chapter, seed)
-    plan = plans[chapter]
-    if not plan.questions:
-        return [Row(name, TOTAL, 0, 0, "invalid_notebook", f"chapter {chapter} has no exercise questions")]
-    if invalid:
-        rows = [Row(name, q.id, 0, q.points, "invalid_notebook", invalid) for q in plan.questions]
-        return rows + [Row(name, TOTAL, 0, plan.max_points, "invalid_notebook", invalid)]
-
-    assert nb is not None
-    cells = cells_to_run(nb)
-    sources = dict(cells)
-    run = _run(cells, plan, settings)
-
-    last_cell: Optional[int] = None
-    cell_errors: list[dict] = []
-    answers: dict[str, dict] = {}
-    cells_done = done = started = False
-    for event in run.events:
-        kind = event["event"]
-        if kind == "start":
-            started = True
-        elif kind == "cell":
-            last_cell = event.get("index")
-        elif kind == "cell_error":
-            cell_errors.append(event)
-        elif kind == "cells_done":
-            cells_done = True
-        elif kind == "answer" and isinstance(event.get("id"), str):
-            answers[event["id"]] = event
-        elif kind == "done":
-            done = True
-
-    notes: list[str] = []
-    statuses = {"ok"}
-    cell_timed_out = False
-    for err in cell_errors:
-        label = _cell_label(err.get("index", 0), sources)
-        kind, message = str(err.get("type", "?")), str(err.get("message", ""))
-        if kind == "Timeout":
-            cell_timed_out = True
-            statuses.add("timeout")
-            notes.append(f"stopped: the cells did not finish within {settings.timeout:g} s — {label} was still "
-                         f"running (infinite loop?)")
-        elif is_memory_error(kind, message):
-            statuses.add("memory")
-            notes.append(f"{label} exceeded the memory limit ({settings.memory_mb} MB): {kind}")
-        elif kind == "SystemExit":
-            statuses.add("cell_errors")
-            notes.append(f"{label} called {message} (ignored; grading went on)")
-        else:
-            statuses.add("cell_errors")
-            notes.append(f"{label} raised {kind}: {message}" if message else f"{label} raised {kind}")
-    where = _cell_label(last_cell, sources) if last_cell is not None and not cells_done else None
-    if not done:
-        if run.killed_for_time:
-            statuses.add("timeout")
-            notes.append(f"killed after the time limit" + (f" while running {where}" if where else " while answering"))
-        elif not started:
-            statuses.add("crashed")
-            notes.append(f"the grading process failed to start ({_exit_description(run)})")
-        else:
-            statuses.add("crashed")
-            notes.append(f"the notebook's process died ({_exit_description(run)})"
-                         + (f" while running {where}" if where else " while answering the questions"))
-    first_error = next((n for n in notes), "")
-
-    rows: list[Row] = []
-    for q in plan.questions:
-        event = answers.get(q.id)
-        if event is None:
-            if cell_timed_out or run.killed_for_time:
-                status, reason = "timeout", f"not graded: {first_error}"
-            elif not done:
-                status, reason = "crashed", f"not graded: {notes[-1] if notes else 'no answer'}"
-            else:
-                status, reason = "error", "no answer received"
-            rows.append(Row(name, q.id, 0, q.points, status, reason))
-            continue
-        if event.get("missing"):
-            reason = f"the notebook does not define a function named `{q.answer}`"
-            if first_error:
-                reason += f" (maybe because {first_error})"
-            rows.append(Row(name, q.id, 0, q.points, "missing", reason))
-            continue
-        if "not_callable" in event:
-            rows.append(Row(name, q.id, 0, q.points, "wrong_type",
-                            f"`{q.answer}` is a {event['not_callable']}, not a function"))
-            continue
-        outcomes = event.get("outcomes")
-        if not isinstance(outcomes, list) or not all(isinstance(o, dict) for o in outcomes):
-            rows.append(Row(name, q.id, 0, q.points, "crashed", "the notebook's process sent a malformed answer"))
-            continue
-        verdict = judge(q, plan.cases[q.id], outcomes, expected=plan.expected[q.id],
-                        expected_raw=plan.expected_raw.get(q.id))
-        reason = "" if verdict.passed else verdict.message
-        rows.append(Row(name, q.id, q.points if verdict.passed else 0, q.points, verdict.status, reason))
-
-    try:
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            notes.append("WARNING: the submission file changed on disk during grading (graded the original bytes)")
+        if hashlib.sha256(sub.path.read_bytes()).hexdigest() != sub.sha256:
+            session.notes.append("WARNING: the submission file changed on disk during grading (graded the original bytes)")
     except OSError:
         pass
-    total_status = next(s for s in _TOTAL_PRIORITY if s in statuses)
+    status = next(s for s in _TOTAL_PRIORITY if s in session.statuses)
+    notes = session.notes
     shown = notes[:3] + ([f"+{len(notes) - 3} more"] if len(notes) > 3 else [])
-    rows.append(Row(name, TOTAL, sum(r.points for r in rows), plan.max_points, total_status, "; ".join(shown)))
+    rows.append(Row(sub.name, TOTAL, sum(r.points for r in rows), plan.max_points, status, "; ".join(shown),
+                    sub.sha256, sandbox))
     return rows
 
 
-# --------------------------------------------------------------------------- the batch
+# --------------------------------------------------------------------------- the CSV
 
-def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb: int = 2048,
-          seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
-          progress: bool = True) -> tuple[list[Row], int]:
-    """Grade `paths` (in parallel with `jobs` processes); returns (rows in input order, seed used)."""
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**32)
-    if chapter is not None:
-        chapter = f"{int(chapter):02d}"
-    settings = Settings(timeout=timeout, question_timeout=question_timeout, memory_mb=memory_mb,
-                        python=_kernel_python())
-    plans: dict[str, GradingPlan] = {}
-    # build the plans up front, in this thread (torch imports, reference answers)
-    for path in paths:
-        ch = chapter or infer_chapter(Path(path), None)
-        if ch is not None and ch not in plans:
-            plans[ch] = GradingPlan.build(ch, seed)
-    results: dict[int, list[Row]] = {}
-    from tqdm import tqdm
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
-            tqdm(total=len(paths), desc="grading", unit="nb", disable=not progress, file=sys.stderr) as bar:
-        futures = {pool.submit(grade_submission, Path(p), plans, settings, chapter, seed): i
-                   for i, p in enumerate(paths)}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()
-            except Exception as exc:  # a grader bug must not lose the other submissions
-                results[i] = [Row(str(paths[i]), TOTAL, 0, 0, "crashed", f"grader error: {type(exc).__name__}: {exc}")]
-            bar.update(1)
-    return [row for i in range(len(paths)) for row in results[i]], seed
+def _csv_text(rows: list[Row], header: bool = False) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if header:
+        writer.writerow(COLUMNS)
+    writer.writerows(r.as_csv() for r in rows)
+    return buffer.getvalue()
 
 
 def write_csv(rows: list[Row], out: Path) -> None:
@@ -481,10 +619,148 @@ def write_csv(rows: list[Row], out: Path) -> None:
         raise
 
 
-def summary(rows: list[Row], seconds: float, seed: int, jobs: int, out: Path) -> str:
+def read_csv(out: Path) -> list[Row]:
+    """The complete submissions of an existing grades CSV (a submission whose TOTAL row is missing
+    — interrupted mid-write — is dropped); raises ValueError for a CSV of another layout."""
+    with Path(out).open(newline="", encoding="utf-8", errors="replace") as f:
+        lines = list(csv.reader(f))
+    if not lines:
+        return []
+    if lines[0] != COLUMNS:
+        raise ValueError(f"{out} does not have the grader's columns ({', '.join(COLUMNS)}); cannot resume from it")
+    rows = []
+    for line in lines[1:]:
+        if len(line) != len(COLUMNS):
+            continue
+        try:
+            rows.append(Row(line[0], line[1], float(line[2]), float(line[3]), *line[4:]))
+        except ValueError:
+            continue
+    complete = {(r.submission, r.sha256) for r in rows if r.question == TOTAL}
+    return [r for r in rows if (r.submission, r.sha256) in complete]
+
+
+class CsvLog:
+    """``grades.csv`` written as grading goes: header (+ the kept rows of a resumed run) first,
+    then one appended write per submission, fsync'ed."""
+
+    def __init__(self, out: Path, resume: bool = False) -> None:
+        self.out = Path(out)
+        self.previous = read_csv(self.out) if resume and self.out.exists() else []
+        write_csv(self.previous, self.out)
+        self._fd = os.open(self.out, os.O_WRONLY | os.O_APPEND)
+        self._lock = threading.Lock()
+
+    def graded(self) -> set[tuple[str, str]]:
+        return {(r.submission, r.sha256) for r in self.previous if r.question == TOTAL}
+
+    def append(self, rows: list[Row]) -> None:
+        data = _csv_text(rows).encode("utf-8")
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+
+    def finish(self, rows: list[Row]) -> None:
+        """Rewrite the file atomically: kept rows of earlier runs, then `rows` (input order)."""
+        os.close(self._fd)
+        regraded = {r.submission for r in rows}
+        write_csv([r for r in self.previous if r.submission not in regraded] + rows, self.out)
+
+    def close(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- the batch
+
+def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb: int = 2048,
+          seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
+          progress: bool = True, sandbox: bool = True, out: Optional[Path] = None,
+          resume: bool = False) -> tuple[list[Row], int]:
+    """Grade `paths` (in parallel with `jobs` sandboxes); returns (rows in input order, seed used).
+
+    With `out`, each submission's rows are appended to that CSV as soon as it is graded (and with
+    `resume`, submissions it already grades completely are skipped). Raises
+    :class:`SandboxUnavailable` when `sandbox` is on and no sandbox can be created here.
+    """
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+    if chapter is not None:
+        chapter = f"{int(chapter):02d}"
+    python = _kernel_python()
+    view = tempfile.TemporaryDirectory(prefix="graded-view-")
+    log: Optional[CsvLog] = None
+    try:
+        box = Sandbox(python, Limits(memory_mb=memory_mb), build_view(Path(view.name)), enabled=sandbox)
+        settings = Settings(timeout=timeout, question_timeout=question_timeout, memory_mb=memory_mb,
+                            python=python, sandbox=box)
+        log = CsvLog(out, resume) if out is not None else None
+        subs = [read_submission(Path(p), chapter) for p in paths]
+        if log is not None and resume:
+            done = log.graded()
+            subs = [s for s in subs if (s.name, s.sha256) not in done]
+            if len(subs) < len(paths):
+                print(f"--resume: {len(paths) - len(subs)} submission(s) already graded in {out}, skipped",
+                      file=sys.stderr)
+        plans: dict[str, GradingPlan] = {}
+        for sub in subs:  # in this thread, up front (torch imports, reference answers)
+            if sub.chapter is not None and sub.chapter not in plans:
+                plans[sub.chapter] = GradingPlan.build(sub.chapter, seed)
+        results = _grade_all(subs, plans, settings, seed, jobs, progress, log)
+        rows = [row for i in range(len(subs)) for row in results[i]]
+        if log is not None:
+            log.finish(rows)
+            log = None
+        return rows, seed
+    finally:
+        if log is not None:
+            log.close()
+        view.cleanup()
+
+
+def _grade_all(subs: list[Submission], plans: dict[str, GradingPlan], settings: Settings, seed: int, jobs: int,
+               progress: bool, log: Optional[CsvLog]) -> dict[int, list[Row]]:
+    from tqdm import tqdm
+
+    slots: "queue.Queue[int]" = queue.Queue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
+
+    def one(sub: Submission) -> list[Row]:
+        slot = slots.get()
+        try:
+            return grade_submission(sub, plans, settings, seed=seed, slot=slot)
+        finally:
+            slots.put(slot)
+
+    results: dict[int, list[Row]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(subs), desc="grading", unit="nb", disable=not progress, file=sys.stderr) as bar:
+        futures = {pool.submit(one, sub): i for i, sub in enumerate(subs)}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:  # a grader bug must not lose the other submissions
+                results[i] = [Row(subs[i].name, TOTAL, 0, 0, "crashed", f"grader error: {type(exc).__name__}: {exc}",
+                                  subs[i].sha256, settings.sandbox.label if settings.sandbox else "")]
+            if log is not None:
+                log.append(results[i])
+            bar.update(1)
+    return results
+
+
+def summary(rows: list[Row], seconds: float, seed: int, jobs: int, out: Path, sandboxed: bool = True) -> str:
     totals = [r for r in rows if r.question == TOTAL]
     full = sum(1 for r in totals if r.max_points and r.points == r.max_points)
     lines = [f"Graded {len(totals)} submission(s) in {seconds:.1f} s with {jobs} job(s) (seed {seed}) → {out}"]
+    lines.append("  sandbox: bubblewrap (no network, own PID namespace, read-only environment, no answers)"
+                 if sandboxed else "  WARNING: graded WITHOUT a sandbox (--no-sandbox): the students' code ran "
+                                   "with your rights and could read the solutions")
     if totals:
         scored = [r.points / r.max_points for r in totals if r.max_points]
         mean = 100 * sum(scored) / len(scored) if scored else 0.0
@@ -508,16 +784,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--question-timeout", type=float, default=None,
                         help="cap on each question's own time limit (default: the question's, 10 s)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission (default 2048)")
-    parser.add_argument("--chapter", help="grade every submission as this chapter (default: from the file name)")
+    parser.add_argument("--chapter", help="grade every submission as this chapter (default: from the notebook)")
     parser.add_argument("--seed", type=int, help="random inputs' seed (default: fresh each run)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep --out's rows and skip submissions (same path and SHA-256) it already grades")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade without bubblewrap (NOT isolated: only for code you trust)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    rows, seed = grade(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
-                       seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
-                       progress=not args.quiet)
-    write_csv(rows, args.out)
-    print(summary(rows, time.monotonic() - start, seed, args.jobs, args.out))
+    try:
+        rows, seed = grade(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
+                           seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
+                           progress=not args.quiet, sandbox=not args.no_sandbox, out=args.out, resume=args.resume)
+    except SandboxUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. --resume from a CSV of another layout
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(rows, time.monotonic() - start, seed, args.jobs, args.out, sandboxed=not args.no_sandbox))
     return 0
 
 

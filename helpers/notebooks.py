@@ -13,11 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import nbformat
+
+#: the course's Jupyter kernel (``make venv`` registers it); importing this module stays cheap —
+#: nbclient and nbformat are imported only when a notebook is executed
 KERNEL_NAME = "dims-params"
 
 
@@ -29,6 +31,8 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, *, timeout: int = 600,
     random model ids change on every run) is dropped, so re-executing an unchanged notebook gives
     an unchanged file. Raises nbclient's CellExecutionError naming the failing cell.
     """
+    from nbclient import NotebookClient
+
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
                             resources={"metadata": {"path": str(workdir)}})
     client.execute()
@@ -55,6 +59,8 @@ def _merge_streams(outputs: list) -> list:
 
 def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = KERNEL_NAME) -> None:
     """Execute the notebook file `path` in place (see `execute`)."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     nbformat.write(execute(nb, path.parent, timeout=timeout, kernel_name=kernel_name), path)
 
@@ -64,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
+    from nbclient.exceptions import CellExecutionError
+    from tqdm import tqdm
+
     failed = 0
     for path in tqdm(args.paths, desc="executing", unit="nb"):
         try:

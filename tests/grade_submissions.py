@@ -19,6 +19,17 @@ EXERCISE = ROOT / "exercises" / "01_linear_exercises.ipynb"
 TORCH_DEMO_CELL = "ex5-buggy"
 
 
+def _sandbox_args() -> list[str]:
+    """``[]`` where bubblewrap can sandbox the graded kernels, else ``["--no-sandbox"]`` (the fault
+    cases here are about grading, not isolation: tests/test_grade_sandbox.py covers that)."""
+    from helpers.sandbox import unavailable_reason
+
+    return [] if unavailable_reason() is None else ["--no-sandbox"]
+
+
+SANDBOX_ARGS = _sandbox_args()
+
+
 def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -16,7 +16,7 @@ import pytest
 from helpers import grade as grader
 from helpers.checks import check
 from helpers.checks.registry import questions_for_chapter
-from tests.grade_submissions import build_submissions
+from tests.grade_submissions import SANDBOX_ARGS, build_submissions
 
 QUESTIONS = [q.id for q in questions_for_chapter("01")]
 LIN, SHAPE, MLP, HIDDEN, FIXED = QUESTIONS
@@ -36,7 +36,9 @@ EXPECTED = {
     "huge_allocation": (1, "memory", {LIN: "missing", SHAPE: "correct", MLP: "error"},
                         ["memory limit (2048 MB)", "MemoryError"]),
     "allocation_in_function": (4, "ok", {SHAPE: "memory", LIN: "correct"}, []),
-    "monkeypatch": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
+    # the tampering cell imports answer-bearing modules: refused in graded work, by name
+    "monkeypatch": (0, "forbidden_import", dict.fromkeys(QUESTIONS, "forbidden_import"),
+                    ["helpers.checks.ch01 is not available in graded work"]),
     "edited_check": (0, "ok", {LIN: "wrong", SHAPE: "wrong", MLP: "wrong", FIXED: "wrong"}, []),
     "sys_exit": (5, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
     "os_exit": (0, "crashed", dict.fromkeys(QUESTIONS, "crashed"), ["exit code 3"]),
@@ -57,7 +59,7 @@ def graded(tmp_path_factory):
     listing = sorted(p.name for p in folder.iterdir())
     out = tmp_path_factory.mktemp("out") / "grades.csv"
     argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", str(TIMEOUT),
-                                               "--question-timeout", str(QUESTION_TIMEOUT), "--quiet"]
+                                               "--question-timeout", str(QUESTION_TIMEOUT), "--quiet"] + SANDBOX_ARGS
     assert grader.main(argv) == 0
     with out.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -130,7 +132,7 @@ def test_scores_are_reproducible_with_fresh_inputs(graded):
     names = ["correct", "wrong", "hardcoded", "blank"]
     paths = [graded["paths"][n] for n in names]
     rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
-                              seed=12345, progress=False)
+                              seed=12345, progress=False, sandbox=not SANDBOX_ARGS)
     again = {(r.submission, r.question): (r.points, r.status) for r in rows}
     first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
              for n in names for q, r in graded["by_case"][n].items()}
@@ -158,7 +160,7 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
     monkeypatch.undo()
     grader.write_csv(rows, out)
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,"]
+    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,"]
 
 
 def test_check_cells_are_not_executed():
@@ -217,7 +219,7 @@ def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "01_stubborn.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
-    settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=3)
+    settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=15)
     rows = grader.grade_submission(path, {}, settings, seed=1)
     total = rows[-1]
     assert total.status == "timeout" and "killed after the time limit while running cell 2" in total.reason

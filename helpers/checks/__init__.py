@@ -16,15 +16,12 @@ every run and computes its verdicts in its own process.
 
 from __future__ import annotations
 
-import copy
 import random
-import signal
-import threading
-import time
-from typing import Any, Callable
+from typing import Callable
 
+from helpers.checks.protocol import not_callable_message, run_cases
 from helpers.checks.registry import Question, UnknownQuestion, all_questions, get, make_cases
-from helpers.checks.verdict import NotPlainData, Verdict, judge, normalise, outcome_of_exception
+from helpers.checks.verdict import Verdict, judge, reference_answers
 
 __all__ = ["check", "CheckResult", "Question", "get", "all_questions", "run_cases", "checker_rng"]
 
@@ -59,48 +56,6 @@ def checker_rng(question_id: str) -> random.Random:
     return random.Random(f"helpers.checks:{question_id}")
 
 
-class _Timeout(BaseException):
-    """Raised inside the student's function when the question's time limit is reached."""
-
-
-def run_cases(fn: Callable, cases: list, timeout: float) -> list[dict]:
-    """Call `fn` on each case; return outcome dicts (see :mod:`helpers.checks.verdict`).
-
-    Stops at the first exception, non-plain return value or timeout (that outcome is last).
-    The time limit covers all cases together and uses SIGALRM when possible (main thread).
-    """
-    use_alarm = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread())
-    outcomes: list[dict] = []
-    previous = None
-    if use_alarm:
-        def _on_alarm(signum: int, frame: Any) -> None:
-            raise _Timeout()
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        for args, kwargs in cases:
-            try:  # copies: a function that mutates its inputs must not change the reference's
-                value = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            except _Timeout:
-                outcomes.append({"timeout": timeout})
-                break
-            except (Exception, SystemExit) as exc:  # sys.exit() in a function is an error, not an exit
-                outcomes.append(outcome_of_exception(exc))
-                break
-            try:
-                outcomes.append({"value": normalise(value)})
-            except NotPlainData as exc:
-                outcomes.append({"bad_type": str(exc)})
-                break
-    except _Timeout:  # the alarm fired between two calls
-        outcomes.append({"timeout": timeout})
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-    return outcomes
-
-
 def check(question_id: str, answer: Callable) -> CheckResult:
     """Check your function `answer` for the exercise `question_id` and print one friendly line.
 
@@ -115,10 +70,9 @@ def check(question_id: str, answer: Callable) -> CheckResult:
     cases = make_cases(question, checker_rng(question.id))
     if not callable(answer):
         verdict = Verdict(question.id, "wrong_type", 0, len(cases),
-                          f"pass your function itself, e.g. check({question.id!r}, {question.answer}) — "
-                          f"not the result of calling it (got {type(answer).__name__}).")
+                          not_callable_message(question.answer, type(answer).__name__))
     else:
         outcomes = run_cases(answer, cases, question.timeout)
-        verdict = judge(question, cases, outcomes)
+        verdict = judge(question, cases, outcomes, reference_answers(question, cases))
     print(verdict.line())
     return CheckResult(verdict)

@@ -4,13 +4,10 @@ Shared by the instant checker (``check``, in the student's kernel) and the batch
 grader's process, on values the student's kernel sent back as JSON), so both give the same
 status and message for the same outcome.
 
-An *outcome* is what happened when the student's function was called on one case, as a plain
-dict (JSON-serialisable, so the grader's sandboxed runner can send it):
-
-    {"value": v}                        returned v (already normalised, see :func:`normalise`)
-    {"raised": "TypeError", "message": "…"}
-    {"bad_type": "MyClass"}             returned something that is not plain data
-    {"timeout": 10.0}                   did not return within the question's time limit
+Outcomes (what the student's function did on one case) are defined in
+:mod:`helpers.checks.protocol`. :func:`reference_answers` computes the expected values once (the
+checker and the grader both call it); :func:`judge` is then a pure comparison of outcomes with
+those references.
 """
 
 from __future__ import annotations
@@ -19,50 +16,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-__all__ = ["Verdict", "normalise", "NotPlainData", "outcome_of_exception", "judge", "describe_call",
-           "STATUS_SYMBOL", "is_memory_error"]
+from helpers.checks.protocol import ANSWER_LIMIT_BYTES, NotPlainData, normalise, outcome_of_exception
+from helpers.checks.graded import forbidden_module
+
+__all__ = ["Verdict", "References", "reference_answers", "normalise", "NotPlainData", "outcome_of_exception",
+           "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error"]
 
 #: status → symbol printed by ``check`` (everything not listed is ❌).
 STATUS_SYMBOL = {"correct": "✅", "not_attempted": "⏳", "internal_error": "⚠️"}
-
-
-class NotPlainData(TypeError):
-    """The value is not made of int/float/bool/str/None/list/tuple/dict."""
-
-
-def normalise(value: Any, _depth: int = 0) -> Any:
-    """Turn a return value into plain JSON-like data: tuples/torch.Size → lists, numpy/torch
-    scalars → Python numbers, 0-d or small tensors/arrays → (nested) lists.
-
-    Raises :class:`NotPlainData` for anything else (an object with a custom ``__eq__`` cannot
-    sneak through a comparison).
-    """
-    if _depth > 50:
-        raise NotPlainData("nested too deeply")
-    t = type(value)
-    if value is None or t in (bool, int, float, str):
-        return value
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):  # int subclasses (IntEnum, …) and numpy ints via __index__ below
-        return int.__int__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, (list, tuple)):  # includes torch.Size and namedtuples
-        return [normalise(v, _depth + 1) for v in value]
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                k = str(normalise(k, _depth + 1))
-            out[k] = normalise(v, _depth + 1)
-        return out
-    module = t.__module__ or ""
-    if module.startswith(("numpy", "torch")) and hasattr(value, "tolist"):
-        return normalise(value.tolist(), _depth + 1)
-    raise NotPlainData(t.__name__)
 
 
 def is_memory_error(type_name: str, message: str) -> bool:
@@ -71,19 +32,12 @@ def is_memory_error(type_name: str, message: str) -> bool:
             or "Cannot allocate memory" in message or "not enough memory" in message)
 
 
-def outcome_of_exception(exc: BaseException) -> dict:
-    """The outcome dict for an exception raised by the student's function."""
-    message = str(exc)
-    if len(message) > 300:
-        message = message[:300] + "…"
-    return {"raised": type(exc).__name__, "message": message}
-
-
 @dataclass(frozen=True)
 class Verdict:
     """The result of judging one question.
 
     ``status`` is one of: correct, wrong, wrong_type, error, not_attempted, timeout, memory,
+    forbidden_import (graded runs only: the function imports what graded work may not),
     internal_error (the reference itself failed: a bug in the question, not in the answer).
     """
 
@@ -171,67 +125,99 @@ def _styled(value: Any, like: Any) -> Any:
     return value
 
 
-def judge(question: Any, cases: list, outcomes: list[dict], *, expected: Optional[list] = None,
-          expected_raw: Optional[list] = None) -> Verdict:
-    """Judge the outcomes of the student's function on `cases` against ``question.reference``.
+@dataclass(frozen=True)
+class References:
+    """The reference answers for a list of cases: normalised (compared) and as returned (shown:
+    tuples stay tuples in messages). If the reference raised on case ``len(normalised)``,
+    `failure` says how (a bug in the question, not in the answer)."""
 
-    `outcomes` may be shorter than `cases` (the student's code stopped early: only its last
-    outcome can be a failure). `expected` lets a caller pass precomputed normalised references
-    (and `expected_raw` the references as returned, used only to display tuples as tuples).
+    normalised: list
+    raw: list
+    failure: str = ""
+
+
+def reference_answers(question: Any, cases: list) -> References:
+    """Call ``question.reference`` on every case, stopping at the first failure (never raises)."""
+    normalised, raw = [], []
+    for args, kwargs in cases:
+        try:
+            value = question.reference(*args, **kwargs)
+            normalised.append(normalise(value))
+        except Exception as exc:  # a bug in the question module, not in the student's answer
+            call = describe_call(question.answer, args, kwargs)
+            return References(normalised, raw, f"the reference answer for {call} failed "
+                                               f"({type(exc).__name__}: {exc})")
+        raw.append(value)
+    return References(normalised, raw)
+
+
+def _judge_outcome(call: str, name: str, first: bool, out: dict) -> Optional[tuple[str, str]]:
+    """(status, message) for an outcome that is not a value, else None."""
+    if "raised" in out:
+        kind, text = str(out["raised"]), str(out.get("message", ""))
+        if kind == "NotImplementedError" and first:
+            return "not_attempted", (f"not attempted yet — replace the `raise NotImplementedError` "
+                                     f"in {name} with your code, then re-run this cell.")
+        if forbidden_module(kind, text):
+            return "forbidden_import", f"{call} raised {kind}: {text}"
+        if is_memory_error(kind, text):
+            return "memory", f"{call} ran out of memory ({kind}: {text})" if text else f"{call} ran out of memory ({kind})"
+        return "error", f"{call} raised {kind}: {text}" if text else f"{call} raised {kind}"
+    if "timeout" in out:
+        return "timeout", f"{call} did not finish within {out['timeout']:g} s — is there an infinite loop?"
+    if "oversized" in out:
+        return "error", (f"{call} returned a value too large to grade (more than the "
+                         f"{ANSWER_LIMIT_BYTES:,}-byte limit per answer as JSON)")
+    if "bad_type" in out:
+        return "wrong_type", (f"{call} returned a {out['bad_type']} object; return plain Python "
+                              f"values (int, float, bool, str, list/tuple, dict).")
+    if "value" not in out:
+        return "error", f"{call}: no result received."
+    return None
+
+
+def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
+    """None if `got` matches `want`, else "type" or "value" (the question's compare, if any)."""
+    if question.compare is None:
+        return _default_compare(want, got)
+    try:
+        ok = bool(question.compare(want, got))
+    except Exception:
+        ok = False
+    if ok:
+        return None
+    numbers = isinstance(want, (int, float)) and isinstance(got, (int, float)) and not isinstance(got, bool)
+    return "type" if type(want) is not type(got) and not numbers else "value"
+
+
+def judge(question: Any, cases: list, outcomes: list[dict], references: Optional[References] = None) -> Verdict:
+    """Compare the outcomes of the student's function on `cases` with `references`.
+
+    A pure comparison: `references` come from :func:`reference_answers` (computed here only when
+    a caller omits them). `outcomes` may be shorter than `cases` (the student's code stopped
+    early: only its last outcome can be a failure).
     """
+    if references is None:
+        references = reference_answers(question, cases)
     qid, name, total = question.id, question.answer, len(cases)
-
-    def verdict(status: str, message: str) -> Verdict:
-        return Verdict(qid, status, n_correct, total, message, question.hint)
-
-    n_correct = 0
     for i, (args, kwargs) in enumerate(cases):
         call = describe_call(name, args, kwargs)
         if i >= len(outcomes):
-            return verdict("error", f"{call} was never called (your code stopped after case {i}).")
-        out = outcomes[i]
-        if "raised" in out:
-            kind, text = out["raised"], out.get("message", "")
-            if kind == "NotImplementedError" and i == 0:
-                return verdict("not_attempted", f"not attempted yet — replace the `raise NotImplementedError` "
-                                                f"in {name} with your code, then re-run this cell.")
-            if is_memory_error(kind, text):
-                return verdict("memory", f"{call} ran out of memory ({kind}: {text})" if text
-                               else f"{call} ran out of memory ({kind})")
-            return verdict("error", f"{call} raised {kind}: {text}" if text else f"{call} raised {kind}")
-        if "timeout" in out:
-            return verdict("timeout", f"{call} did not finish within {out['timeout']:g} s — is there an infinite loop?")
-        if "bad_type" in out:
-            return verdict("wrong_type", f"{call} returned a {out['bad_type']} object; return plain Python "
-                                         f"values (int, float, bool, str, list/tuple, dict).")
-        if "value" not in out:
-            return verdict("error", f"{call}: no result received.")
-        got = out["value"]
-        if expected is not None:
-            want = expected[i]
-            shown = _styled(want, expected_raw[i] if expected_raw is not None else want)
-        else:
-            try:
-                raw = question.reference(*args, **kwargs)
-                want = normalise(raw)
-                shown = _styled(want, raw)
-            except Exception as exc:  # a bug in the question module, not in the student's answer
-                return Verdict(qid, "internal_error", n_correct, total,
-                               f"the reference answer for {call} failed ({type(exc).__name__}: {exc}); "
-                               f"this is a bug in the exercise, not in your code — please report it.")
-        if question.compare is not None:
-            try:
-                ok = bool(question.compare(want, got))
-            except Exception:
-                ok = False
-            problem = None if ok else ("type" if type(want) is not type(got) and not (
-                isinstance(want, (int, float)) and isinstance(got, (int, float))
-                and not isinstance(got, bool)) else "value")
-        else:
-            problem = _default_compare(want, got)
+            return Verdict(qid, "error", i, total, f"{call} was never called (your code stopped after case {i}).",
+                           question.hint)
+        failed = _judge_outcome(call, name, i == 0, outcomes[i])
+        if failed is not None:
+            return Verdict(qid, failed[0], i, total, failed[1], question.hint)
+        if i >= len(references.normalised):
+            return Verdict(qid, "internal_error", i, total,
+                           f"{references.failure}; this is a bug in the exercise, not in your code — please report it.")
+        want, got = references.normalised[i], outcomes[i]["value"]
+        shown = _styled(want, references.raw[i])
+        problem = _compare(question, want, got)
         if problem == "type":
-            return verdict("wrong_type", _type_message(call, shown, _styled(got, shown)))
+            return Verdict(qid, "wrong_type", i, total, _type_message(call, shown, _styled(got, shown)), question.hint)
         if problem == "value":
-            return verdict("wrong", f"{call} returned {_short_repr(_styled(got, shown))}, expected {_short_repr(shown)}.")
-        n_correct += 1
-    return verdict("correct", f"{total}/{total} cases correct")
+            return Verdict(qid, "wrong", i, total,
+                           f"{call} returned {_short_repr(_styled(got, shown))}, expected {_short_repr(shown)}.",
+                           question.hint)
+    return Verdict(qid, "correct", total, total, f"{total}/{total} cases correct", question.hint)

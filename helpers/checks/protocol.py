@@ -1,0 +1,207 @@
+"""The grading protocol: what a student's function did on one case (an *outcome*) and the events
+the grader's runner reports, with one constructor each.
+
+Shared by the instant checker (``check``, in the student's own kernel), the grader's runner
+(``helpers._grade_runner``, inside the sandbox) and the grader (``helpers.grade``), so an outcome
+or an event is built in ONE place and read the same way everywhere. Standard library only: this
+module is one of the few files a graded (sandboxed) kernel can see.
+
+Outcomes (plain dicts, so they cross the sandbox boundary as JSON)::
+
+    {"value": v}                            returned v, already normalised (see :func:`normalise`)
+    {"raised": "TypeError", "message": "…"} raised
+    {"bad_type": "MyClass"}                 returned something that is not plain data
+    {"timeout": 10.0}                       did not return within the question's time limit
+    {"oversized": 12345678}                 returned a value whose JSON is larger than the cap
+
+Events (one JSON object per line on the runner's private result channel)::
+
+    {"event": "start"}
+    {"event": "cell", "index": i}                               before running cell i
+    {"event": "cell_error", "index": i, "type": …, "message": …}
+    {"event": "cells_done"}
+    {"event": "answer", "id": qid, "outcomes": […]}             or "missing": true / "not_callable": "int"
+    {"event": "done"}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import threading
+from typing import Any, Callable, Optional, TypedDict
+
+__all__ = ["Outcome", "value_outcome", "raised_outcome", "bad_type_outcome", "timeout_outcome",
+           "oversized_outcome", "outcome_of_exception", "normalise", "NotPlainData", "run_cases",
+           "START", "CELL", "CELL_ERROR", "CELLS_DONE", "ANSWER", "DONE", "EVENTS",
+           "cell_error_event", "answer_event", "missing_event", "not_callable_event",
+           "not_callable_message", "MESSAGE_LIMIT", "ANSWER_LIMIT_BYTES", "encode_event"]
+
+#: characters of an exception message kept in an outcome or a cell error
+MESSAGE_LIMIT = 300
+#: bytes of JSON one question's answer may take on the result channel (larger → ``oversized``)
+ANSWER_LIMIT_BYTES = 1_000_000
+
+START, CELL, CELL_ERROR, CELLS_DONE, ANSWER, DONE = "start", "cell", "cell_error", "cells_done", "answer", "done"
+EVENTS = (START, CELL, CELL_ERROR, CELLS_DONE, ANSWER, DONE)
+
+
+class Outcome(TypedDict, total=False):
+    """What happened when the student's function was called on one case (exactly one kind)."""
+
+    value: Any
+    raised: str
+    message: str
+    bad_type: str
+    timeout: float
+    oversized: int
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "…"
+
+
+def value_outcome(value: Any) -> Outcome:
+    """Returned `value` (already normalised)."""
+    return {"value": value}
+
+
+def raised_outcome(type_name: str, message: str) -> Outcome:
+    return {"raised": type_name, "message": _clip(message)}
+
+
+def outcome_of_exception(exc: BaseException) -> Outcome:
+    """The outcome for an exception raised by the student's function (message clipped)."""
+    return raised_outcome(type(exc).__name__, str(exc))
+
+
+def bad_type_outcome(description: str) -> Outcome:
+    return {"bad_type": _clip(description)}
+
+
+def timeout_outcome(seconds: float) -> Outcome:
+    return {"timeout": seconds}
+
+
+def oversized_outcome(n_bytes: int) -> Outcome:
+    return {"oversized": int(n_bytes)}
+
+
+def not_callable_message(name: str, type_name: str) -> str:
+    """The one wording for "you gave a value where a function was expected" (checker and grader)."""
+    article = "an" if type_name[:1].lower() in "aeiou" else "a"
+    return (f"`{name}` is {article} {type_name}, not a function — pass your function itself "
+            f"(`{name}`), not the result of calling it.")
+
+
+# --------------------------------------------------------------------------- events
+
+def cell_error_event(index: int, exc: BaseException) -> dict:
+    if isinstance(exc, SystemExit):
+        message = f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+    else:
+        message = str(exc)
+    return {"event": CELL_ERROR, "index": index, "type": type(exc).__name__, "message": _clip(message)}
+
+
+def answer_event(question_id: str, outcomes: list[Outcome]) -> dict:
+    return {"event": ANSWER, "id": question_id, "outcomes": outcomes}
+
+
+def missing_event(question_id: str) -> dict:
+    return {"event": ANSWER, "id": question_id, "missing": True}
+
+
+def not_callable_event(question_id: str, type_name: str) -> dict:
+    return {"event": ANSWER, "id": question_id, "not_callable": type_name}
+
+
+def encode_event(event: dict) -> str:
+    """One line of the result channel."""
+    return json.dumps(event) + "\n"
+
+
+# --------------------------------------------------------------------------- plain data
+
+class NotPlainData(TypeError):
+    """The value is not made of int/float/bool/str/None/list/tuple/dict."""
+
+
+def normalise(value: Any, _depth: int = 0) -> Any:
+    """Turn a return value into plain JSON-like data: tuples/torch.Size → lists, numpy/torch
+    scalars → Python numbers, 0-d or small tensors/arrays → (nested) lists.
+
+    Raises :class:`NotPlainData` for anything else (an object with a custom ``__eq__`` cannot
+    sneak through a comparison).
+    """
+    if _depth > 50:
+        raise NotPlainData("nested too deeply")
+    t = type(value)
+    if value is None or t in (bool, int, float, str):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):  # int subclasses (IntEnum, …) and numpy ints via __index__ below
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, (list, tuple)):  # includes torch.Size and namedtuples
+        return [normalise(v, _depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                k = str(normalise(k, _depth + 1))
+            out[k] = normalise(v, _depth + 1)
+        return out
+    module = t.__module__ or ""
+    if module.startswith(("numpy", "torch")) and hasattr(value, "tolist"):
+        return normalise(value.tolist(), _depth + 1)
+    raise NotPlainData(t.__name__)
+
+
+# --------------------------------------------------------------------------- calling the student's function
+
+class _Timeout(BaseException):
+    """Raised inside the student's function when the question's time limit is reached."""
+
+
+def run_cases(fn: Callable, cases: list, timeout: float) -> list[Outcome]:
+    """Call `fn` on each case; return one outcome per case called.
+
+    Stops at the first exception, non-plain return value or timeout (that outcome is last).
+    The time limit covers all cases together and uses SIGALRM when possible (main thread).
+    """
+    use_alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    outcomes: list[Outcome] = []
+    previous: Optional[Any] = None
+    if use_alarm:
+        def _on_alarm(signum: int, frame: Any) -> None:
+            raise _Timeout()
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        for args, kwargs in cases:
+            try:  # copies: a function that mutates its inputs must not change the reference's
+                value = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+            except _Timeout:
+                outcomes.append(timeout_outcome(timeout))
+                break
+            except (Exception, SystemExit) as exc:  # sys.exit() in a function is an error, not an exit
+                outcomes.append(outcome_of_exception(exc))
+                break
+            try:
+                outcomes.append(value_outcome(normalise(value)))
+            except NotPlainData as exc:
+                outcomes.append(bad_type_outcome(str(exc)))
+                break
+    except _Timeout:  # the alarm fired between two calls
+        outcomes.append(timeout_outcome(timeout))
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    return outcomes
