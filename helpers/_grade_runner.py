@@ -45,38 +45,14 @@ def _apply_limits(limits: dict) -> None:
             resource.setrlimit(getattr(resource, _LIMITS[key]), (limit, limit))
 
 
-def _json_size(value: object, cap: int) -> int:
-    """A lower bound of the size of `value`'s JSON, walking no further than `cap` bytes (no copy)."""
-    size, stack = 0, [value]
-    while stack and size <= cap:
-        item = stack.pop()
-        if isinstance(item, str):
-            size += len(item) + 2
-        elif isinstance(item, dict):
-            size += 4 * len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            size += 2 * len(item)
-            stack.extend(item)
-        else:
-            size += 1
-    return size
+def _serialisable(outcomes: list) -> list:
+    """The outcomes up to the first one JSON cannot encode (replaced by a ``bad_type`` outcome)."""
+    from helpers.checks.protocol import bad_type_outcome
 
-
-def _capped(outcomes: list) -> list:
-    """The outcomes, with the first one that would push the answer over the cap replaced by an
-    ``oversized`` outcome (and nothing after it): a gigantic value is reported, not sent."""
-    from helpers.checks.protocol import ANSWER_LIMIT_BYTES, bad_type_outcome, oversized_outcome
-
-    used, safe = 0, []
+    safe = []
     for outcome in outcomes:
-        size = _json_size(outcome, ANSWER_LIMIT_BYTES - used)
-        if used + size > ANSWER_LIMIT_BYTES:
-            safe.append(oversized_outcome(size))
-            break
         try:
-            used += len(json.dumps(outcome))
+            json.dumps(outcome)
         except (TypeError, ValueError) as exc:
             safe.append(bad_type_outcome(f"unserialisable value ({exc})"))
             break
@@ -130,6 +106,8 @@ def main() -> None:
             error = exc
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if os.getpid() != reporter:  # a child the student's cell forked: it runs no other cell
+            os._exit(0)
         if isinstance(error, _CellTimeout):
             emit({"event": p.CELL_ERROR, "index": index, "type": "Timeout", "message": ""})
             break
@@ -148,10 +126,12 @@ def main() -> None:
             continue
         cases = [(tuple(args), dict(kwargs)) for args, kwargs in question["cases"]]
         try:
-            outcomes = p.run_cases(fn, cases, float(question["timeout"]))
+            outcomes = p.run_cases(fn, cases, float(question["timeout"]), max_bytes=p.ANSWER_LIMIT_BYTES)
         except BaseException as exc:  # e.g. an alarm or exit that escaped the function
             outcomes = [p.outcome_of_exception(exc)]
-        emit(p.answer_event(question["id"], _capped(outcomes)))
+        if os.getpid() != reporter:
+            os._exit(0)
+        emit(p.answer_event(question["id"], _serialisable(outcomes)))
     emit({"event": p.DONE})
     channel.close()
     os._exit(0)  # do not wait for threads the student may have started

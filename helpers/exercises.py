@@ -13,6 +13,12 @@ For every ``solutions/NN_topic_exercises.ipynb`` it writes ``exercises/NN_topic_
   defines the function); a region at top level is refused with a clear error;
 * cell ids, cell order, markdown and tags are copied from the source (stable ids: the diff of a
   regenerated notebook shows only real changes); no timestamps, no execution timing;
+* a "How this notebook is graded" markdown cell (id ``graded-work``, text from
+  :func:`helpers.checks.graded.header_markdown`, the one source of what graded work may import) is
+  inserted after the title cell, or replaces a cell with that id;
+* the notebook metadata records its chapter (``metadata.dims_params.chapter``, e.g. ``"02"``): the
+  grader reads it, so a renamed file is still graded as the right chapter and a notebook handed in
+  for another chapter is ``wrong_notebook``;
 * the notebook is then EXECUTED in the ``dims-params`` kernel, so its committed outputs show what a
   student sees first — every check cell prints "⏳ … not attempted yet". A cell that raises while
   executing stops generation (tag it ``raises-exception`` if that is intended).
@@ -38,6 +44,7 @@ from typing import Optional
 
 import nbformat
 
+from helpers.checks.graded import HEADER_CELL_ID, NOTEBOOK_METADATA_KEY, header_markdown
 from helpers.notebooks import KERNEL_NAME
 
 __all__ = ["ExerciseError", "strip_solutions", "build_exercise", "exercise_path_for", "compare_notebooks",
@@ -126,6 +133,23 @@ def _tags(cell: dict) -> list:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
+def _chapter_metadata(source_name: str) -> dict:
+    """``{"dims_params": {"chapter": "02", "exercise": "02_convolution_exercises"}}`` for a
+    ``02_convolution_exercises.ipynb`` source, ``{}`` if the name carries no chapter number."""
+    match = re.match(r"(\d\d)[a-z]?_", Path(source_name).name)
+    if not match:
+        return {}
+    return {NOTEBOOK_METADATA_KEY: {"chapter": match.group(1), "exercise": Path(source_name).stem}}
+
+
+def _with_header(cells: list) -> list:
+    """`cells` with the graded-work note after the title (replacing an earlier copy)."""
+    cells = [c for c in cells if c.get("id") != HEADER_CELL_ID]
+    header = nbformat.v4.new_markdown_cell(header_markdown(), id=HEADER_CELL_ID)
+    at = 1 if cells and cells[0].cell_type == "markdown" else 0
+    return cells[:at] + [header] + cells[at:]
+
+
 def build_exercise(solution_nb: nbformat.NotebookNode, *, source_name: str = "solutions notebook") -> nbformat.NotebookNode:
     """The unexecuted exercise notebook for a solutions notebook (a new object; input untouched)."""
     cells = []
@@ -155,13 +179,15 @@ def build_exercise(solution_nb: nbformat.NotebookNode, *, source_name: str = "so
         if "attachments" in cell:
             new["attachments"] = copy.deepcopy(cell["attachments"])
         cells.append(new)
-    metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    return nbformat.v4.new_notebook(cells=cells, metadata=metadata)
+    metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
+                **_chapter_metadata(source_name)}
+    return nbformat.v4.new_notebook(cells=_with_header(cells), metadata=metadata)
 
 
 def _structure(nb: nbformat.NotebookNode) -> tuple[dict, list[tuple]]:
-    kernelspec = dict(nb.metadata.get("kernelspec", {}))
-    return kernelspec, [(c.cell_type, c.get("id"), c.source, _tags(c)) for c in nb.cells]
+    spec = {"kernelspec": dict(nb.metadata.get("kernelspec", {})),
+            NOTEBOOK_METADATA_KEY: dict(nb.metadata.get(NOTEBOOK_METADATA_KEY, {}))}
+    return spec, [(c.cell_type, c.get("id"), c.source, _tags(c)) for c in nb.cells]
 
 
 def _output_text(cell: dict) -> str:
@@ -187,7 +213,7 @@ def compare_notebooks(expected: nbformat.NotebookNode, actual: nbformat.Notebook
     exp_spec, exp_cells = _structure(expected)
     act_spec, act_cells = _structure(actual)
     if exp_spec != act_spec:
-        problems.append(f"{name}: kernelspec is {act_spec}, expected {exp_spec}")
+        problems.append(f"{name}: metadata (kernelspec, chapter) is {act_spec}, expected {exp_spec}")
     exp_ids = [c[1] for c in exp_cells]
     act_ids = [c[1] for c in act_cells]
     if exp_ids != act_ids:

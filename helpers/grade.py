@@ -24,7 +24,7 @@ Submissions are untrusted notebooks. The pipeline, one single-purpose step each 
    Printing "✅", editing check cells or monkeypatching ``helpers`` cannot raise a score.
 
 ``grades.csv`` has one row per submission × question and a ``TOTAL`` row per submission, with the
-columns ``submission, question, points, max_points, status, reason, sha256, sandbox``. Each
+columns ``submission, question, points, max_points, status, reason, sha256, sandbox, seconds``. Each
 submission's rows are appended (one write, fsync) as soon as it is graded, so Ctrl-C or a crash
 keeps everything graded so far; at the end the file is rewritten atomically in input order.
 ``--resume`` skips submissions whose path and SHA-256 already have a TOTAL row. A question scores
@@ -72,7 +72,7 @@ from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run
 __all__ = ["Row", "GradingPlan", "Submission", "RunReport", "read_submission", "run_submission", "collect",
            "session_notes", "question_row", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
 
-COLUMNS = ["submission", "question", "points", "max_points", "status", "reason", "sha256", "sandbox"]
+COLUMNS = ["submission", "question", "points", "max_points", "status", "reason", "sha256", "sandbox", "seconds"]
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL = "TOTAL"
 GRACE = 2.0  # seconds allowed on top of each phase's own limit (reporting, process exit)
@@ -93,10 +93,11 @@ class Row:
     reason: str = ""
     sha256: str = ""
     sandbox: str = ""
+    seconds: str = ""  # wall time of the submission's run (TOTAL rows)
 
     def as_csv(self) -> list[str]:
         return [self.submission, self.question, _num(self.points), _num(self.max_points), self.status,
-                " ".join(self.reason.split()), self.sha256, self.sandbox]
+                " ".join(self.reason.split()), self.sha256, self.sandbox, self.seconds]
 
 
 def _num(x: float) -> str:
@@ -574,6 +575,10 @@ def grade_submission(path: Path | Submission, plans: dict[str, GradingPlan], set
     report = collect(run)
     session = session_notes(report, run, dict(cells), settings)
     rows = [question_row(sub, q, plan, report, run, session, sandbox) for q in plan.questions]
+    inside = [r for r in rows if r.status == "forbidden_import" and not session.forbidden]
+    if inside:  # imported inside a function: the run as a whole is flagged too
+        session.statuses.add("forbidden_import")
+        session.notes.insert(0, f"{inside[0].question}: {inside[0].reason}")
     try:
         if hashlib.sha256(sub.path.read_bytes()).hexdigest() != sub.sha256:
             session.notes.append("WARNING: the submission file changed on disk during grading (graded the original bytes)")
@@ -583,7 +588,7 @@ def grade_submission(path: Path | Submission, plans: dict[str, GradingPlan], set
     notes = session.notes
     shown = notes[:3] + ([f"+{len(notes) - 3} more"] if len(notes) > 3 else [])
     rows.append(Row(sub.name, TOTAL, sum(r.points for r in rows), plan.max_points, status, "; ".join(shown),
-                    sub.sha256, sandbox))
+                    sub.sha256, sandbox, f"{run.seconds:.1f}"))
     return rows
 
 

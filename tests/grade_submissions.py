@@ -39,15 +39,15 @@ def _source(cell: dict) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
-def _cell(nb: dict, cell_id: str) -> dict:
+def cell(nb: dict, cell_id: str) -> dict:
     return next(c for c in nb["cells"] if c.get("id") == cell_id)
 
 
-def _set(nb: dict, cell_id: str, source: str) -> None:
-    _cell(nb, cell_id)["source"] = source
+def set_source(nb: dict, cell_id: str, source: str) -> None:
+    cell(nb, cell_id)["source"] = source
 
 
-def _insert_after(nb: dict, cell_id: str, source: str, new_id: str) -> None:
+def insert_after(nb: dict, cell_id: str, source: str, new_id: str) -> None:
     index = next(i for i, c in enumerate(nb["cells"]) if c.get("id") == cell_id)
     nb["cells"].insert(index + 1, {"cell_type": "code", "id": new_id, "metadata": {}, "execution_count": None,
                                    "outputs": [], "source": source})
@@ -69,16 +69,32 @@ def _lookup_table_solution(question) -> str:
             f"    return tuple(value) if isinstance(value, list) else value\n")
 
 
-def build_submissions(folder: Path) -> dict[str, Path]:
-    from helpers.checks.registry import questions_for_chapter
-
-    folder.mkdir(parents=True, exist_ok=True)
+def base_submission() -> dict:
+    """The chapter-01 solutions notebook without its torch demo cell and outputs: full marks."""
     base = _load(SOLUTION)
     base["cells"] = [c for c in base["cells"] if c.get("id") not in (TORCH_DEMO_CELL,)]
     for c in base["cells"]:
         if c["cell_type"] == "code":
             c["outputs"], c["execution_count"] = [], None
-    cases: dict[str, object] = {}
+    return base
+
+
+def write_submissions(folder: Path, cases: dict[str, dict]) -> dict[str, Path]:
+    """Write ``01_<case>.ipynb`` for each case; {case: path}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, notebook in cases.items():
+        path = folder / f"01_{name}.ipynb"
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        paths[name] = path
+    return paths
+
+
+def build_submissions(folder: Path) -> dict[str, Path]:
+    from helpers.checks.registry import questions_for_chapter
+
+    base = base_submission()
+    cases: dict[str, dict] = {}
 
     cases["correct"] = copy.deepcopy(base)
 
@@ -87,48 +103,48 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     cases["blank"] = blank
 
     nb = copy.deepcopy(base)  # plausible mistakes
-    _set(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
+    set_source(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
                              "    return in_features * out_features + out_features  # forgot bias=False\n")
-    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
+    set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
                              "    return str(tuple(input_shape[:-1]) + (layer_sizes[-1],))\n")
-    _set(nb, "ex5-solution", "def fixed_params(channels, height, width, hidden, classes):  # renamed\n"
+    set_source(nb, "ex5-solution", "def fixed_params(channels, height, width, hidden, classes):  # renamed\n"
                              "    return mlp_params([channels * height * width, hidden, hidden // 2, classes])\n")
     cases["wrong"] = nb
 
     nb = copy.deepcopy(base)  # answers looked up from the checker's (fixed) inputs
     for q in questions_for_chapter("01"):
-        _set(nb, f"ex{1 + [x.id for x in questions_for_chapter('01')].index(q.id)}-solution",
+        set_source(nb, f"ex{1 + [x.id for x in questions_for_chapter('01')].index(q.id)}-solution",
              _lookup_table_solution(q))
     cases["hardcoded"] = nb
 
     nb = copy.deepcopy(base)
-    _insert_after(nb, "ex2-check", "n = 0\nwhile True:\n    n += 1\n", "loop")
+    insert_after(nb, "ex2-check", "n = 0\nwhile True:\n    n += 1\n", "loop")
     cases["loop_cell"] = nb
 
     nb = copy.deepcopy(base)
-    _set(nb, "ex4-solution", "def max_hidden_size(in_features, out_features, budget):\n"
+    set_source(nb, "ex4-solution", "def max_hidden_size(in_features, out_features, budget):\n"
                              "    h = 1\n    while mlp_params([in_features, h, h, out_features]) <= budget:\n"
                              "        h += 0  # never advances\n    return h\n")
     cases["loop_function"] = nb
 
     nb = copy.deepcopy(base)
-    _insert_after(nb, "ex3-check", "raise ValueError('my experiment went wrong')\n", "oops")
-    _set(nb, "ex5-solution", "def fixed_classifier_params(channels, height, width, hidden, classes):\n"
+    insert_after(nb, "ex3-check", "raise ValueError('my experiment went wrong')\n", "oops")
+    set_source(nb, "ex5-solution", "def fixed_classifier_params(channels, height, width, hidden, classes):\n"
                              "    return mlp_params([channels * height * width, hidden, hidden // 2, classes]) // 0\n")
     cases["exception"] = nb
 
     nb = copy.deepcopy(base)
-    _set(nb, "ex1-solution", "big = bytearray(50 * 1024**3)  # 50 GB\n\n" + _source(_cell(base, "ex1-solution")))
+    set_source(nb, "ex1-solution", "big = bytearray(50 * 1024**3)  # 50 GB\n\n" + _source(cell(base, "ex1-solution")))
     cases["huge_allocation"] = nb
 
     nb = copy.deepcopy(base)
-    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
+    set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
                              "    scratch = bytearray(3 * 1024**3)  # 3 GB: more than the limit, less than the machine\n"
                              "    return tuple(input_shape[:-1]) + (layer_sizes[-1],)\n")
     cases["allocation_in_function"] = nb
 
     nb = copy.deepcopy(base)  # tamper with helpers in the kernel, answer 0 everywhere
-    _insert_after(nb, "setup",
+    insert_after(nb, "setup",
                   "import helpers.checks, helpers.checks.ch01, helpers.formulas\n"
                   "import helpers.checks.registry as registry, helpers.checks.verdict as verdict\n"
                   "zero = lambda *args, **kwargs: 0\n"
@@ -140,32 +156,28 @@ def build_submissions(folder: Path) -> dict[str, Path]:
                   "    print(f'✅ {question_id}: 20/20 cases correct')\n"
                   "helpers.checks.check = check\n", "tamper")
     for i, q in enumerate(questions_for_chapter("01"), start=1):
-        _set(nb, f"ex{i}-solution", f"def {q.answer}(*args, **kwargs):\n    return 0\n")
+        set_source(nb, f"ex{i}-solution", f"def {q.answer}(*args, **kwargs):\n    return 0\n")
     cases["monkeypatch"] = nb
 
     nb = copy.deepcopy(base)  # wrong answers behind edited check cells
-    _set(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
+    set_source(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
                              "    return in_features * out_features  # no bias at all\n")
-    _set(nb, "ex1-check", 'print("✅ 01.linear_params: 20/20 cases correct")')
-    _set(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n    return None\n")
-    _cell(nb, "ex2-check")["metadata"] = {}  # untagged, calls check(…) and swaps the function
-    _set(nb, "ex2-check", 'check("01.output_shape", output_shape)\n'
+    set_source(nb, "ex1-check", 'print("✅ 01.linear_params: 20/20 cases correct")')
+    set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n    return None\n")
+    cell(nb, "ex2-check")["metadata"] = {}  # untagged, calls check(…) and swaps the function
+    set_source(nb, "ex2-check", 'check("01.output_shape", output_shape)\n'
                           'output_shape = lambda input_shape, layer_sizes: (0,)\n')
     cases["edited_check"] = nb
 
     nb = copy.deepcopy(base)
-    _insert_after(nb, "ex1-check", "import sys\nsys.exit(0)\n", "exit")
+    insert_after(nb, "ex1-check", "import sys\nsys.exit(0)\n", "exit")
     cases["sys_exit"] = nb
 
     nb = copy.deepcopy(base)
-    _insert_after(nb, "ex1-check", "import os\nos._exit(3)\n", "hard-exit")
+    insert_after(nb, "ex1-check", "import os\nos._exit(3)\n", "hard-exit")
     cases["os_exit"] = nb
 
-    paths = {}
-    for name, notebook in cases.items():
-        path = folder / f"01_{name}.ipynb"
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        paths[name] = path
+    paths = write_submissions(folder, cases)
     correct_text = paths["correct"].read_text(encoding="utf-8")
     paths["malformed_json"] = folder / "01_malformed_json.ipynb"
     paths["malformed_json"].write_text(correct_text.replace('"cells": [', '"cells": [ {oops', 1), encoding="utf-8")

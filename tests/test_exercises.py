@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from helpers import exercises as ex
+from helpers.checks.graded import HEADER_CELL_ID, NOTEBOOK_METADATA_KEY, header_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,13 +100,35 @@ def _solution_nb(extra_cells=()) -> nbformat.NotebookNode:
     return nb
 
 
+def _by_id(nb, cell_id: str):
+    return next(c for c in nb.cells if c.id == cell_id)
+
+
 def test_build_copies_ids_and_tags_and_clears_outputs():
     built = ex.build_exercise(_solution_nb())
-    assert [c.id for c in built.cells] == ["intro", "setup", "solution", "check"]
-    assert built.cells[3].metadata["tags"] == ["check"]
+    assert [c.id for c in built.cells] == ["intro", HEADER_CELL_ID, "setup", "solution", "check"]
+    assert _by_id(built, "check").metadata["tags"] == ["check"]
     assert all(c.outputs == [] and c.execution_count is None for c in built.cells if c.cell_type == "code")
-    assert "NotImplementedError" in built.cells[2].source and "BEGIN" not in built.cells[2].source
+    solution = _by_id(built, "solution").source
+    assert "NotImplementedError" in solution and "BEGIN" not in solution
     assert built.metadata["kernelspec"]["name"] == "dims-params"
+
+
+def test_build_inserts_the_graded_work_note_once_and_records_the_chapter():
+    nb = _solution_nb()
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("an old copy of the note", id=HEADER_CELL_ID))
+    built = ex.build_exercise(nb, source_name="07_tiny_exercises.ipynb")
+    assert [c.id for c in built.cells].count(HEADER_CELL_ID) == 1
+    assert built.cells[1].id == HEADER_CELL_ID and built.cells[1].source == header_markdown()
+    assert built.metadata[NOTEBOOK_METADATA_KEY] == {"chapter": "07", "exercise": "07_tiny_exercises"}
+    assert NOTEBOOK_METADATA_KEY not in ex.build_exercise(_solution_nb(), source_name="tiny.ipynb").metadata
+
+
+def test_every_committed_exercise_states_what_graded_work_may_import():
+    for path in sorted((ROOT / "exercises").glob("*_exercises.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert _by_id(nb, HEADER_CELL_ID).source == header_markdown(), path.name
+        assert nb.metadata[NOTEBOOK_METADATA_KEY]["chapter"] == path.name[:2], path.name
 
 
 def test_build_refuses_missing_ids_and_markdown_markers():
@@ -150,17 +173,23 @@ def test_sync_check_reports_edits_readably(generated, tmp_path):
     shutil.copytree(root, copy)
     target = copy / "exercises" / "01_tiny_exercises.ipynb"
     nb = nbformat.read(target, as_version=4)
-    nb.cells[2].source = nb.cells[2].source.replace("replace this line", "REPLACE THIS LINE")
-    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="✅ 01.linear_params: 20/20 cases correct\n")]
+    solution = _by_id(nb, "solution")
+    solution.source = solution.source.replace("replace this line", "REPLACE THIS LINE")
+    _by_id(nb, "check").outputs = [nbformat.v4.new_output("stream", text="✅ 01.linear_params: 20/20 cases correct\n")]
     _write(target, nb)
     problems = ex.check_all(copy).problems
     assert len(problems) == 1 and "cell 'solution' source differs" in problems[0]
     assert "-    raise NotImplementedError(\"linear_params: REPLACE" in problems[0]
 
-    nb.cells[2].source = nb.cells[2].source.replace("REPLACE THIS LINE", "replace this line")
+    solution.source = solution.source.replace("REPLACE THIS LINE", "replace this line")
     _write(target, nb)
     problems = ex.check_all(copy).problems
     assert len(problems) == 1 and "should print '⏳" in problems[0]
+
+    nb.metadata[NOTEBOOK_METADATA_KEY] = {"chapter": "02", "exercise": "01_tiny_exercises"}
+    _write(target, nb)
+    assert "metadata (kernelspec, chapter)" in ex.check_all(copy).problems[0]
+    nb.metadata[NOTEBOOK_METADATA_KEY] = {"chapter": "01", "exercise": "01_tiny_exercises"}
 
     del nb.cells[0]
     _write(target, nb)

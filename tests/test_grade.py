@@ -160,7 +160,7 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
     monkeypatch.undo()
     grader.write_csv(rows, out)
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,"]
+    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,,"]
 
 
 def test_check_cells_are_not_executed():

@@ -36,7 +36,7 @@ __all__ = ["Outcome", "value_outcome", "raised_outcome", "bad_type_outcome", "ti
            "oversized_outcome", "outcome_of_exception", "normalise", "NotPlainData", "run_cases",
            "START", "CELL", "CELL_ERROR", "CELLS_DONE", "ANSWER", "DONE", "EVENTS",
            "cell_error_event", "answer_event", "missing_event", "not_callable_event",
-           "not_callable_message", "MESSAGE_LIMIT", "ANSWER_LIMIT_BYTES", "encode_event"]
+           "not_callable_message", "json_size", "MESSAGE_LIMIT", "ANSWER_LIMIT_BYTES", "encode_event"]
 
 #: characters of an exception message kept in an outcome or a cell error
 MESSAGE_LIMIT = 300
@@ -169,12 +169,33 @@ class _Timeout(BaseException):
     """Raised inside the student's function when the question's time limit is reached."""
 
 
-def run_cases(fn: Callable, cases: list, timeout: float) -> list[Outcome]:
+def json_size(value: Any, cap: int) -> int:
+    """A lower bound of the size of `value`'s JSON, walking no further than `cap` bytes (no copy)."""
+    size, stack = 0, [value]
+    while stack and size <= cap:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            size += 2 * len(item)
+            stack.extend(item)
+        else:
+            size += 1
+    return size
+
+
+def run_cases(fn: Callable, cases: list, timeout: float, max_bytes: Optional[int] = None) -> list[Outcome]:
     """Call `fn` on each case; return one outcome per case called.
 
-    Stops at the first exception, non-plain return value or timeout (that outcome is last).
+    Stops at the first exception, non-plain return value, timeout, or (with `max_bytes`) value
+    that takes the answer's JSON past `max_bytes` (that outcome is last, ``oversized``).
     The time limit covers all cases together and uses SIGALRM when possible (main thread).
     """
+    budget = max_bytes
     use_alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     outcomes: list[Outcome] = []
     previous: Optional[Any] = None
@@ -194,10 +215,17 @@ def run_cases(fn: Callable, cases: list, timeout: float) -> list[Outcome]:
                 outcomes.append(outcome_of_exception(exc))
                 break
             try:
-                outcomes.append(value_outcome(normalise(value)))
+                value = normalise(value)
             except NotPlainData as exc:
                 outcomes.append(bad_type_outcome(str(exc)))
                 break
+            if budget is not None:
+                size = json_size(value, budget)
+                if size > budget:
+                    outcomes.append(oversized_outcome(size))
+                    break
+                budget -= size
+            outcomes.append(value_outcome(value))
     except _Timeout:  # the alarm fired between two calls
         outcomes.append(timeout_outcome(timeout))
     finally:

@@ -1,0 +1,225 @@
+"""The grader's sandbox against hostile chapter-01 submissions: one per attack of issue 11.
+
+Every attack and two honest submissions are graded in ONE batch (2 jobs, ``--timeout 5``,
+1 s per question) by the real grader with bubblewrap. Each attack must end with the right status
+and reason, the honest submissions keep full marks, no file changes, no process outlives the
+batch, nothing reaches the test's TCP/UDP listeners, and the batch ends within the bound derived
+from the time limits. Skipped, with the reason, where this machine cannot create a sandbox.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import grade as grader
+from helpers.checks.registry import questions_for_chapter
+from helpers.sandbox import unavailable_reason
+from tests.grade_submissions import SOLUTION, base_submission, insert_after, set_source, write_submissions
+
+REASON = unavailable_reason(grader._kernel_python())
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no sandbox can be created here: {REASON}")
+
+QUESTIONS = [q.id for q in questions_for_chapter("01")]
+LIN = QUESTIONS[0]
+TIMEOUT, QUESTION_TIMEOUT, JOBS = 5, 1, 2
+MARK = "4242.125"  # `sleep MARK`: how the test recognises processes left behind by submissions
+
+# attack → (TOTAL status, {question: status}, substring of the TOTAL or LIN reason, TOTAL points)
+EXPECTED = {
+    "honest_a": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+    "import_checks": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch01 is not available in graded work", 1),
+    "import_formulas": ("forbidden_import", {LIN: "forbidden_import"},
+                        "helpers.formulas is not available in graded work: write the formula yourself", 1),
+    "import_models": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.models is not available in graded work", 1),
+    "import_future_chapter": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch14 is not available", 1),
+    "import_in_function": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.formulas is not available in graded work", 1),
+    "read_solutions": ("ok", {LIN: "error"}, "No such file or directory", 1),
+    "read_other_submission": ("ok", {LIN: "error"}, "No such file or directory", 1),
+    "write_other_submission": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "No such file or directory", 5),
+    "kill_sibling": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+    "network": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "ConnectionRefusedError", 5),
+    "daemon": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+    "ignore_alarm": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit while running cell", 0),
+    "pipe_holder": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+    "huge_answer": ("ok", {LIN: "error"}, "too large to grade", 1),
+    "flood_channel": ("crashed", dict.fromkeys(QUESTIONS, "crashed"), "sent too much", 0),
+    # contained by the process limit (the siblings are unharmed), then killed at the time limit
+    "fork_bomb": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit", 0),
+    "honest_b": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+}
+
+_FIND_CHANNEL = ("import os\n"
+                 "def _channel():\n"
+                 "    for fd in sorted(map(int, os.listdir('/proc/self/fd'))):\n"
+                 "        try:\n"
+                 "            if os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:') and fd > 2:\n"
+                 "                return fd\n"
+                 "        except OSError:\n"
+                 "            pass\n")
+
+
+def _attacks(folder: Path, out: Path, tcp_port: int, udp_port: int) -> dict[str, dict]:
+    base = base_submission()
+    honest_a, honest_b = folder / "01_honest_a.ipynb", folder / "01_honest_b.ipynb"
+    cases: dict[str, dict] = {}
+
+    def variant(name: str, solution: str | None = None, after_setup: str | None = None) -> None:
+        nb = copy.deepcopy(base)
+        if solution is not None:
+            set_source(nb, "ex1-solution", solution)
+        if after_setup is not None:
+            insert_after(nb, "setup", after_setup, f"attack-{name}")
+        cases[name] = nb
+
+    variant("honest_a")
+    variant("import_checks", "from helpers.checks.ch01 import *\n")
+    variant("import_formulas", "from helpers.formulas import linear_params\n")
+    variant("import_models", "from helpers.models.unet import unet_params as linear_params\n")
+    variant("import_future_chapter", "from helpers.checks.ch14 import *\n")
+    variant("import_in_function", "def linear_params(in_features, out_features, bias=True):\n"
+                                  "    from helpers.formulas import linear_params as answer\n"
+                                  "    return answer(in_features, out_features, bias)\n")
+    variant("read_solutions", "import helpers, os\n"
+                              f"PATHS = [{str(SOLUTION)!r}, os.path.join(os.path.dirname(helpers.__file__), '..',\n"
+                              "         'solutions', '01_linear_exercises.ipynb')]\n"
+                              "def linear_params(in_features, out_features, bias=True):\n"
+                              "    for p in PATHS:\n"
+                              "        open(p).read()\n")
+    variant("read_other_submission", "def linear_params(in_features, out_features, bias=True):\n"
+                                     f"    open({str(honest_a)!r}).read()\n")
+    variant("write_other_submission", after_setup=f"open({str(honest_b)!r}, 'w').write('{{}}')\n")
+    variant("kill_sibling", after_setup="import os, signal\n"
+                                        "for pid in os.listdir('/proc'):\n"
+                                        "    try:\n"
+                                        "        if pid.isdigit() and int(pid) != os.getpid() and b'_grade_runner' in "
+                                        "open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+                                        "            os.kill(int(pid), signal.SIGKILL)\n"
+                                        "    except OSError:\n"
+                                        "        pass\n")
+    variant("network", after_setup="import socket\n"
+                                   "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                   f"u.sendto(b'SOLUTIONS', ('127.0.0.1', {udp_port}))\n"
+                                   f"t = socket.create_connection(('127.0.0.1', {tcp_port}), timeout=2)\n"
+                                   "t.sendall(b'SOLUTIONS')\n")
+    rewrite = f"import time; time.sleep(3); open({str(out)!r}, 'w').write('pwned')"
+    variant("daemon", after_setup="import subprocess, sys\n"
+                                  f"subprocess.Popen(['sleep', '{MARK}'], start_new_session=True)\n"
+                                  f"subprocess.Popen([sys.executable, '-c', {rewrite!r}], start_new_session=True)\n")
+    variant("ignore_alarm", after_setup="import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                                        "while True:\n    try:\n        while True:\n            pass\n"
+                                        "    except BaseException:\n        pass\n")
+    variant("pipe_holder", after_setup="import os, time\n"
+                                       "if os.fork() == 0:\n"
+                                       "    os.setsid()\n"
+                                       f"    os.execvp('sleep', ['sleep', '{MARK}'])\n")
+    variant("huge_answer", "def linear_params(in_features, out_features, bias=True):\n"
+                           "    return 'x' * 100_000_000  # 100 MB: the 1 MB cap, without minutes of memset\n")
+    variant("flood_channel", after_setup=_FIND_CHANNEL + "chunk = b'x' * (1 << 20)\n"
+                                                         "for _ in range(600):\n    os.write(_channel(), chunk)\n")
+    variant("fork_bomb", after_setup="import os\nwhile True:\n    os.fork()\n")
+    variant("honest_b")
+    return cases
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _leftovers() -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    out = tmp_path_factory.mktemp("out") / "grades.csv"
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(5)
+    tcp.setblocking(False)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    try:
+        paths = write_submissions(folder, _attacks(folder, out, tcp.getsockname()[1], udp.getsockname()[1]))
+        watched = list(paths.values()) + [SOLUTION]
+        before = {p: _sha(p) for p in watched}
+        start = time.monotonic()
+        rows, _ = grader.grade(list(paths.values()), jobs=JOBS, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
+                               progress=False, out=out)
+        seconds = time.monotonic() - start
+        deadline = time.monotonic() + 5  # the kernel tears PID namespaces down asynchronously
+        while _leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        leftovers = _leftovers()
+        time.sleep(max(0.0, 3.5 - (time.monotonic() - start - seconds)))  # the daemon's delayed write
+        received = []
+        for sock, read in ((tcp, lambda s: s.accept()), (udp, lambda s: s.recvfrom(100))):
+            try:
+                received.append(read(sock))
+            except BlockingIOError:
+                pass
+        with out.open(newline="", encoding="utf-8") as f:
+            csv_rows = list(csv.DictReader(f))
+        by_case = {name: {r.question: r for r in rows if r.submission == str(p)} for name, p in paths.items()}
+        for name, case_rows in by_case.items():  # the attack table (shown with pytest -s)
+            total = case_rows["TOTAL"]
+            print(f"{name:24s} {total.status:17s} {total.seconds:>5s} s  {total.reason[:90]}")
+        print(f"batch: {len(paths)} submissions, {JOBS} jobs, {seconds:.1f} s")
+        return {"paths": paths, "before": before, "after": {p: _sha(p) for p in watched}, "seconds": seconds,
+                "leftovers": leftovers, "received": received, "csv": csv_rows, "by_case": by_case}
+    finally:
+        tcp.close()
+        udp.close()
+
+
+@pytest.mark.parametrize("case", list(EXPECTED))
+def test_attack_ends_with_the_right_status_and_reason(batch, case):
+    status, statuses, reason, points = EXPECTED[case]
+    rows = batch["by_case"][case]
+    total = rows["TOTAL"]
+    shown = {q: (r.status, r.reason[:120]) for q, r in rows.items()}
+    assert (total.status, total.points) == (status, points), f"{case}: {shown}"
+    for question, expected in statuses.items():
+        assert rows[question].status == expected, f"{case}/{question}: {shown}"
+    if reason:
+        assert reason in total.reason or reason in rows[LIN].reason, f"{case}: {shown}"
+    assert total.sandbox == "bubblewrap"
+
+
+def test_nothing_changed_on_disk_and_nothing_reached_the_network(batch):
+    assert batch["after"] == batch["before"], "no submission (nor the solutions) was modified"
+    assert batch["received"] == [], "nothing reached the test's TCP/UDP listeners"
+    header = list(batch["csv"][0])
+    assert header == grader.COLUMNS, "grades.csv was not overwritten by a daemon"
+    assert len(batch["csv"]) == len(EXPECTED) * (len(QUESTIONS) + 1)
+
+
+def test_no_process_outlives_the_batch(batch):
+    assert batch["leftovers"] == [], f"processes left behind: {batch['leftovers']}"
+
+
+def test_the_batch_ends_within_the_bound_derived_from_the_timeout(batch):
+    settings = grader.Settings(timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT)
+    per_submission = grader._Phases.bound(settings, len(QUESTIONS) * QUESTION_TIMEOUT) + 1  # + the kill
+    for case, rows in batch["by_case"].items():
+        assert float(rows["TOTAL"].seconds) <= per_submission, case
+    # pipe_holder's sleeping child does not hold the batch: it is gone when the runner exits
+    assert float(batch["by_case"]["pipe_holder"]["TOTAL"].seconds) < TIMEOUT
+    waves = -(-len(EXPECTED) // JOBS)
+    assert batch["seconds"] <= waves * per_submission + 10
