@@ -9,7 +9,7 @@ JOBS ?= 2
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 
-.PHONY: venv lab test test-fast test-notebooks exercises exercises-check grade bench lint notebooks site clean
+.PHONY: venv bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench lint notebooks site clean
 
 ## venv: create .venv, install the project with its dev extras, register the Jupyter kernel.
 ## Re-runs only when pyproject.toml changed (idempotent and instant otherwise).
@@ -23,7 +23,26 @@ $(STAMP): pyproject.toml
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@echo '{"@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true}}' \
 	    > $(VENV)/share/jupyter/lab/settings/overrides.json
+	@$(MAKE) --no-print-directory bubblewrap
 	@touch $@
+
+## bubblewrap: the grader's sandbox (`make grade` refuses to run without it). Installed with apt
+## where it is missing and apt is available (as root, or with passwordless sudo); never fatal,
+## never hangs (time-limited, quiet; `apt-get update` only if the first install fails).
+bubblewrap:
+	@if command -v bwrap >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	    echo "note: bubblewrap (bwrap) is missing and apt-get is not available: install it with your package manager; the grader refuses to grade without it (or use --no-sandbox)"; exit 0; fi; \
+	SUDO=; if [ "$$(id -u)" != 0 ]; then \
+	    if sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "note: bubblewrap (bwrap) is missing: run 'sudo apt-get install bubblewrap' (the grader needs it)"; exit 0; fi; fi; \
+	echo "installing bubblewrap (the grader's sandbox) with apt-get…"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	timeout 300 $$SUDO apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+	    || { timeout 300 $$SUDO apt-get update -qq >/dev/null 2>&1; \
+	         timeout 300 $$SUDO apt-get install -y -qq bubblewrap >/dev/null 2>&1; }; \
+	if command -v bwrap >/dev/null; then echo "bubblewrap installed: $$(bwrap --version)"; \
+	else echo "note: could not install bubblewrap with apt-get; the grader refuses to grade without it (or use --no-sandbox)"; fi
 
 ## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
 lab: venv

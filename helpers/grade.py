@@ -407,7 +407,7 @@ def collect(run: Completed) -> RunReport:
         report.problem = f"the notebook's process sent too much: {run.overflow}"
         report.done = False
     elif ignored and not report.done:
-        report.problem = f"{ignored} malformed result line(s)"
+        report.problem = f"the notebook's process sent {ignored} malformed result line(s) and no complete report"
     return report
 
 

@@ -224,3 +224,125 @@ def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
     total = rows[-1]
     assert total.status == "timeout" and "killed after the time limit while running cell 2" in total.reason
     assert {r.status for r in rows[:-1]} == {"timeout"} and total.points == 0
+
+
+# --------------------------------------------------------------------------- chapters, CSV log, defensive parsing
+
+def _copy_exercise(chapter_file: str, dest: Path) -> Path:
+    dest.write_bytes((grader.ROOT / "exercises" / chapter_file).read_bytes())
+    return dest
+
+
+def test_the_chapter_comes_from_the_notebook_metadata(tmp_path):
+    conv, pool = "02_convolution_exercises.ipynb", "03_pooling_exercises.ipynb"
+    assert grader.name_chapter(Path("team12_02_convolution_exercises.ipynb")) == "02"
+    sub = grader.read_submission(_copy_exercise(conv, tmp_path / "team12_02_convolution_exercises.ipynb"))
+    assert (sub.chapter, sub.problem) == ("02", "")
+    sub = grader.read_submission(_copy_exercise(pool, tmp_path / "renamed.ipynb"))
+    assert (sub.chapter, sub.problem) == ("03", "")
+    wrong = _copy_exercise(pool, tmp_path / "team12_02_convolution_exercises_v2.ipynb")
+    sub = grader.read_submission(wrong)
+    assert sub.status == "wrong_notebook" and "chapter-03 exercise notebook, handed in as chapter 02" in sub.problem
+    sub = grader.read_submission(tmp_path / "renamed.ipynb", chapter="02")
+    assert sub.status == "wrong_notebook"
+    rows = grader.grade_submission(wrong, {}, grader.Settings())
+    assert {r.status for r in rows} == {"wrong_notebook"} and [r.question for r in rows][-1] == "TOTAL"
+    assert [r.question for r in rows[:-1]] == [q.id for q in questions_for_chapter("02")]
+
+
+def _completed(*events, **kwargs):
+    from helpers.sandbox import Completed
+
+    return Completed(events=list(events), returncode=0, **kwargs)
+
+
+@pytest.mark.parametrize("answer, status, reason", [
+    ({"outcomes": "not a list"}, "crashed", "malformed answer"),
+    ({"outcomes": [{"timeout": "soon"}]}, "crashed", "cannot be read"),
+    ({"outcomes": [{"raised": 7}]}, "error", "raised 7"),
+    ({"not_callable": "x" * 500}, "wrong_type", "not a function"),
+])
+def test_whatever_comes_back_is_parsed_defensively(answer, status, reason):
+    plan = grader.GradingPlan.build("01", 0)
+    run = _completed({"event": "start"}, {"event": "cell", "index": "three"}, {"event": "cells_done"},
+                     {"event": "answer", "id": LIN, **answer}, {"event": "done"})
+    report = grader.collect(run)
+    session = grader.session_notes(report, run, {}, grader.Settings())
+    sub = grader.Submission(Path("x.ipynb"), sha256="abc")
+    row = grader.question_row(sub, plan.questions[0], plan, report, run, session, "bubblewrap")
+    assert row.status == status and reason in row.reason and row.points == 0
+    other = grader.question_row(sub, plan.questions[1], plan, report, run, session, "bubblewrap")
+    assert other.status == "error" and other.reason == "no answer received"
+
+
+def test_an_oversized_or_missing_report_is_a_crash_with_a_reason():
+    plan = grader.GradingPlan.build("01", 0)
+    for run, reason in [(_completed({"event": "start"}, overflow="it sent more than 10 bytes of results"), "sent more than"),
+                        (_completed(malformed=3), "3 malformed result line(s)")]:
+        report = grader.collect(run)
+        session = grader.session_notes(report, run, {}, grader.Settings())
+        assert "crashed" in session.statuses and reason in session.notes[-1]
+        row = grader.question_row(grader.Submission(Path("x.ipynb")), plan.questions[0], plan, report, run, session, "")
+        assert row.status == "crashed" and reason in row.reason
+
+
+def test_reading_results_is_bounded(tmp_path):
+    """A flood without newlines, garbage lines, and a child that keeps the pipe open: run() returns."""
+    from helpers.sandbox import run
+
+    def go(code: str, **kw):
+        import sys as _sys
+
+        return run([_sys.executable, "-c", code], b"", env={"PATH": "/usr/bin:/bin"}, cwd=str(tmp_path),
+                   deadline=lambda events, end=__import__("time").monotonic() + 20: end,
+                   max_bytes=kw.get("max_bytes", 1 << 20), max_line=kw.get("max_line", 1 << 16), kinds=("done",))
+
+    flood = go("import sys\nsys.stdout.write('x' * 3_000_000)")
+    assert flood.overflow and flood.seconds < 15
+    garbage = go("print('not json'); print('[1]'); print('{\"event\": \"done\"}')")
+    assert (garbage.malformed, garbage.events) == (2, [{"event": "done"}])
+    held = go("import os, time\nif os.fork() == 0:\n    os.setsid(); time.sleep(30)\nprint('{\"event\": \"done\"}')")
+    assert held.events == [{"event": "done"}] and held.seconds < 10 and not held.killed_for_time
+
+
+def _invalid(path: Path) -> Path:
+    path.write_text("{not json", encoding="utf-8")
+    return path
+
+
+def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, monkeypatch):
+    out = tmp_path / "grades.csv"
+    a, b, c = (_invalid(tmp_path / f"01_{n}.ipynb") for n in "abc")
+    real = grader.grade_submission
+
+    def interrupted(sub, *args, **kwargs):
+        if sub.path == b:
+            raise KeyboardInterrupt
+        return real(sub, *args, **kwargs)
+
+    monkeypatch.setattr(grader, "grade_submission", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False)
+    kept = grader.read_csv(out)
+    assert {r.submission for r in kept} == {str(a)} and kept[-1].question == "TOTAL"
+    with out.open("a", encoding="utf-8") as f:  # a crash in the middle of a submission's write
+        f.write(f"{b},01.linear_params,0,1,invalid_notebook,x,{'0' * 64},none,\n{b},01.output")
+    monkeypatch.undo()
+    graded = []
+    monkeypatch.setattr(grader, "grade_submission", lambda sub, *a, **k: graded.append(sub.path) or real(sub, *a, **k))
+    rows, _ = grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False, resume=True)
+    assert graded == [b, c], "a is complete in the CSV: skipped"
+    final = grader.read_csv(out)
+    assert [r.submission for r in final if r.question == "TOTAL"] == [str(a), str(b), str(c)]
+    assert len(final) == 3 * (len(QUESTIONS) + 1)
+    assert {r.sandbox for r in final} == {"NONE (--no-sandbox)"}
+    assert "WITHOUT a sandbox" in grader.summary(rows, 1.0, 0, 1, out, sandboxed=False)
+
+
+def test_without_bubblewrap_the_grader_refuses(tmp_path, monkeypatch, capsys):
+    import helpers.sandbox
+
+    monkeypatch.setattr(helpers.sandbox.shutil, "which", lambda name: None)
+    assert grader.main([str(_invalid(tmp_path / "01_a.ipynb")), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bubblewrap" in err and "--no-sandbox" in err and not (tmp_path / "g.csv").exists()
