@@ -420,20 +420,6 @@ def _cell_label(number: int, sources: dict[int, str]) -> str:
     return f"cell {number} (`{first}`)" if first else f"cell {number}"
 
 
-def _exit_description(run: RunResult) -> str:
-    code = run.returncode
-    if code is None:
-        return "it did not exit"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " — out of memory?" if -code in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) else ""
-        return f"killed by {name}{hint}"
-    return f"exit code {code}"
-
-
 def _exit_description(run: Completed) -> str:
     code = run.returncode
     if code is None:
