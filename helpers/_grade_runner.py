@@ -84,7 +84,7 @@ def main() -> None:
             channel.flush()
 
     ImportGuard.install()
-    emit({"event": p.START})
+    emit(p.marker_event(p.START))
     shell = InteractiveShell.instance()
     deadline = time.monotonic() + float(job["cell_budget"])  # the budget covers the student's cells only
 
@@ -94,9 +94,9 @@ def main() -> None:
     for index, source in job["cells"]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            emit({"event": p.CELL_ERROR, "index": index, "type": "Timeout", "message": "no time left"})
+            emit(p.cell_timeout_event(index, "no time left"))
             break
-        emit({"event": p.CELL, "index": index})
+        emit(p.cell_event(index))
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, remaining)
         try:
@@ -109,11 +109,11 @@ def main() -> None:
         if os.getpid() != reporter:  # a child the student's cell forked: it runs no other cell
             os._exit(0)
         if isinstance(error, _CellTimeout):
-            emit({"event": p.CELL_ERROR, "index": index, "type": "Timeout", "message": ""})
+            emit(p.cell_timeout_event(index))
             break
         if error is not None:
             emit(p.cell_error_event(index, error))
-    emit({"event": p.CELLS_DONE})
+    emit(p.marker_event(p.CELLS_DONE))
 
     namespace = shell.user_ns
     for question in job["questions"]:
@@ -132,7 +132,7 @@ def main() -> None:
         if os.getpid() != reporter:
             os._exit(0)
         emit(p.answer_event(question["id"], _serialisable(outcomes)))
-    emit({"event": p.DONE})
+    emit(p.marker_event(p.DONE))
     channel.close()
     os._exit(0)  # do not wait for threads the student may have started
 

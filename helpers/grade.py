@@ -450,7 +450,7 @@ class Session:
 
 def _cell_note(err: dict, label: str, settings: Settings, session: Session) -> None:
     kind, message = err["type"], err["message"]
-    if kind == "Timeout":
+    if kind == protocol.CELL_TIMEOUT:
         session.timed_out = True
         session.statuses.add("timeout")
         session.notes.append(f"stopped: the cells did not finish within {settings.timeout:g} s — {label} was "

@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional, TypedDict
 __all__ = ["Outcome", "value_outcome", "raised_outcome", "bad_type_outcome", "timeout_outcome",
            "oversized_outcome", "outcome_of_exception", "normalise", "NotPlainData", "run_cases",
            "START", "CELL", "CELL_ERROR", "CELLS_DONE", "ANSWER", "DONE", "EVENTS",
-           "cell_error_event", "answer_event", "missing_event", "not_callable_event",
+           "CELL_TIMEOUT", "marker_event", "cell_event", "cell_timeout_event", "cell_error_event", "answer_event", "missing_event", "not_callable_event",
            "not_callable_message", "json_size", "MESSAGE_LIMIT", "ANSWER_LIMIT_BYTES", "encode_event"]
 
 #: characters of an exception message kept in an outcome or a cell error
@@ -96,6 +96,25 @@ def not_callable_message(name: str, type_name: str) -> str:
 
 
 # --------------------------------------------------------------------------- events
+
+#: the ``type`` of a cell error that means "the cells ran out of time"
+CELL_TIMEOUT = "Timeout"
+
+
+def marker_event(kind: str) -> dict:
+    """``{"event": "start" | "cells_done" | "done"}``."""
+    if kind not in (START, CELLS_DONE, DONE):
+        raise ValueError(f"{kind!r} is not a marker event")
+    return {"event": kind}
+
+
+def cell_event(index: int) -> dict:
+    return {"event": CELL, "index": index}
+
+
+def cell_timeout_event(index: int, message: str = "") -> dict:
+    return {"event": CELL_ERROR, "index": index, "type": CELL_TIMEOUT, "message": message}
+
 
 def cell_error_event(index: int, exc: BaseException) -> dict:
     if isinstance(exc, SystemExit):
