@@ -346,3 +346,35 @@ def test_without_bubblewrap_the_grader_refuses(tmp_path, monkeypatch, capsys):
     assert grader.main([str(_invalid(tmp_path / "01_a.ipynb")), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "bubblewrap" in err and "--no-sandbox" in err and not (tmp_path / "g.csv").exists()
+
+
+def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.checks.graded import build_view
+
+    view = build_view(tmp_path)
+    files = sorted(str(p.relative_to(view)) for p in view.rglob("*.py"))
+    assert files == ["helpers/__init__.py", "helpers/_grade_runner.py", "helpers/checks/__init__.py",
+                     "helpers/checks/graded.py", "helpers/checks/protocol.py", "helpers/shapes.py"]
+    code = ("import types\n"
+            "from helpers.checks.graded import ImportGuard, ForbiddenImport\n"
+            "ImportGuard.install()\n"
+            "from helpers import check_shape, ShapeError\n"
+            "assert check_shape(types.SimpleNamespace(shape=(2, 3)), 'B C', C=3) == {'B': 2, 'C': 3}\n"
+            "try:\n    check_shape(types.SimpleNamespace(shape=(2, 4)), 'B C', C=3)\nexcept ShapeError as e:\n"
+            "    print('ShapeError', e)\n"
+            "for stmt in ['from helpers.shapes import conv_output_size', 'import helpers.cost',\n"
+            "             'from helpers import formulas', 'import helpers.checks.ch12', 'from helpers.checks import ch03',\n"
+            "             'from helpers.models import unet']:\n"
+            "    try:\n        exec(stmt)\n    except ForbiddenImport as e:\n        print('refused', e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={"PYTHONPATH": str(view), "PATH": "/usr/bin:/bin"})
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert lines[0].startswith("ShapeError dimension C (axis 1) should be 3 but is 4")
+    refused = [line.split(" ")[1] for line in lines[1:]]
+    assert refused == ["helpers.shapes.conv_output_size", "helpers.cost", "helpers.formulas", "helpers.checks.ch12",
+                       "helpers.checks.ch03", "helpers.models"], lines
+    assert all("is not available in graded work: write the formula yourself" in line for line in lines[1:])
