@@ -67,7 +67,7 @@ from helpers.checks.registry import Question, make_cases, questions_for_chapter
 from helpers.checks.verdict import References, is_memory_error, judge, reference_answers
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME
-from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run
+from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run, unavailable_reason
 
 __all__ = ["Row", "GradingPlan", "Submission", "RunReport", "read_submission", "run_submission", "collect",
            "session_notes", "question_row", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
@@ -683,6 +683,10 @@ def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb:
     if chapter is not None:
         chapter = f"{int(chapter):02d}"
     python = _kernel_python()
+    problem = unavailable_reason(python) if sandbox else None
+    if problem is not None:
+        raise SandboxUnavailable(f"{problem}. Pass --no-sandbox to grade WITHOUT isolation (only for code you trust)"
+                                 if "--no-sandbox" not in problem else problem)
     view = tempfile.TemporaryDirectory(prefix="graded-view-")
     log: Optional[CsvLog] = None
     try:

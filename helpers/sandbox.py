@@ -150,8 +150,9 @@ class Sandbox:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         return args
 
-    def argv(self, slot: int = 0) -> list[str]:
-        runner = [self.python, "-m", "helpers._grade_runner"]
+    def argv(self, slot: int = 0, program: Optional[list[str]] = None) -> list[str]:
+        """The command line that starts `program` (default: the grader's runner) in job slot `slot`."""
+        runner = program or [self.python, "-m", "helpers._grade_runner"]
         if not self.enabled:
             return runner
         if os.geteuid() != 0:
@@ -180,8 +181,7 @@ def unavailable_reason(python: str = sys.executable) -> Optional[str]:
         try:
             with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as view:
                 box = Sandbox(python, Limits(), Path(view))
-                argv = box.argv()
-                argv[argv.index("-m"):] = ["-c", "import json"]
+                argv = box.argv(0, [python, "-c", "import json"])
                 done = subprocess.run(argv, capture_output=True, timeout=60, env=box.env("/tmp"), cwd="/")
                 _PROBE[python] = None if done.returncode == 0 else (
                     f"bubblewrap could not create a sandbox here (exit {done.returncode}: "

@@ -343,9 +343,16 @@ def test_without_bubblewrap_the_grader_refuses(tmp_path, monkeypatch, capsys):
     import helpers.sandbox
 
     monkeypatch.setattr(helpers.sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
     assert grader.main([str(_invalid(tmp_path / "01_a.ipynb")), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "bubblewrap" in err and "--no-sandbox" in err and not (tmp_path / "g.csv").exists()
+    monkeypatch.undo()  # bwrap present but unable to create namespaces: refused too, with bwrap's words
+    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
+    monkeypatch.setattr(helpers.sandbox.Sandbox, "_bwrap_args", lambda self, dirs: ["bwrap", "--no-such-option"])
+    assert grader.main([str(tmp_path / "01_a.ipynb"), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "could not create a sandbox" in err and "--no-sandbox" in err
 
 
 def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
