@@ -385,3 +385,12 @@ def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
     assert refused == ["helpers.shapes.conv_output_size", "helpers.cost", "helpers.formulas", "helpers.checks.ch12",
                        "helpers.checks.ch03", "helpers.models"], lines
     assert all("is not available in graded work: write the formula yourself" in line for line in lines[1:])
+
+
+def test_the_grader_does_not_import_nbclient():
+    import subprocess
+    import sys
+
+    code = "import sys, helpers.grade; print(sorted(m for m in sys.modules if m.startswith('nbclient')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=grader.ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-500:]
