@@ -165,7 +165,8 @@ class Sandbox:
         """A clean environment (nothing of the grader's own, e.g. no tokens)."""
         home = "/tmp" if self.enabled else workdir
         path = VIEW_PATH if self.enabled else str(self.view)
-        return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+        return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "USER": "student",
+                "LOGNAME": "student",
                 "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
                 "IPYTHONDIR": os.path.join(home, ".ipython"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                 "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
