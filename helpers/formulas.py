@@ -487,3 +487,29 @@ def transformer_layer_params(d_model: int, nhead: int, dim_feedforward: int = 20
                                                      layer_norm_eps, batch_first, norm_first, bias,
                                                      decoder=decoder))
 
+
+
+# --------------------------------------------------------------------------- LoRA (chapter 13)
+
+def lora_params_breakdown(in_features: int, out_features: int, r: int) -> Breakdown:
+    """Trainable tensors LoRA adds to one ``nn.Linear(in_features, out_features)`` (Hu et al. 2021,
+    arXiv 2106.09685, §4.1): ``W x + B A x`` with A (r, in) and B (out, r); W stays frozen.
+
+    Keys follow peft's module names (peft adds the adapter name: ``lora_A.default.weight``).
+    """
+    i = require_positive_int(in_features, "in_features")
+    o = require_positive_int(out_features, "out_features")
+    rank = require_positive_int(r, "r")
+    return {"lora_A.weight": rank * i, "lora_B.weight": o * rank}
+
+
+def lora_params(in_features: int, out_features: int, r: int) -> int:
+    """Trainable parameters of a rank-`r` LoRA adapter on ``nn.Linear(in, out)``: ``r·(in + out)``.
+
+    >>> lora_params(4096, 4096, 8)   # one Llama-2-7B attention projection at r = 8
+    65536
+    """
+    return _total(lora_params_breakdown(in_features, out_features, r))
+
+
+__all__ += ["lora_params", "lora_params_breakdown"]
