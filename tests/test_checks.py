@@ -190,6 +190,14 @@ def test_registry_validates_ids_and_duplicates():
         get("98.nothing")
 
 
+def test_answer_defaults_to_the_name_after_the_dot():
+    q = Question(id="42.max_widget_size", title="", cases=lambda r: [((1,), {})], reference=len)
+    assert q.answer == "max_widget_size"
+    assert Question(id="42.a", answer="b", title="", cases=lambda r: [], reference=len).answer == "b"
+    with pytest.raises(ValueError, match="function name"):
+        Question(id="42.a", answer="not a name", title="", cases=lambda r: [], reference=len)
+
+
 def test_questions_for_chapter_is_in_notebook_order():
     ids = [q.id for q in questions_for_chapter(1)]
     assert ids[0] == "01.linear_params" and len(ids) >= 4
