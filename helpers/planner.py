@@ -137,8 +137,9 @@ def plan_memory(model: Any, *, precision: str = "mixed", optimizer: str = "adamw
     s, b, L = seq_len, micro_batch_size, dims.num_hidden_layers
     assumptions = [f"{n:,} parameters, {trainable:,} trainable; {L} layers, hidden {dims.hidden_size}, "
                    f"{dims.num_attention_heads} heads ({dims.num_key_value_heads} KV heads)",
-                   f"per parameter: weights {states.param_bytes} B, grads {states.grad_bytes} B, optimizer "
-                   f"{states.optimizer_bytes:g} B ({precision}, {optimizer})"
+                   (f"per parameter: weights {states.param_bytes} B, grads {states.grad_bytes} B, optimizer "
+                    f"{states.optimizer_bytes:g} B ({precision}, {optimizer})" if mode == "train"
+                    else f"per parameter: weights {states.param_bytes} B ({precision})")
                    + (f"; frozen weights {weight_bits:g} bits" if weight_bits is not None else ""),
                    f"ZeRO stage {zero_stage} ({scale.ZERO_STAGES.get(zero_stage, '?')}) over {num_gpus} GPU(s)"]
     if mode == "train":
