@@ -184,9 +184,9 @@ def transformer_activation_bytes(seq_len: int, batch_size: int, hidden_size: int
 def kaplan_forward_flops_per_token(num_params: int, n_layer: int, n_ctx: int, d_attn: int) -> int:
     """Kaplan et al. Table 1: forward FLOPs per token ``2N + 2·n_layer·n_ctx·d_attn``.
 
-    N = non-embedding parameters. The second term is the attention scores; Kaplan counts the causal
-    half of QKᵀ and of ·V (each 2·n_ctx·d_attn per token if computed in full), so a dense
-    FlopCounterMode measurement shows ``4·n_layer·n_ctx·d_attn`` instead.
+    N = non-embedding parameters. The second term (Table 1, "Attention: Mask") is half of what QKᵀ
+    and ·V cost when computed in full (2·n_ctx·d_attn per token each), i.e. their causal half; a
+    dense FlopCounterMode measurement shows ``4·n_layer·n_ctx·d_attn``.
     """
     return 2 * num_params + 2 * n_layer * n_ctx * d_attn
 
@@ -197,8 +197,8 @@ def training_flops(num_params: int, num_tokens: int) -> int:
 
 
 def chinchilla_tokens(num_params: int, tokens_per_param: float = 20) -> float:
-    """Compute-optimal training tokens, D ≈ 20·N (Hoffmann et al. 2022, Table 3: 20.2 tokens/param
-    at 1B, 20.3 at 10B and 67B, 20.1 at 175B...)."""
+    """Compute-optimal training tokens, D ≈ 20·N (Hoffmann et al. 2022: Table 3 gives 20.2B tokens for
+    1B parameters; Chinchilla itself has 70B parameters trained on 1.4T tokens)."""
     return num_params * tokens_per_param
 
 

@@ -189,7 +189,7 @@ def test_torch_modules_differ_from_the_paper():
 @given(s=st.integers(1, 4096), b=st.integers(1, 16), hd=st.integers(1, 256), a=st.integers(1, 64),
        t=st.integers(1, 16))
 def test_tensor_parallel_rows_split_the_right_terms(s, b, hd, a, t):
-    """Korthikanti §4.2.2: only LayerNorm inputs, the column-parallel linears' inputs and the two
+    """Korthikanti §4.2: only LayerNorm inputs, the column-parallel linears' inputs and the two
     residual dropout masks (10sbh) stay whole under tensor parallelism; sequence parallelism splits them."""
     h = hd * a
     terms = scale.transformer_activation_terms(s, b, h, a)
