@@ -105,3 +105,23 @@ def test_explorer_logic_matches_planner():
     assert f"{plan.total / GIB:.1f} GiB" in e.output_text
     bad = explore_plan(model="Llama-2-7B", zero_stage=1, num_gpus=0)
     assert bad.error and bad.output_text.startswith("⚠")
+
+
+def test_explorer_widget_rerenders_on_a_control_change():
+    pytest.importorskip("ipywidgets")
+    from helpers.widgets.planner import PLANNER_CSS_CLASS, planner_explorer
+
+    box = planner_explorer(zero_stage=0, num_gpus=8)
+
+    def walk(w):
+        yield w
+        for child in getattr(w, "children", ()):
+            yield from walk(child)
+
+    widgets = list(walk(box))
+    stage = next(w for w in widgets if getattr(w, "description", "") == "zero_stage")
+    line = next(w for w in widgets if PLANNER_CSS_CLASS in getattr(w, "_dom_classes", ()))
+    before = line.value
+    stage.value = 3
+    assert box.explore().settings["zero_stage"] == 3 and line.value != before
+    assert f"{box.explore().plan.total / GIB:.1f} GiB" in line.value
