@@ -14,6 +14,8 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 ## venv: create .venv, install the project with its dev extras, register the Jupyter kernel.
 ## Re-runs only when pyproject.toml changed (idempotent and instant otherwise).
 venv: $(STAMP)
+# DeepSpeed installs from source: compile none of its CUDA/C++ ops (pure-Python wheel, keeps torch==2.13.0)
+$(STAMP): export DS_BUILD_OPS := 0
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -147,3 +147,9 @@ def depthwise_separable_ratio(in_channels: int, out_channels: int, kernel_size: 
     separable = c * kk + c * o + ((c + o) if bias else 0)
     standard = c * o * kk + (o if bias else 0)
     return separable / standard
+
+
+# chapter 13 (training at scale) lives in helpers.scale; its two fixed API names are re-exported here
+from helpers.scale import transformer_activation_bytes, zero_model_state_bytes  # noqa: E402
+
+__all__ += ["zero_model_state_bytes", "transformer_activation_bytes"]

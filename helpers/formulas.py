@@ -487,3 +487,106 @@ def transformer_layer_params(d_model: int, nhead: int, dim_feedforward: int = 20
                                                      layer_norm_eps, batch_first, norm_first, bias,
                                                      decoder=decoder))
 
+
+
+# --------------------------------------------------------------------------- Decoder-only LLMs
+
+__all__ += ["decoder_lm_params", "DECODER_LM_PARTS"]
+
+#: the parts of `decoder_lm_params`'s breakdown, in model order; they sum to ``"total"``.
+DECODER_LM_PARTS: tuple[str, ...] = ("embed_tokens", "attention", "mlp", "router", "norms", "lm_head")
+
+
+def decoder_lm_params(vocab_size: int, hidden_size: int, intermediate_size: int, num_hidden_layers: int,
+                      num_attention_heads: int, num_key_value_heads: Optional[int] = None, *,
+                      head_dim: Optional[int] = None, tie_word_embeddings: bool = False,
+                      attention_bias: bool = False, mlp_bias: bool = False,
+                      num_local_experts: int = 1, num_experts_per_tok: int = 1) -> dict[str, int]:
+    """Parameters of a Llama-family decoder LM (Llama, Mistral, Mixtral, Qwen2-style), total and active.
+
+    Argument names are Hugging Face's config fields, so ``decoder_lm_params(**{k: cfg[k] ...})``
+    takes a ``config.json`` as it is. V = vocab_size, D = hidden_size, F = intermediate_size,
+    L = num_hidden_layers, h = num_attention_heads, g = num_key_value_heads (default h: MHA;
+    g = 1: MQA), d = head_dim (default D // h; even, as RoPE rotates pairs), E = num_local_experts, k = num_experts_per_tok::
+
+        embed_tokens  V·D                                  (token table, (V, D))
+        attention     L·(D·h·d + 2·D·g·d + h·d·D)          q (h·d, D), k and v (g·d, D), o (D, h·d)
+                      + L·(h·d + 2·g·d + D)                if attention_bias (q, k, v and o biases)
+        mlp           L·E·3·D·F                            SwiGLU gate/up (F, D), down (D, F), per expert
+                      + L·(2F + D)                         if mlp_bias (dense only)
+        router        L·E·D if E > 1 else 0                the gate Linear(D, E, bias=False)
+        norms         (2L + 1)·D                           two RMSNorms per layer + the final one
+        lm_head       0 if tie_word_embeddings else V·D    tied: the embedding matrix is reused
+        total         the sum of the parts
+        active        total − L·(E − k)·3·D·F              what one token uses: k of the E experts
+
+    E = 1 is a dense Llama MLP without a router (Hugging Face's LlamaForCausalLM); E > 1 is
+    Mixtral's sparse MoE block (MixtralForCausalLM), whose experts have no biases, so `mlp_bias`
+    with E > 1 is refused. RoPE adds no parameters. "active" counts the embedding table and the
+    lm_head in full, as Mistral's "12.9B active parameters" for Mixtral-8x7B does.
+
+    Returns:
+        ``{part: count for part in DECODER_LM_PARTS}`` plus ``"total"`` and ``"active"`` (ints).
+
+    >>> decoder_lm_params(128256, 4096, 14336, 32, 32, 8)["total"]   # Llama-3-8B
+    8030261248
+    """
+    V = require_positive_int(vocab_size, "vocab_size")
+    D = require_positive_int(hidden_size, "hidden_size")
+    Fh = require_positive_int(intermediate_size, "intermediate_size")
+    L = require_positive_int(num_hidden_layers, "num_hidden_layers")
+    h = require_positive_int(num_attention_heads, "num_attention_heads")
+    g = h if num_key_value_heads is None else require_positive_int(num_key_value_heads, "num_key_value_heads")
+    E = require_positive_int(num_local_experts, "num_local_experts")
+    k = require_positive_int(num_experts_per_tok, "num_experts_per_tok")
+    if h % g:
+        raise ValueError(f"num_attention_heads={h} must be a multiple of num_key_value_heads={g}: each "
+                         f"key/value head is shared by a whole group of query heads")
+    if head_dim is None:
+        if D % h:
+            raise ValueError(f"hidden_size={D} is not divisible by num_attention_heads={h}; pass head_dim "
+                             f"explicitly or choose a hidden_size that splits into {h} equal heads")
+        d = D // h
+    else:
+        d = require_positive_int(head_dim, "head_dim")
+    if d % 2:
+        raise ValueError(f"head_dim={d} is odd: rotary position embeddings (RoPE) rotate the features of "
+                         f"each head in pairs, so head_dim (hidden_size / num_attention_heads) must be even")
+    if k > E:
+        raise ValueError(f"num_experts_per_tok={k} cannot exceed num_local_experts={E}: a token cannot "
+                         f"be routed to more experts than exist")
+    if E > 1 and mlp_bias:
+        raise ValueError(f"mlp_bias=True with num_local_experts={E}: mlp_bias applies to a dense (Llama) MLP; "
+                         "Mixtral-style experts have no biases")
+    expert = 3 * D * Fh + ((2 * Fh + D) if mlp_bias else 0)  # one SwiGLU MLP
+    attn = D * h * d + 2 * D * g * d + h * d * D + ((h * d + 2 * g * d + D) if attention_bias else 0)
+    parts = {"embed_tokens": V * D, "attention": L * attn, "mlp": L * E * expert,
+             "router": L * E * D if E > 1 else 0, "norms": (2 * L + 1) * D,
+             "lm_head": 0 if tie_word_embeddings else V * D}
+    total = sum(parts.values())
+    return {**parts, "total": total, "active": total - L * (E - k) * expert}
+
+# --------------------------------------------------------------------------- LoRA (chapter 13)
+
+def lora_params_breakdown(in_features: int, out_features: int, r: int) -> Breakdown:
+    """Trainable tensors LoRA adds to one ``nn.Linear(in_features, out_features)`` (Hu et al. 2021,
+    arXiv 2106.09685, §4.1): ``W x + B A x`` with A (r, in) and B (out, r); W stays frozen.
+
+    Keys follow peft's module names (peft adds the adapter name: ``lora_A.default.weight``).
+    """
+    i = require_positive_int(in_features, "in_features")
+    o = require_positive_int(out_features, "out_features")
+    rank = require_positive_int(r, "r")
+    return {"lora_A.weight": rank * i, "lora_B.weight": o * rank}
+
+
+def lora_params(in_features: int, out_features: int, r: int) -> int:
+    """Trainable parameters of a rank-`r` LoRA adapter on ``nn.Linear(in, out)``: ``r·(in + out)``.
+
+    >>> lora_params(4096, 4096, 8)   # one Llama-2-7B attention projection at r = 8
+    65536
+    """
+    return _total(lora_params_breakdown(in_features, out_features, r))
+
+
+__all__ += ["lora_params", "lora_params_breakdown"]
