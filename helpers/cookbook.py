@@ -25,8 +25,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from helpers import formulas, shapes
 
-__all__ = ["Case", "Entry", "ENTRIES", "first_paragraph", "shapes_paragraph", "table", "prove",
-           "CookbookTable", "Proof", "ProofTable", "call_text"]
+__all__ = ["Case", "Entry", "ENTRIES", "first_paragraph", "shapes_paragraph", "heading_anchor", "table",
+           "prove", "CookbookTable", "Proof", "ProofTable", "call_text", "Famous", "FAMOUS", "famous_models",
+           "FamousTable"]
 
 Shape = tuple[int, ...]
 
@@ -47,6 +48,32 @@ def first_paragraph(obj: Any, *, formula: bool = False, paragraphs: int = 1) -> 
     if formula and n == 1 and not re.search(r"``[^`]*[·+*/×⌊][^`]*``", prose[0]) and len(prose) > 1:
         n = 2
     return " ".join(prose[:n])
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor JupyterLab gives a markdown heading: its rendered text, spaces → ``-``.
+
+    >>> heading_anchor("3 · Exact parameter counts for `nn.RNN`")
+    '3-·-Exact-parameter-counts-for-nn.RNN'
+    """
+    text = re.sub(r"[`*]", "", heading).strip()
+    return text.replace(" ", "-")
+
+
+def _section_link(chapter: Optional[tuple[str, str]]) -> Optional[tuple[str, str]]:
+    """(text, href) for a (notebook stem, heading) pair, or None."""
+    if chapter is None:
+        return None
+    notebook, heading = chapter
+    return f"{notebook[:2]} § {heading}", f"{notebook}.ipynb#{heading_anchor(heading)}"
+
+
+def _link_html(link: Optional[tuple[str, str]]) -> str:
+    return f"<a href='{html.escape(link[1], quote=True)}'>{html.escape(link[0])}</a>" if link else "—"
+
+
+def _header_html(columns: Sequence[str]) -> str:
+    return "<tr>" + "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns) + "</tr>"
 
 
 def shapes_paragraph(obj: Any) -> Optional[str]:
@@ -118,6 +145,7 @@ class Entry:
     note: str = ""
     paragraphs: int = 1
     shape_rule_note: str = ""
+    chapter: Optional[tuple[str, str]] = None
 
     @property
     def title(self) -> str:
@@ -138,6 +166,23 @@ class Entry:
             if para:
                 return f"{para} {self.shape_rule_note}".strip()
         return f"{self.shape_rule or ''} {self.shape_rule_note}".strip()
+
+    @property
+    def worked(self) -> str:
+        """The first case as a worked count: ``nn.LSTM(20, 64) → 21,504 parameters`` (formula only;
+        `prove` checks the same number against torch)."""
+        case = self.cases[0]
+        if self.formula is None:
+            return f"{case.module_text} → 0 parameters"
+        f_args = case.args if case.formula_args is None else case.formula_args
+        f_kwargs = case.kwargs if case.formula_kwargs is None else case.formula_kwargs
+        return f"{case.module_text} → {self.formula(*f_args, **f_kwargs):,} parameters"
+
+    @property
+    def link(self) -> Optional[tuple[str, str]]:
+        """(text, href) of the chapter section that derives this row, e.g.
+        ``("06 § 3 · Exact parameter counts …", "06_lstm_gru.ipynb#3-·-Exact-…")``, or None."""
+        return _section_link(self.chapter)
 
     @property
     def sources(self) -> str:
@@ -229,7 +274,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("nn.Linear", formulas.linear_params, formulas.linear_params, _linear, (
         _case("Linear", 10, 5, inputs=[(4, 10)]),
         _case("Linear", 784, 128, inputs=[(2, 3, 784)], bias=False),
-    )),
+    ), chapter=("01_linear", "3. Counting the parameters")),
     Entry("nn.Bilinear", formulas.bilinear_params, None, _bilinear, (
         _case("Bilinear", 4, 6, 3, inputs=[(2, 4), (2, 6)]),
     ), shape_rule="input1 (*, in1_features), input2 (*, in2_features) → output (*, out_features)."),
@@ -238,47 +283,68 @@ ENTRIES: tuple[Entry, ...] = (
         _case("Conv2d", 8, 16, (3, 5), inputs=[(2, 8, 17, 20)], stride=2, dilation=(1, 2), groups=4, bias=False),
         _case("Conv1d", 12, 64, 3, inputs=[(2, 12, 50)], padding="same", formula_kwargs=dict(padding="same", dim=1)),
         _case("Conv3d", 2, 4, 3, inputs=[(1, 2, 6, 7, 8)], stride=(1, 2, 2), formula_kwargs=dict(dim=3)),
-    )),
+    ), chapter=("02_convolution", "3. Every argument of `nn.Conv2d` / `nn.Conv1d`")),
     Entry("nn.ConvTranspose1d / 2d / 3d", formulas.conv_transpose_params, shapes.conv_transpose_output_size,
           _conv_t, (
               _case("ConvTranspose2d", 16, 8, 2, inputs=[(1, 16, 14, 14)], stride=2),
               _case("ConvTranspose1d", 6, 9, 4, inputs=[(2, 6, 11)], stride=3, padding=1, output_padding=2,
                     groups=3, formula_kwargs=dict(stride=3, padding=1, output_padding=2, groups=3, dim=1)),
-          )),
+          ), chapter=("09_unet", "3 · Completing the U: bottleneck, decoder, skips")),
     Entry("nn.MaxPool1d / 2d / 3d", None, shapes.pool_output_size, _pool, (
         _case("MaxPool2d", 2, inputs=[(1, 3, 28, 28)]),
         _case("MaxPool2d", 3, inputs=[(1, 2, 10, 11)], stride=2, padding=1, ceil_mode=True),
         _case("MaxPool1d", 2, inputs=[(1, 1, 5)], stride=2, padding=1, ceil_mode=True),
-    )),
+        _case("MaxPool1d", 2, inputs=[(1, 1, 8)], stride=1, dilation=3),
+    ), shape_rule_note="Max pooling: padding counts as −∞ (a padded position never wins); `dilation` allowed "
+                       "(window span d·(k−1)+1); padding ≤ kernel_size // 2 whatever the dilation; the "
+                       "docstring's formula omits the ceil_mode rule (stated in its note only).",
+        chapter=("03_pooling", "3 · The output-size formula")),
     Entry("nn.AvgPool1d / 2d / 3d", None, shapes.pool_output_size, _pool, (
         _case("AvgPool2d", 3, inputs=[(1, 3, 13, 9)], stride=2, padding=1, ceil_mode=True),
-    )),
+        _case("AvgPool1d", 2, inputs=[(1, 1, 5)], padding=1, count_include_pad=False),
+    ), shape_rule_note="Average pooling: zero padding, counted in the divisor unless count_include_pad=False; "
+                       "no `dilation` argument; padding ≤ kernel_size // 2 (its docstring states the limit "
+                       "and, under the formula, the ceil_mode rule).",
+        chapter=("03_pooling", "Padding: max pooling does **not** pad with zeros")),
     Entry("nn.Embedding", formulas.embedding_params, formulas.embedding_params, _embedding, (
         _case("Embedding", 1000, 64, inputs=[(2, 16)], dtype="long"),
         _case("Embedding", 50, 8, inputs=[(7,)], dtype="long", padding_idx=0),
-    )),
+    ), chapter=("07_embeddings", "1 · The lookup: $(B, T) \\to (B, T, D)$, $V \\cdot D$ parameters")),
     Entry("nn.BatchNorm1d / 2d / 3d", formulas.batchnorm_params, None, _same, (
         _case("BatchNorm2d", 64, inputs=[(2, 64, 5, 5)]),
         _case("BatchNorm1d", 10, inputs=[(4, 10)], affine=False),
     ), shape_rule="output shape = input shape (B, C, *); statistics per channel C.",
-        note=f"Buffers: {first_paragraph(formulas.batchnorm_buffers)}"),
+        note=f"Buffers: {first_paragraph(formulas.batchnorm_buffers)}",
+        chapter=("04_normalization_dropout_activations", "1 · BatchNorm: two parameters and three buffers per layer")),
     Entry("nn.LayerNorm", formulas.layernorm_params, None, _same, (
         _case("LayerNorm", 768, inputs=[(2, 5, 768)]),
         _case("LayerNorm", (5, 6), inputs=[(3, 5, 6)], bias=False),
-    ), shape_rule="output shape = input shape (*, *normalized_shape); statistics over normalized_shape."),
+    ), shape_rule="output shape = input shape (*, *normalized_shape); statistics over normalized_shape.",
+        chapter=("04_normalization_dropout_activations", "2 · LayerNorm: statistics per sample, over the trailing dimensions")),
     Entry("nn.GroupNorm", formulas.groupnorm_params, None, _same, (
         _case("GroupNorm", 8, 64, inputs=[(2, 64, 4, 4)]),
-    ), shape_rule="output shape = input shape (B, C, *); statistics per group of C/num_groups channels."),
+    ), shape_rule="output shape = input shape (B, C, *); statistics per group of C/num_groups channels.",
+        chapter=("04_normalization_dropout_activations", "3 · GroupNorm: channels in groups, per sample")),
     Entry("nn.PReLU", formulas.prelu_params, None, _same, (
         _case("PReLU", inputs=[(2, 3, 4)]),
         _case("PReLU", 3, inputs=[(2, 3, 4)]),
-    ), shape_rule="output shape = input shape; the slopes broadcast over dim 1 (channels)."),
+    ), shape_rule="output shape = input shape; the slopes broadcast over dim 1 (channels).",
+        chapter=("04_normalization_dropout_activations", "5 · Activations: no parameters (except PReLU)")),
     Entry("nn.RNN", formulas.rnn_params, formulas.rnn_params, _recurrent, _rnn_cases("RNN"),
-          note="Here G = 1."),
+          note="Here G = 1: one block, h_t = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh) (or relu); no proj_size.",
+          shape_rule_note="Returns (output, h_n): no cell state.",
+          chapter=("05_rnn_bptt", "2 · What `nn.RNN` returns: `output` vs `h_n`")),
     Entry("nn.GRU", formulas.rnn_params, formulas.rnn_params, _recurrent, _rnn_cases("GRU"),
-          note="Here G = 3 (reset, update, new)."),
+          note="Here G = 3 (reset r, update z, candidate n, stacked in that order); b_hn sits inside the reset "
+               "gate, so the two bias vectors are not redundant; no proj_size.",
+          shape_rule_note="Returns (output, h_n): one state, no cell state.",
+          chapter=("06_lstm_gru", "2 · The GRU: three blocks, one state")),
     Entry("nn.LSTM", formulas.rnn_params, formulas.rnn_params, _recurrent, _rnn_cases("LSTM"),
-          note="Here G = 4 (input, forget, cell, output)."),
+          note="Here G = 4 (input i, forget f, cell g, output o, stacked in that order); proj_size P > 0 adds "
+               "weight_hr (P, H) per layer and direction and makes W_hh (4H, P).",
+          shape_rule_note="Returns (output, (h_n, c_n)); with proj_size P, output and h_n have P features, "
+                          "c_n keeps H.",
+          chapter=("06_lstm_gru", "3 · Exact parameter counts for `nn.RNN`, `nn.GRU`, `nn.LSTM`")),
     Entry("nn.MultiheadAttention", formulas.mha_params, formulas.mha_params, _mha, paragraphs=2,
           shape_rule_note="With add_bias_kv (one learned key/value) and add_zero_attn (one zero key/value) "
                           "the weights' last dim is S + 1 for each.", cases=(
@@ -287,14 +353,15 @@ ENTRIES: tuple[Entry, ...] = (
         _case("MultiheadAttention", 8, 2, inputs=[(3, 1, 8)] * 3, add_bias_kv=True, bias=False),
         _case("MultiheadAttention", 8, 4, inputs=[(2, 3, 8), (2, 4, 8), (2, 4, 8)], batch_first=True,
               add_bias_kv=True, add_zero_attn=True),
-    )),
+    ), chapter=("08_attention_transformers", "3. How many parameters does multi-head attention have?")),
     Entry("nn.TransformerEncoderLayer / DecoderLayer", formulas.transformer_layer_params, None, _same, (
         _case("TransformerEncoderLayer", 32, 4, inputs=[(6, 2, 32)], dim_feedforward=64),
         _case("TransformerEncoderLayer", 16, 2, inputs=[(2, 6, 16)], dim_feedforward=48, batch_first=True,
               norm_first=True, bias=False),
         _case("TransformerDecoderLayer", 16, 2, inputs=[(6, 2, 16), (9, 2, 16)], dim_feedforward=32,
               formula_kwargs=dict(dim_feedforward=32, decoder=True)),
-    ), shape_rule="output shape = input (target) shape (T, B, d_model), or (B, T, d_model) with batch_first."),
+    ), shape_rule="output shape = input (target) shape (T, B, d_model), or (B, T, d_model) with batch_first.",
+        chapter=("08_attention_transformers", "4. The feed-forward network and the transformer block")),
 )
 
 
@@ -305,13 +372,16 @@ class CookbookTable:
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.entries = list(entries)
 
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        return [(e.title, e.formula_text, e.shape_text, e.sources) for e in self.entries]
+    def rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(title, parameter formula, worked count, shape rule, helpers, chapter section) per layer."""
+        return [(e.title, e.formula_text, e.worked, e.shape_text, e.sources, e.link[0] if e.link else "—")
+                for e in self.entries]
 
     def __str__(self) -> str:
         blocks = []
-        for title, formula, shape, source in self.rows():
-            blocks.append(f"{title}\n  parameters: {formula}\n  shapes:     {shape}\n  from:       {source}")
+        for title, formula, worked, shape, source, chapter in self.rows():
+            blocks.append(f"{title}\n  parameters: {formula}\n  worked:     {worked}\n  shapes:     {shape}"
+                          f"\n  from:       {source}\n  chapter:    {chapter}")
         return "\n\n".join(blocks)
 
     def __repr__(self) -> str:
@@ -321,14 +391,17 @@ class CookbookTable:
         def code(text: str) -> str:  # ``x`` (reST literal) → <code>x</code>
             return re.sub(r"``(.+?)``", r"<code>\1</code>", html.escape(text))
 
-        head = ("<tr><th style='text-align:left'>layer</th><th style='text-align:left'>parameters</th>"
-                "<th style='text-align:left'>shapes</th><th style='text-align:left'>helpers</th></tr>")
-        body = "".join(
-            f"<tr id='{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')}'>"
-            f"<td style='text-align:left'><b>{html.escape(title)}</b></td>"
-            f"<td style='text-align:left'>{code(formula)}</td><td style='text-align:left'>{code(shape)}</td>"
-            f"<td style='text-align:left'><code>{html.escape(source)}</code></td></tr>"
-            for title, formula, shape, source in self.rows())
+        head = _header_html(("layer", "parameters", "torch call → count", "shapes", "helpers", "chapter"))
+        body = ""
+        for e, (title, formula, worked, shape, source, chapter) in zip(self.entries, self.rows()):
+            link = _link_html(e.link)
+            body += (f"<tr id='{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')}'>"
+                     f"<td style='text-align:left'><b>{html.escape(title)}</b></td>"
+                     f"<td style='text-align:left'>{code(formula)}</td>"
+                     f"<td style='text-align:left'><code>{html.escape(worked)}</code></td>"
+                     f"<td style='text-align:left'>{code(shape)}</td>"
+                     f"<td style='text-align:left'><code>{html.escape(source)}</code></td>"
+                     f"<td style='text-align:left'>{link}</td></tr>")
         return f"<table>{head}{body}</table>"
 
 
@@ -441,3 +514,102 @@ def prove(entries: Sequence[Entry] = ENTRIES, *, seed: int = 0) -> ProofTable:
             proofs.append(Proof(entry.layer, case.module_text, formula_call, formula_value, count_params(module),
                                 case.inputs, entry.expected(case, case.inputs), _shapes_of(out)))
     return proofs
+
+
+# ------------------------------------------------------------------ how many parameters does X have?
+@dataclass(frozen=True)
+class Famous:
+    """A famous model: how to build it (from ``helpers.models``, on the meta device), what the
+    published figure says (with its source), and the chapter that counts it layer by layer."""
+
+    name: str
+    build: Callable[[], Any]
+    published: str
+    chapter: Optional[tuple[str, str]] = None
+
+    @property
+    def link(self) -> Optional[tuple[str, str]]:
+        return _section_link(self.chapter)
+
+
+def _gpt2(n_layer: int, n_head: int, n_embd: int) -> Callable[[], Any]:
+    def build() -> Any:
+        from helpers.models import GPT, GPTConfig  # noqa: PLC0415
+        return GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+    return build
+
+
+def _model(name: str, *args: Any, config: Optional[str] = None) -> Callable[[], Any]:
+    def build() -> Any:
+        import helpers.models as models  # noqa: PLC0415
+        if config is not None:
+            return getattr(models, name)(getattr(models, config)())
+        return getattr(models, name)(*args)
+    return build
+
+
+def _transformer_base() -> Any:
+    import torch.nn as nn  # noqa: PLC0415
+    return nn.Transformer(batch_first=True)
+
+
+_CH11_FAMOUS = ("11_capacity_and_cost", "6. Famous models, counted from code")
+FAMOUS: tuple[Famous, ...] = (
+    Famous("LeNet-5 (modern form)", _model("LeNet5"),
+           "≈ 60,000 trainable (LeCun et al. 1998, §II.B; sparse C3, trainable pooling, fixed RBF output)",
+           _CH11_FAMOUS),
+    Famous("ResNet-18", _model("resnet18"), "11,689,512 (torchvision ResNet18_Weights.IMAGENET1K_V1)"),
+    Famous("ResNet-50", _model("resnet50"), "25,557,032 (torchvision ResNet50_Weights.IMAGENET1K_V1)",
+           ("11_capacity_and_cost", "2. FLOPs vs MACs")),
+    Famous("U-Net (original, 2 classes)", _model("original_unet"),
+           "architecture of Ronneberger et al. 2015, arXiv:1505.04597, Fig. 1",
+           ("09_unet", "7 · How many parameters does the original U-Net have?")),
+    Famous("nn.Transformer() (base, no embeddings)", _transformer_base,
+           "65M with embeddings (Vaswani et al. 2017, arXiv:1706.03762, Table 3, base)",
+           ("08_attention_transformers", "4. The feed-forward network and the transformer block")),
+    Famous("BERT-base", _model("Bert", config="BertConfig"),
+           "110M (Devlin et al. 2018, arXiv:1810.04805, §3)", _CH11_FAMOUS),
+    Famous("GPT-2 small", _gpt2(12, 12, 768), "117M in Radford et al. 2019, Table 2; 124M on the Hugging Face hub",
+           ("08_attention_transformers", "5. GPT-2 small from a config: 124,439,808 parameters")),
+    Famous("GPT-2 medium", _gpt2(24, 16, 1024), "345M (Radford et al. 2019, Table 2)"),
+    Famous("GPT-2 large", _gpt2(36, 20, 1280), "762M (Radford et al. 2019, Table 2)"),
+    Famous("GPT-2 XL", _gpt2(48, 25, 1600), "1542M (Radford et al. 2019, Table 2)"),
+    Famous("Llama-2-7B", _model("Llama", config="LlamaConfig"),
+           "7B (Touvron et al. 2023, arXiv:2307.09288, Table 1)", _CH11_FAMOUS),
+)
+
+
+class FamousTable(list):
+    """Rows (name, parameters, published figure, chapter link); text or HTML."""
+
+    def __str__(self) -> str:
+        width = max(len(r[0]) for r in self)
+        lines = [f"{'model':{width}}  {'parameters':>15}  published"]
+        lines += [f"{name:{width}}  {n:>15,}  {published}" for name, n, published, _ in self]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = _header_html(("model", "parameters (count_params, built on meta)", "published", "chapter"))
+        body = "".join(
+            f"<tr><td style='text-align:left'><b>{e(name)}</b></td><td style='text-align:right'>{n:,}</td>"
+            f"<td style='text-align:left'>{e(published)}</td><td style='text-align:left'>{_link_html(link)}</td></tr>"
+            for name, n, published, link in self)
+        return f"<table>{head}{body}</table>"
+
+
+def famous_models(models: Sequence[Famous] = FAMOUS) -> FamousTable:
+    """Build every model of `models` on the meta device (no memory, no weights) and count it with
+    `helpers.counting.count_params` (tied tensors once)."""
+    import torch  # noqa: PLC0415
+
+    from helpers.counting import count_params  # noqa: PLC0415
+
+    rows = FamousTable()
+    for famous in models:
+        with torch.device("meta"):
+            model = famous.build()
+        rows.append((famous.name, count_params(model), famous.published, famous.link))
+    return rows

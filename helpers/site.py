@@ -107,9 +107,10 @@ def notebook_title(nb: dict, fallback: str) -> str:
 
 
 def chapters(notebooks: Path) -> list[Chapter]:
-    """Every ``NN_*.ipynb`` in `notebooks`, in file-name order, with its title."""
+    """Every ``NN_*.ipynb`` (and split chapter ``NNb_*.ipynb``, after ``NN_``) in `notebooks`, in
+    file-name order, with its title."""
     found = []
-    for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(notebooks.glob("[0-9][0-9]*_*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         found.append(Chapter(path, path.with_suffix(".html").name, notebook_title(nb, path.stem)))
     return found

@@ -53,3 +53,63 @@ def test_first_paragraph_adds_the_formula_paragraph():
     assert "G·(H·in + H·H + 2·H)" in cookbook.first_paragraph(formulas.rnn_params, formula=True)
     assert cookbook.first_paragraph(formulas.linear_params, formula=True) == \
         "Parameters of ``nn.Linear``: ``out·in + out`` (``out·in`` without bias)."
+
+
+def _headings(notebook: str) -> set[str]:
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / f"{notebook}.ipynb").read_text())
+    return {line.lstrip("#").strip() for cell in nb["cells"] if cell["cell_type"] == "markdown"
+            for line in "".join(cell["source"]).splitlines() if line.startswith("#")}
+
+
+def test_every_chapter_link_names_a_real_heading():
+    linked = [*cookbook.ENTRIES, *cookbook.FAMOUS]
+    assert sum(e.chapter is not None for e in cookbook.ENTRIES) >= len(cookbook.ENTRIES) - 1
+    for entry in linked:
+        if entry.chapter is not None:
+            notebook, heading = entry.chapter
+            assert heading in _headings(notebook), (entry, notebook)
+            assert entry.link[1] == f"{notebook}.ipynb#{cookbook.heading_anchor(heading)}"
+            assert " " not in entry.link[1]
+
+
+def test_look_alike_rows_differ():
+    by_layer = {e.layer: e for e in cookbook.ENTRIES}
+    pools = [by_layer["nn.MaxPool1d / 2d / 3d"], by_layer["nn.AvgPool1d / 2d / 3d"]]
+    assert pools[0].shape_text != pools[1].shape_text
+    recurrent = [by_layer[n] for n in ("nn.RNN", "nn.GRU", "nn.LSTM")]
+    assert len({e.formula_text for e in recurrent}) == 3 and len({e.shape_text for e in recurrent}) == 3
+
+
+def test_worked_count_is_torchs():
+    import torch.nn as nn
+
+    from helpers.counting import count_params
+
+    for entry in cookbook.ENTRIES:
+        case = entry.cases[0]
+        module = getattr(nn, case.cls)(*case.args, **case.kwargs)
+        assert entry.worked == f"{case.module_text} → {count_params(module):,} parameters"
+
+
+def test_famous_models_match_independent_references():
+    """The table's counts are count_params of helpers' models; two of them are also compared with
+    Hugging Face's implementations built on meta from their default configs."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, ResNetConfig, ResNetForImageClassification
+
+    from helpers.counting import count_params
+
+    wanted = [f for f in cookbook.FAMOUS if f.name in ("GPT-2 small", "ResNet-50", "LeNet-5 (modern form)")]
+    rows = {name: n for name, n, _, _ in cookbook.famous_models(wanted)}
+    with torch.device("meta"):
+        hf_gpt2 = count_params(GPT2LMHeadModel(GPT2Config()))
+        hf_resnet50 = count_params(ResNetForImageClassification(ResNetConfig(num_labels=1000)))
+    assert rows["GPT-2 small"] == hf_gpt2
+    assert rows["ResNet-50"] == hf_resnet50
+    # LeNet-5 by hand: conv 1→6 5×5, conv 6→16 5×5, 400→120→84→10 (weights + biases)
+    assert rows["LeNet-5 (modern form)"] == (6 * 25 + 6) + (16 * 6 * 25 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+    html = cookbook.famous_models(wanted)._repr_html_()
+    assert "GPT-2 small" in html and f"{hf_gpt2:,}" in html

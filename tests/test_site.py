@@ -17,7 +17,7 @@ import pytest
 from helpers import site
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))  # 06b_… included
 
 
 def _digest(paths) -> dict[str, str]:
@@ -91,7 +91,7 @@ def test_navigation(built):
 
 def test_mathjax_is_local_or_absent(built):
     local = site.find_mathjax()
-    pages = [p.read_text(encoding="utf-8") for p in built.glob("[0-9][0-9]_*.html")]
+    pages = [p.read_text(encoding="utf-8") for p in built.glob("[0-9][0-9]*_*.html")]
     if local is None:
         assert not (built / site.STATIC_MATHJAX).exists()
         assert not any("MathJax.js" in p for p in pages)
