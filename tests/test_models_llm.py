@@ -193,3 +193,19 @@ def test_from_hf_round_trip_and_famous_counts_on_meta():
         with torch.device("meta"):
             ours, hf = Llama(cfg), hf_cls(hf_cfg)
         assert count_params(ours) == count_params(hf) == decoder_lm_params(**cfg.hf_fields())["total"]
+
+
+def test_llama_intermediate_size_reproduces_published_configs():
+    """Meta's params.json (dim, multiple_of, ffn_dim_multiplier) → the intermediate_size of config.json."""
+    from helpers.models.llama import llama_intermediate_size
+
+    published = {(4096, 256, None): 11008,  # Llama-2-7B
+                 (5120, 256, None): 13824,  # Llama-2-13B
+                 (4096, 1024, 1.3): 14336,  # Llama-3-8B
+                 (8192, 4096, 1.3): 28672,  # Llama-3-70B
+                 (2048, 256, 1.5): 8192}  # Llama-3.2-1B
+    for (dim, multiple_of, mult), size in published.items():
+        assert llama_intermediate_size(dim, multiple_of, mult) == size
+    for dim in range(64, 4096, 61):  # always a multiple, never below 2/3 of 4·dim
+        f = llama_intermediate_size(dim, 128)
+        assert f % 128 == 0 and int(8 * dim / 3) <= f < int(8 * dim / 3) + 128

@@ -47,7 +47,25 @@ from torch import Tensor, nn
 from helpers.models.attention import ScaledDotProductAttention
 from helpers.models.moe import SparseMoE
 
-__all__ = ["LlamaConfig", "Llama", "RMSNorm", "LlamaAttention", "LlamaMLP", "LlamaBlock", "apply_rotary"]
+__all__ = ["LlamaConfig", "Llama", "RMSNorm", "LlamaAttention", "LlamaMLP", "LlamaBlock", "apply_rotary",
+           "llama_intermediate_size"]
+
+
+def llama_intermediate_size(dim: int, multiple_of: int = 256, ffn_dim_multiplier: Optional[float] = None) -> int:
+    """Meta's SwiGLU hidden size F for a model of width `dim` (``FeedForward.__init__`` in llama/model.py).
+
+    Start from the GELU MLP's 4·dim, take 2/3 of it (three matrices instead of two, so 3·dim·F ≈
+    8·dim², the same as 2·dim·4dim; Shazeer 2020, arXiv:2002.05202 §2), scale by
+    ``ffn_dim_multiplier`` if given, and round UP to a multiple of ``multiple_of``::
+
+        F = multiple_of · ⌈ int(ffn_dim_multiplier · int(2·4·dim / 3)) / multiple_of ⌉
+
+    `multiple_of` and `ffn_dim_multiplier` are the ``params.json`` fields of Meta's checkpoints.
+    """
+    hidden = int(2 * (4 * dim) / 3)
+    if ffn_dim_multiplier is not None:
+        hidden = int(ffn_dim_multiplier * hidden)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
 
 
 @dataclass
