@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers.models.rnn import rnn_bptt_saved_numel
 from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
                                  output_html, show_figure, values)
 from helpers.widgets._recurrent import RecurrentInput, sequence_error
@@ -138,6 +137,8 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
         return RNNExploration(**base, error=str(exc))
     tensors = shapes.rnn_shapes("RNN", input_size, hidden_size, num_layers, seq_len=seq_len, batch=batch,
                                 batch_first=batch_first, bidirectional=bidirectional)
+    from helpers.models.rnn import rnn_bptt_saved_numel  # torch: only once a configuration is explored
+
     T, B, H, L = seq_len, batch, hidden_size, num_layers
     k = None if tbptt_k is None else min(tbptt_k, T)
     return RNNExploration(
