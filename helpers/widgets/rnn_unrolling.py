@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
+from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
                                  output_html, show_figure, values)
-from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
