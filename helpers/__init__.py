@@ -30,6 +30,7 @@ from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm
                        linear_params, linear_params_breakdown, mha_params, mha_params_breakdown, prelu_params,
                        rnn_params, rnn_params_breakdown, transformer_layer_params,
                        transformer_layer_params_breakdown)
+from .formulas import DECODER_LM_PARTS, decoder_lm_params
 from .shapes import (ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size,
                      rnn_shapes)
 

@@ -9,6 +9,7 @@ submodule's ``__all__`` is re-exported and that no name is defined twice.
 from types import ModuleType as _ModuleType
 
 from .attention import MultiHeadAttention, scaled_dot_product_attention
+from .attention import ScaledDotProductAttention, repeat_kv
 from .bert import Bert, BertConfig
 from .blocks import ConvBlock, seed_cnn_block
 from .cnn import DepthwiseSeparableConv2d, SimpleNet
@@ -16,9 +17,11 @@ from .embedding import SinusoidalPositionalEncoding, TinyLM, sinusoidal_table
 from .gpt import GPT, CausalSelfAttention, GPTBlock, GPTConfig, GPTMLP
 from .lenet import LeNet5
 from .llama import Llama, LlamaAttention, LlamaBlock, LlamaConfig, LlamaMLP, RMSNorm, apply_rotary
+from .llama import llama_intermediate_size
 from .lstm import GRUCellScratch, GRUScratch, LSTMCellScratch, LSTMScratch, gru_cell, lstm_cell
 from .mamba import (MambaBlock, mamba_block_flops, mamba_block_params, mamba_block_params_breakdown, mamba_dims,
                     mamba_seed_estimate, mamba_state_numel, selective_scan)
+from .moe import SparseMoE
 from .rnn import (SimpleRNN, measure_saved_numel, rnn_bptt_manual, rnn_bptt_saved_numel, rnn_forward_manual,
                   rnn_layer_forward)
 from .seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, ManyToOneLSTM, OneToManyLSTM
