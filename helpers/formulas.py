@@ -502,7 +502,7 @@ def decoder_lm_params(vocab_size: int, hidden_size: int, intermediate_size: int,
                       head_dim: Optional[int] = None, tie_word_embeddings: bool = False,
                       attention_bias: bool = False, mlp_bias: bool = False,
                       num_local_experts: int = 1, num_experts_per_tok: int = 1) -> dict[str, int]:
-    """Parameters of a Llama-family decoder LM (Llama, Mistral, Mixtral, Qwen2-style), total and active.
+    """Parameters of a Llama-family decoder LM (Llama, Mistral, Mixtral), total and active.
 
     Argument names are Hugging Face's config fields, so ``decoder_lm_params(**{k: cfg[k] ...})``
     takes a ``config.json`` as it is. V = vocab_size, D = hidden_size, F = intermediate_size,

@@ -131,37 +131,26 @@ def test_hidden_size_not_divisible_by_heads_fails_like_hugging_face():
         decoder_lm_params(**cfg)
 
 
-def test_odd_head_dim_fails_in_hugging_face_forward():
-    """RoPE rotates feature pairs: HF builds (some) odd-head_dim models but cannot run them; we refuse them."""
-    for cfg in (dict(vocab_size=10, hidden_size=6, intermediate_size=4, num_hidden_layers=1, num_attention_heads=2),
-                dict(vocab_size=10, hidden_size=8, intermediate_size=4, num_hidden_layers=1, num_attention_heads=2,
-                     head_dim=3, num_local_experts=2)):
-        model = hf_model(cfg, device="cpu")
-        with pytest.raises(RuntimeError):
-            model(torch.tensor([[1, 2, 3]]))
-        with pytest.raises(ValueError, match="head_dim=3 is odd"):
-            decoder_lm_params(**cfg)
+_BASE = dict(vocab_size=10, intermediate_size=4, num_hidden_layers=1)
 
 
-def test_kv_heads_not_dividing_heads_fails_in_hugging_face_forward():
-    """HF builds such a model but cannot run it (repeat_kv cannot fill the query heads); we refuse it."""
-    cfg = dict(vocab_size=10, hidden_size=12, intermediate_size=4, num_hidden_layers=1, num_attention_heads=4,
-               num_key_value_heads=3)
-    model = hf_model(cfg, device="cpu")
+@pytest.mark.parametrize("cfg,message", [
+    # RoPE rotates feature pairs: an odd head_dim (derived or set, dense or MoE) cannot be rotated
+    (dict(hidden_size=6, num_attention_heads=2), "head_dim=3 is odd"),
+    (dict(hidden_size=8, num_attention_heads=2, head_dim=3, num_local_experts=2), "head_dim=3 is odd"),
+    # repeat_kv cannot fill 4 query heads from 3 key/value heads
+    (dict(hidden_size=12, num_attention_heads=4, num_key_value_heads=3), "multiple of num_key_value_heads"),
+    # top-3 of 2 experts
+    (dict(hidden_size=8, num_attention_heads=2, num_local_experts=2, num_experts_per_tok=3),
+     "cannot exceed num_local_experts"),
+])
+def test_configs_hugging_face_builds_but_cannot_run_are_refused(cfg, message):
+    """Hugging Face constructs these models, but their forward pass fails; decoder_lm_params refuses them."""
+    model = hf_model({**_BASE, **cfg}, device="cpu")
     with pytest.raises(RuntimeError):
         model(torch.tensor([[1, 2, 3]]))
-    with pytest.raises(ValueError, match="multiple of num_key_value_heads"):
-        decoder_lm_params(**cfg)
-
-
-def test_more_experts_per_token_than_experts_fails_in_hugging_face_forward():
-    cfg = dict(vocab_size=10, hidden_size=8, intermediate_size=4, num_hidden_layers=1, num_attention_heads=2,
-               num_local_experts=2, num_experts_per_tok=3)
-    model = hf_model(cfg, device="cpu")
-    with pytest.raises(RuntimeError):
-        model(torch.tensor([[1, 2]]))
-    with pytest.raises(ValueError, match="cannot exceed num_local_experts"):
-        decoder_lm_params(**cfg)
+    with pytest.raises(ValueError, match=message):
+        decoder_lm_params(**_BASE, **cfg)
 
 
 @pytest.mark.parametrize("bad", [dict(vocab_size=0), dict(hidden_size=-1), dict(num_key_value_heads=0),

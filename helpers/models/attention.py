@@ -11,14 +11,18 @@ Glossary of dimension letters (nanoGPT / mamba-minimal style):
 
 `scaled_dot_product_attention` is the single definition of attention used by the course's
 models (`MultiHeadAttention` here, `CausalSelfAttention` in `helpers.models.gpt`,
-`LlamaAttention` in `helpers.models.llama`). It computes
+`LlamaAttention` in `helpers.models.llama`, through the parameter-free module
+`ScaledDotProductAttention`, which makes the q/k/v shapes visible in `summary`). It computes
 
     Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + mask) V          (Vaswani et al., 2017, eq. 1)
 
 with plain matmuls so that every intermediate (the (B, h, T, S) score matrix in particular)
 is visible, and so it runs on the ``meta`` device for shape tracing. Semantics follow
 ``torch.nn.functional.scaled_dot_product_attention`` (boolean masks: True = *may attend*;
-float masks are added to the scores).
+float masks are added to the scores). With ``enable_gqa=True`` (grouped-query attention,
+Ainslie et al. 2023, arXiv:2305.13245) k and v may have fewer heads g than q's h (h % g == 0):
+query head i reads key/value head ``i // (h/g)``, exactly as torch's ``enable_gqa`` and Hugging
+Face's ``repeat_kv`` do (see `repeat_kv`).
 
 `MultiHeadAttention` mirrors ``torch.nn.MultiheadAttention`` (torch/nn/modules/activation.py
 and ``F.multi_head_attention_forward``): the SAME parameter names and shapes —
@@ -45,12 +49,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["scaled_dot_product_attention", "MultiHeadAttention"]
+__all__ = ["scaled_dot_product_attention", "repeat_kv", "ScaledDotProductAttention", "MultiHeadAttention"]
+
+
+def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
+    """(B, g, S, d) keys or values → (B, g·n_rep, S, d): each kv head repeated for its n_rep query heads.
+
+    Same as ``x.repeat_interleave(n_rep, dim=-3)`` and Hugging Face's ``repeat_kv``: head j of
+    the result is kv head ``j // n_rep``. A view (expand) until the final reshape copies it.
+    """
+    if n_rep == 1:
+        return x
+    *lead, g, S, d = x.shape
+    x = x.unsqueeze(-3).expand(*lead, g, n_rep, S, d)  # (B, g, n_rep, S, d)
+    return x.reshape(*lead, g * n_rep, S, d)  # (B, g·n_rep, S, d)
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale: Optional[float] = None, *, need_weights: bool = False,
+                                 scale: Optional[float] = None, enable_gqa: bool = False, *,
+                                 need_weights: bool = False,
                                  ) -> Tensor | tuple[Tensor, Tensor]:
     """softmax(q kᵀ · scale + mask) v, the same contract as ``F.scaled_dot_product_attention``.
 
@@ -62,11 +80,19 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Opt
         dropout_p: dropout probability on the attention weights (use 0.0 in eval).
         is_causal: mask out keys in the future (query i attends to keys j <= i).
         scale: defaults to 1/√d_k.
+        enable_gqa: k and v have g heads, (B, g, S, ·), with h % g == 0 (grouped-query attention;
+            g = 1 is multi-query attention): each kv head serves h/g consecutive query heads.
         need_weights: also return the attention weights.
 
     Returns:
         (B, h, T, d_v) outputs, and the (B, h, T, S) weights if `need_weights`.
     """
+    if enable_gqa and q.dim() >= 3 and k.size(-3) != q.size(-3):
+        h, g = q.size(-3), k.size(-3)
+        if h % g or v.size(-3) != g:
+            raise ValueError(f"grouped-query attention needs the {h} query heads to be a multiple of the "
+                             f"key/value heads, got k {k.size(-3)} and v {v.size(-3)} heads")
+        k, v = repeat_kv(k, h // g), repeat_kv(v, h // g)  # (B, h, S, d_k), (B, h, S, d_v)
     T, S, d_k = q.size(-2), k.size(-2), q.size(-1)
     scale = 1.0 / math.sqrt(d_k) if scale is None else scale
     att = (q @ k.transpose(-2, -1)) * scale  # (B, h, T, d_k) @ (B, h, d_k, S) -> (B, h, T, S)
@@ -83,6 +109,25 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Opt
         att = F.dropout(att, p=dropout_p)  # (B, h, T, S)
     y = att @ v  # (B, h, T, S) @ (B, h, S, d_v) -> (B, h, T, d_v)
     return (y, att) if need_weights else y
+
+
+class ScaledDotProductAttention(nn.Module):
+    """`scaled_dot_product_attention` as a parameter-free module, so `summary` shows its shapes.
+
+    forward(q (B, h, T, d), k (B, g, S, d), v (B, g, S, d_v)) → (B, h, T, d_v), causal or not,
+    grouped-query when ``enable_gqa`` (g divides h). No parameters, no buffers.
+    """
+
+    def __init__(self, is_causal: bool = False, enable_gqa: bool = False) -> None:
+        super().__init__()
+        self.is_causal, self.enable_gqa = is_causal, enable_gqa
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return scaled_dot_product_attention(q, k, v, is_causal=self.is_causal,
+                                            enable_gqa=self.enable_gqa)  # (B, h, T, d_v)
+
+    def extra_repr(self) -> str:
+        return f"is_causal={self.is_causal}, enable_gqa={self.enable_gqa}"
 
 
 class MultiHeadAttention(nn.Module):
