@@ -23,6 +23,7 @@ from types import ModuleType as _ModuleType
 from .cost import (BYTES_PER_ELEMENT, OPTIMIZER_STATES, TrainingMemory, attention_scores_bytes, conv_flops,
                    conv_macs, depthwise_separable_ratio, kv_cache_bytes, linear_flops, linear_macs,
                    training_memory, weight_bytes)
+from .cost import transformer_activation_bytes, zero_model_state_bytes
 from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm_params_breakdown,
                        bilinear_params, conv_params, conv_params_breakdown, conv_transpose_params,
                        conv_transpose_params_breakdown, embedding_params, embedding_params_breakdown,
@@ -31,6 +32,7 @@ from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm
                        rnn_params, rnn_params_breakdown, transformer_layer_params,
                        transformer_layer_params_breakdown)
 from .formulas import DECODER_LM_PARTS, decoder_lm_params
+from .formulas import lora_params, lora_params_breakdown
 from .shapes import (ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size,
                      rnn_shapes)
 

@@ -14,8 +14,9 @@ def _public(module, suffix: str) -> set[str]:
 def test_every_formula_and_shape_function_has_a_row():
     used = {e.formula.__name__ for e in cookbook.ENTRIES if e.formula is not None}
     used |= {e.shape_doc.__name__ for e in cookbook.ENTRIES if e.shape_doc is not None}
-    # whole models are not torch.nn layers: decoder_lm_params is proven vs Hugging Face in test_decoder_lm_params
-    models = {"decoder_lm_params"}
+    # not torch.nn layers: decoder_lm_params is proven vs Hugging Face (test_decoder_lm_params),
+    # lora_params vs peft (test_scale)
+    models = {"decoder_lm_params", "lora_params"}
     assert _public(formulas, "_params") - models <= used, "a new formula needs a row in helpers.cookbook.ENTRIES"
     assert _public(shapes, "_output_size") <= used, "a new shape rule needs a row in helpers.cookbook.ENTRIES"
 

@@ -22,6 +22,8 @@ from .lstm import GRUCellScratch, GRUScratch, LSTMCellScratch, LSTMScratch, gru_
 from .mamba import (MambaBlock, mamba_block_flops, mamba_block_params, mamba_block_params_breakdown, mamba_dims,
                     mamba_seed_estimate, mamba_state_numel, selective_scan)
 from .moe import SparseMoE
+from .paper_gpt import ByteMaskDropout, PaperCausalSelfAttention, PaperGPTLayer
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
 from .rnn import (SimpleRNN, measure_saved_numel, rnn_bptt_manual, rnn_bptt_saved_numel, rnn_forward_manual,
                   rnn_layer_forward)
 from .seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, ManyToOneLSTM, OneToManyLSTM

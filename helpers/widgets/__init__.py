@@ -15,6 +15,7 @@ from .attention import (ATTENTION_CSS_CLASS, DTYPE_BYTES, HeadsExploration, atte
 from .conv import (CONV_OUTPUT_CSS_CLASS, ConvExploration, conv_explorer, coverage, draw_conv, explore_conv,
                    window_starts)
 from .recurrent_params import RecurrentExploration, TensorRow, explore_recurrent, recurrent_explorer
+from .planner import PLANNER_CSS_CLASS, PLANNER_MODELS, PlanExploration, draw_plan, explore_plan, planner_explorer
 from .rnn_unrolling import RNNExploration, draw_unrolled, explore_rnn, rnn_explorer
 
 #: every name imported above (the modules themselves are reached as ``helpers.widgets.conv`` …)

@@ -9,7 +9,7 @@ Three layers, as in `helpers.widgets.attention`:
 * `planner_explorer(**initial)` — the ipywidgets UI.
 
 Models are `helpers.formulas.decoder_lm_params` configs (Hugging Face field names) of published
-checkpoints (`MODELS`); the numbers there are the checkpoints' config.json values.
+checkpoints (`PLANNER_MODELS`); the numbers there are the checkpoints' config.json values.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from helpers.planner import GIB, PARTS, MemoryPlan, plan_memory
 from helpers.scale import OPTIMIZERS, PRECISIONS, RECOMPUTE
 from helpers.widgets._ui import STYLE, assemble, figure_pane, show_figure
 
-__all__ = ["MODELS", "PlanExploration", "explore_plan", "draw_plan", "planner_explorer", "PLANNER_CSS_CLASS"]
+__all__ = ["PLANNER_MODELS", "PlanExploration", "explore_plan", "draw_plan", "planner_explorer", "PLANNER_CSS_CLASS"]
 
 PLANNER_CSS_CLASS = "dp-planner-output"
 
 #: decoder_lm_params arguments of a few published checkpoints (their config.json values)
-MODELS: dict[str, dict[str, Any]] = {
+PLANNER_MODELS: dict[str, dict[str, Any]] = {
     "Llama-2-7B": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                        num_attention_heads=32),
     "Llama-2-13B": dict(vocab_size=32000, hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
@@ -63,7 +63,7 @@ def explore_plan(model: str = "Llama-2-7B", **settings: Any) -> PlanExploration:
     """
     everything = {"model": model, **settings}
     try:
-        config = MODELS[model]
+        config = PLANNER_MODELS[model]
         plan = plan_memory(config, **settings)
         by_stage = {st: plan_memory(config, **{**settings, "zero_stage": st}) for st in range(4)}
     except (KeyError, ValueError) as exc:
@@ -107,7 +107,7 @@ def planner_explorer(**initial: Any) -> Any:
         return w.Dropdown(options=options, value=initial.get(name, default), description=name, style=STYLE)
 
     controls = {
-        "model": dropdown("model", list(MODELS), "Llama-2-7B"),
+        "model": dropdown("model", list(PLANNER_MODELS), "Llama-2-7B"),
         "mode": dropdown("mode", ["train", "inference"], "train"),
         "precision": dropdown("precision", list(PRECISIONS), "mixed"),
         "optimizer": dropdown("optimizer", list(OPTIMIZERS), "adamw"),
