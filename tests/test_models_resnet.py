@@ -2,7 +2,8 @@
 
 Tensor for tensor: every parameter and buffer of ours (torchvision's names) is matched to HF's
 tensor of the same role by an explicit name map, with the same shape, and nothing is left over.
-Stage outputs are compared with HF's ``hidden_states``; a wrong channel count fails in both.
+Stage outputs are compared with HF's ``hidden_states``; a wrong channel count fails in both; with
+HF's random weights copied in, both compute the same logits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from helpers.counting import count_params
 from helpers.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
+from tests._state_map import assert_same_state, load_from
 
 transformers = pytest.importorskip("transformers")  # a dev dependency
 
@@ -45,18 +47,16 @@ def hf_name(name: str) -> str:
     raise AssertionError(f"no HF counterpart for {name}")
 
 
-def hf_resnet(block: str, depths: list[int], widths: list[int], num_classes: int):
+def hf_resnet(block: str, depths: list[int], widths: list[int], num_classes: int, device: str = "meta"):
     expansion = 4 if block == "bottleneck" else 1
     config = transformers.ResNetConfig(layer_type=block, depths=depths, embedding_size=widths[0],
                                        hidden_sizes=[w * expansion for w in widths], num_labels=num_classes)
-    with torch.device("meta"):
+    with torch.device(device):
         return transformers.ResNetForImageClassification(config)
 
 
 def assert_same_tensors(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
-    mine = {hf_name(n): tuple(t.shape) for n, t in ours.state_dict().items()}
-    ref = {n: tuple(t.shape) for n, t in theirs.state_dict().items()}
-    assert mine == ref
+    assert_same_state(ours, theirs, hf_name)
     assert count_params(ours) == count_params(theirs)
 
 
@@ -99,6 +99,16 @@ def test_random_resnets_equal_hugging_face(block, depths, base, num_classes, siz
         h = getattr(ours, f"layer{i + 1}")(h)
         assert h.shape == expected.shape
     assert ours(x).shape == theirs(pixel_values=x).logits.shape == (2, num_classes)
+
+
+@pytest.mark.parametrize("block, cls", [("basic", BasicBlock), ("bottleneck", Bottleneck)])
+def test_same_logits_as_hugging_face_with_its_weights(block, cls):
+    torch.manual_seed(0)
+    theirs = hf_resnet(block, [1, 2], [4, 8], 5, device="cpu").eval()
+    ours = ResNet(cls, [1, 2], 5, widths=[4, 8]).eval()
+    load_from(ours, theirs, hf_name)
+    x = torch.randn(2, 3, 33, 29)
+    torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)
 
 
 def test_blocks_shapes_and_shortcut_on_cpu():
