@@ -4,8 +4,8 @@ registered question of every chapter (cases, references, solutions notebook, che
 from __future__ import annotations
 
 import json
-import math
 import random
+import re
 import subprocess
 import sys
 import time
@@ -190,6 +190,14 @@ def test_registry_validates_ids_and_duplicates():
         get("98.nothing")
 
 
+def test_answer_defaults_to_the_name_after_the_dot():
+    q = Question(id="42.max_widget_size", title="", cases=lambda r: [((1,), {})], reference=len)
+    assert q.answer == "max_widget_size"
+    assert Question(id="42.a", answer="b", title="", cases=lambda r: [], reference=len).answer == "b"
+    with pytest.raises(ValueError, match="function name"):
+        Question(id="42.a", answer="not a name", title="", cases=lambda r: [], reference=len)
+
+
 def test_questions_for_chapter_is_in_notebook_order():
     ids = [q.id for q in questions_for_chapter(1)]
     assert ids[0] == "01.linear_params" and len(ids) >= 4
@@ -202,6 +210,20 @@ def test_checking_a_chapter_01_answer_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.splitlines() == ["✅ 01.linear_params: 20/20 cases correct", "False"]
+
+
+def test_loading_every_question_imports_no_torch_and_no_other_chapter():
+    """The rule for checks modules: torch (and helpers modules that import it: counting, models)
+    is imported inside the reference or case function that needs it, never at module level; and
+    shared pieces come from helpers.checks._gen, never from another chapter's module."""
+    code = ("import sys; from helpers.checks.registry import all_questions; n = len(all_questions()); "
+            "print(n, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == [str(len(QUESTIONS)), "False"]
+    for path in sorted((ROOT / "helpers" / "checks").glob("ch[0-9][0-9].py")):
+        text = path.read_text(encoding="utf-8")
+        others = {m for m in re.findall(r"helpers\.checks\.(ch\d\d)", text) if m != path.stem}
+        assert not others, f"{path.name} imports {sorted(others)}: move the shared piece to helpers/checks/_gen.py"
 
 
 def test_core_never_imports_checks():

@@ -6,17 +6,12 @@ torch itself, run on the ``meta`` device (shapes only, no memory, milliseconds p
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Optional
 
 from helpers import formulas
+from helpers.checks._gen import budget_for_size, largest_fitting, log_uniform
 from helpers.checks.registry import Question, register
-
-
-def _log_uniform(rng: random.Random, low: int, high: int) -> int:
-    """An int in [low, high], uniform in log scale (small and large sizes equally likely)."""
-    return max(low, min(high, int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))))
 
 
 # --------------------------------------------------------------------------- 1. linear_params
@@ -24,7 +19,7 @@ def _log_uniform(rng: random.Random, low: int, high: int) -> int:
 def _linear_cases(rng: random.Random) -> list:
     cases = []
     for i in range(20):
-        args = (_log_uniform(rng, 1, 4096), _log_uniform(rng, 1, 4096))
+        args = (log_uniform(rng, 1, 4096), log_uniform(rng, 1, 4096))
         if i % 4 == 3:
             cases.append((args, {}))  # the default: bias=True
         else:
@@ -34,7 +29,6 @@ def _linear_cases(rng: random.Random) -> list:
 
 register(Question(
     id="01.linear_params",
-    answer="linear_params",
     title="Implement linear_params(in_features, out_features, bias=True)",
     cases=_linear_cases,
     reference=formulas.linear_params,
@@ -74,7 +68,7 @@ def output_shape_reference(input_shape: list, layer_sizes: list) -> Optional[tup
 def _shape_cases(rng: random.Random) -> list:
     cases = []
     for i in range(20):
-        sizes = [_log_uniform(rng, 1, 512) for _ in range(rng.randint(2, 5))]
+        sizes = [log_uniform(rng, 1, 512) for _ in range(rng.randint(2, 5))]
         lead = [rng.randint(1, 8) for _ in range(rng.randint(0, 3))]
         last = sizes[0]
         if i % 5 == 4:  # a mismatched input: the forward pass fails
@@ -85,7 +79,6 @@ def _shape_cases(rng: random.Random) -> list:
 
 register(Question(
     id="01.output_shape",
-    answer="output_shape",
     title="Predict the output shape of a stack of Linear layers (or None if it fails)",
     cases=_shape_cases,
     reference=output_shape_reference,
@@ -106,14 +99,13 @@ def mlp_params_reference(layer_sizes: list, bias: bool = True) -> int:
 def _mlp_cases(rng: random.Random) -> list:
     cases = []
     for i in range(20):
-        sizes = [_log_uniform(rng, 1, 2048) for _ in range(rng.randint(2, 6))]
+        sizes = [log_uniform(rng, 1, 2048) for _ in range(rng.randint(2, 6))]
         cases.append(((sizes,), {} if i % 5 == 0 else {"bias": rng.random() < 0.5}))
     return cases
 
 
 register(Question(
     id="01.mlp_params",
-    answer="mlp_params",
     title="Count the parameters of an MLP, with and without bias",
     cases=_mlp_cases,
     reference=mlp_params_reference,
@@ -130,34 +122,24 @@ def _two_hidden_params(in_features: int, hidden: int, out_features: int) -> int:
 
 
 def max_hidden_size_reference(in_features: int, out_features: int, budget: int) -> int:
-    """Largest h with params(in → h → h → out) ≤ budget, by binary search over helpers.formulas."""
-    lo, hi = 1, 1
-    while _two_hidden_params(in_features, hi, out_features) <= budget:
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:  # invariant: params(lo) ≤ budget < params(hi)
-        mid = (lo + hi) // 2
-        if _two_hidden_params(in_features, mid, out_features) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Largest h with params(in → h → h → out) ≤ budget (0 if none), searched over helpers.formulas."""
+    return largest_fitting(lambda h: _two_hidden_params(in_features, h, out_features), budget)
 
 
 def _budget_cases(rng: random.Random) -> list:
     cases = []
     for i in range(20):
-        fin, fout = _log_uniform(rng, 1, 4096), _log_uniform(rng, 1, 1000)
-        h = _log_uniform(rng, 1, 4096)
-        exact = _two_hidden_params(fin, h, fout)
-        # half the budgets hit a size exactly, half fall strictly between two sizes
-        budget = exact if i % 2 == 0 else rng.randint(exact, _two_hidden_params(fin, h + 1, fout) - 1)
+        fin, fout = log_uniform(rng, 1, 4096), log_uniform(rng, 1, 1000)
+        h = log_uniform(rng, 1, 4096)
+        # half the budgets hit a size exactly, half fall between two sizes
+        budget = budget_for_size(rng, lambda n: _two_hidden_params(fin, n, fout), h,
+                                 "exact" if i % 2 == 0 else "between")
         cases.append(((fin, fout, budget), {}))
     return cases
 
 
 register(Question(
     id="01.max_hidden_size",
-    answer="max_hidden_size",
     title="Find the largest hidden size that fits a parameter budget",
     cases=_budget_cases,
     reference=max_hidden_size_reference,
@@ -197,7 +179,6 @@ def _classifier_cases(rng: random.Random) -> list:
 
 register(Question(
     id="01.fixed_classifier_params",
-    answer="fixed_classifier_params",
     title="Spot the bugs in a classifier, then count the fixed model's parameters",
     cases=_classifier_cases,
     reference=fixed_classifier_params_reference,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
+from helpers.checks._gen import budget_for_size, largest_fitting
 from helpers.checks.registry import Question, register
 
 # --------------------------------------------------------------------------- 1. conv_params
@@ -46,7 +47,6 @@ def _conv_params_cases(rng: random.Random) -> list:
 
 register(Question(
     id="02.conv_params",
-    answer="conv_params",
     title="Implement conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True)",
     cases=_conv_params_cases,
     reference=conv_params_reference,
@@ -93,7 +93,6 @@ def _shape_cases(rng: random.Random) -> list:
 
 register(Question(
     id="02.conv_output_shape",
-    answer="conv_output_shape",
     title="Predict the output shape of nn.Conv2d(C, out_channels, kernel_size, stride, padding, dilation)",
     cases=_shape_cases,
     reference=conv_output_shape_reference,
@@ -126,7 +125,6 @@ def _same_cases(rng: random.Random) -> list:
 
 register(Question(
     id="02.same_padding",
-    answer="same_padding",
     title="Find the integer padding that keeps the output size (stride 1), for any kernel and dilation",
     cases=_same_cases,
     reference=same_padding_reference,
@@ -139,16 +137,8 @@ register(Question(
 def max_out_channels_reference(in_channels: int, kernel_size: int, budget: int, groups: int = 1) -> int:
     """Largest out_channels (a multiple of groups) such that nn.Conv2d(in, out, k, groups=groups)
     has at most `budget` parameters; 0 if not even out_channels = groups fits."""
-    def fits(out: int) -> bool:
-        return formulas.conv_params(in_channels, out, kernel_size, groups=groups) <= budget
-
-    lo, hi = 0, 1  # in multiples of groups: lo fits (or is 0), hi does not
-    while fits(hi * groups):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid * groups) else (lo, mid)
-    return lo * groups
+    return largest_fitting(lambda out: formulas.conv_params(in_channels, out, kernel_size, groups=groups),
+                           budget, step=groups)
 
 
 def _budget_cases(rng: random.Random) -> list:
@@ -157,18 +147,21 @@ def _budget_cases(rng: random.Random) -> list:
         groups = rng.choice([1, 1, 2, 4]) if i % 4 else 1
         cin = groups * rng.randint(1, 64)
         k = rng.choice([1, 3, 5])
-        exact_out = groups * rng.randint(1, 64)
-        exact = formulas.conv_params(cin, exact_out, k, groups=groups)
-        budget = exact if i % 3 == 0 else exact + rng.randint(0, cin // groups * k * k + 1)
+
+        def count(out: int) -> int:
+            return formulas.conv_params(cin, out, k, groups=groups)
+
+        # a third of the budgets are met exactly, the others fall between two multiples of groups
+        budget = budget_for_size(rng, count, groups * rng.randint(1, 64), "exact" if i % 3 == 0 else "between",
+                                 step=groups)
         if i == 7:
-            budget = formulas.conv_params(cin, groups, k, groups=groups) - 1  # nothing fits
+            budget = count(groups) - 1  # nothing fits
         cases.append(((cin, k, budget), {"groups": groups} if groups != 1 else {}))
     return cases
 
 
 register(Question(
     id="02.max_out_channels",
-    answer="max_out_channels",
     title="Find the most filters (out_channels) a Conv2d can have within a parameter budget",
     cases=_budget_cases,
     reference=max_out_channels_reference,

@@ -1,7 +1,7 @@
 """Chapter 03 (Pooling) exercise questions.
 
 Reference answers come from helpers' core (``helpers.shapes``, ``helpers.formulas``,
-``helpers.counting``) or from torch modules built in the checking process; tests/test_ch03_ch04_checks.py
+``helpers.counting``) or from torch modules built in the checking process; tests/test_checks_ch03_ch04.py
 checks every reference against torch's forward pass.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
+from helpers.checks._gen import budget_for_size, largest_fitting
 from helpers.checks.registry import Question, register
 
 
@@ -54,7 +55,6 @@ def _pool_cases(rng: random.Random) -> list:
 
 register(Question(
     id="03.pool_output_size",
-    answer="pool_output_size",
     title="Implement pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1, "
           "ceil_mode=False) for nn.MaxPool1d",
     cases=_pool_cases,
@@ -105,7 +105,6 @@ def _stack_cases(rng: random.Random) -> list:
 
 register(Question(
     id="03.conv_pool_shape",
-    answer="conv_pool_shape",
     title="Predict the output shape (B, C, H, W) of a stack of Conv2d and MaxPool2d layers",
     cases=_stack_cases,
     reference=conv_pool_shape_reference,
@@ -138,7 +137,6 @@ def _head_cases(rng: random.Random) -> list:
 
 register(Question(
     id="03.head_params",
-    answer="head_params",
     title="Parameters of a classifier head: flatten → Linear, or global average pooling → Linear",
     cases=_head_cases,
     reference=head_params_reference,
@@ -151,28 +149,26 @@ register(Question(
 
 def max_map_size_reference(channels: int, num_classes: int, budget: int) -> int:
     """Largest square map side s such that flatten → Linear(C·s·s, K) fits the budget (0 if none)."""
-    side = 0
-    while formulas.linear_params(channels * (side + 1) ** 2, num_classes) <= budget:
-        side += 1
-    return side
+    return largest_fitting(lambda side: formulas.linear_params(channels * side * side, num_classes), budget)
 
 
 def _budget_cases(rng: random.Random) -> list:
     cases = []
     for i in range(16):
         C, K = rng.choice([8, 32, 64, 256, 512]), rng.choice([2, 10, 100, 1000])
-        side = rng.randint(1, 20)
-        exact = formulas.linear_params(C * side * side, K)
-        budget = exact if i % 3 == 0 else rng.randint(exact, formulas.linear_params(C * (side + 1) ** 2, K) - 1)
+
+        def count(side: int) -> int:
+            return formulas.linear_params(C * side * side, K)
+
+        budget = budget_for_size(rng, count, rng.randint(1, 20), "exact" if i % 3 == 0 else "between")
         if i == 5:
-            budget = formulas.linear_params(C, K) - 1  # not even a 1×1 map fits
+            budget = count(1) - 1  # not even a 1×1 map fits
         cases.append(((C, K, budget), {}))
     return cases
 
 
 register(Question(
     id="03.max_map_size",
-    answer="max_map_size",
     title="Find the largest final feature map (s×s) whose flatten → Linear head fits a parameter budget",
     cases=_budget_cases,
     reference=max_map_size_reference,
@@ -199,7 +195,6 @@ def _fc1_cases(rng: random.Random) -> list:
 
 register(Question(
     id="03.fixed_fc1_in_features",
-    answer="fixed_fc1_in_features",
     title="Spot the bug: SimpleNet's hard-coded 16*16*16 only fits 32×32 images — compute fc1's in_features",
     cases=_fc1_cases,
     reference=fixed_fc1_in_features_reference,

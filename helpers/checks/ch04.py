@@ -2,14 +2,14 @@
 
 Reference answers come from torch modules built in the checking process (on the ``meta`` device
 where only counts are needed) and counted with ``helpers.counting``, or from ``helpers.models``;
-tests/test_ch03_ch04_checks.py checks them against ``helpers.formulas`` and real forward passes.
+tests/test_checks_ch03_ch04.py checks them against ``helpers.formulas`` and real forward passes.
 """
 
 from __future__ import annotations
 
-import math
 import random
 
+from helpers.checks._gen import close
 from helpers.checks.registry import Question, register
 
 
@@ -36,7 +36,6 @@ def _bn_cases(rng: random.Random) -> list:
 
 register(Question(
     id="04.batchnorm_counts",
-    answer="batchnorm_counts",
     title="Count BatchNorm2d's parameters and buffer elements: return [params, buffers]",
     cases=_bn_cases,
     reference=batchnorm_counts_reference,
@@ -78,7 +77,6 @@ def _norm_cases(rng: random.Random) -> list:
 
 register(Question(
     id="04.norm_params",
-    answer="norm_params",
     title="Parameters of BatchNorm2d / LayerNorm([C, H, W]) / GroupNorm / InstanceNorm2d (torch defaults)",
     cases=_norm_cases,
     reference=norm_params_reference,
@@ -109,15 +107,6 @@ def dropout_stats_reference(n: int, value: float, p: float) -> list:
     return [n * p, survivor, float(value)]
 
 
-def _close(expected, got) -> bool:
-    if not isinstance(got, list) or len(got) != len(expected):
-        return False
-    try:
-        return all(math.isclose(e, float(g), rel_tol=1e-6, abs_tol=1e-9) for e, g in zip(expected, got))
-    except (TypeError, ValueError):
-        return False
-
-
 def _dropout_cases(rng: random.Random) -> list:
     return [((rng.choice([10, 100, 1000, 4096]), rng.choice([1.0, 2.0, 0.5, -3.0, 10.0]),
               rng.choice([0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 0.8, 0.9])), {}) for _ in range(16)]
@@ -125,11 +114,10 @@ def _dropout_cases(rng: random.Random) -> list:
 
 register(Question(
     id="04.dropout_stats",
-    answer="dropout_stats",
     title="Dropout in training mode on n copies of a value: [expected zeros, survivor value, expected mean]",
     cases=_dropout_cases,
     reference=dropout_stats_reference,
-    compare=_close,
+    compare=close,
     hint="each element is zeroed independently with probability p; survivors are divided by (1 − p), "
          "which keeps the expected value of every element equal to its input.",
 ))
@@ -153,7 +141,6 @@ def _block_cases(rng: random.Random) -> list:
 
 register(Question(
     id="04.conv_block_counts",
-    answer="conv_block_counts",
     title="Count the typical block conv → BatchNorm2d → ReLU → MaxPool2d → Dropout: [params, buffers]",
     cases=_block_cases,
     reference=conv_block_counts_reference,
@@ -196,7 +183,6 @@ def _fixed_cases(rng: random.Random) -> list:
 
 register(Question(
     id="04.fixed_model_counts",
-    answer="fixed_model_counts",
     title="Spot the bugs in a conv → BN → ReLU → pool → dropout classifier, then count the fixed model "
           "[params, buffers]",
     cases=_fixed_cases,

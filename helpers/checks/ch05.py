@@ -2,32 +2,16 @@
 
 Reference answers come from ``helpers.formulas``, ``helpers.models`` (SimpleRNN, the autograd
 saved-tensor measurement) or from tiny torch modules and autograd run in the checking process —
-never from a hand-typed number. tests/test_checks_ch05.py checks every reference against torch.
+never from a hand-typed number. tests/test_checks_ch05_ch07.py checks every reference against torch.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from typing import Any
-
-import torch
-from torch import nn
 
 from helpers import formulas
+from helpers.checks._gen import close, rnn_config_cases
 from helpers.checks.registry import Question, register
-from helpers.counting import count_params
-from helpers.models.rnn import SimpleRNN, rnn_bptt_saved_numel
-
-
-def close_lists(expected: Any, got: Any, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
-    """Nested lists of floats equal within tolerance (same nesting and lengths)."""
-    if isinstance(expected, (list, tuple)):
-        return (isinstance(got, (list, tuple)) and len(got) == len(expected)
-                and all(close_lists(e, g, rel_tol, abs_tol) for e, g in zip(expected, got)))
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        return False
-    return math.isclose(float(expected), float(got), rel_tol=rel_tol, abs_tol=abs_tol)
 
 
 # --------------------------------------------------------------------------- 1. rnn params
@@ -40,21 +24,11 @@ def vanilla_rnn_params_reference(input_size: int, hidden_size: int, num_layers: 
 
 def _params_cases(rng: random.Random) -> list:
     cases: list = [((10, 16), {}), ((20, 64), {"num_layers": 2, "bidirectional": True})]
-    for _ in range(18):
-        kwargs: dict = {}
-        if rng.random() < 0.7:
-            kwargs["num_layers"] = rng.randint(1, 4)
-        if rng.random() < 0.6:
-            kwargs["bidirectional"] = rng.random() < 0.6
-        if rng.random() < 0.3:
-            kwargs["bias"] = rng.random() < 0.5
-        cases.append(((rng.randint(1, 300), rng.randint(1, 300)), kwargs))
-    return cases
+    return cases + rnn_config_cases(rng, 18, bidirectional_p=0.6)
 
 
 register(Question(
     id="05.vanilla_rnn_params",
-    answer="vanilla_rnn_params",
     title="Implement vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False)",
     cases=_params_cases,
     reference=vanilla_rnn_params_reference,
@@ -69,6 +43,9 @@ register(Question(
 def rnn_shapes_reference(batch: int, seq_len: int, input_size: int, hidden_size: int, num_layers: int,
                          bidirectional: bool, batch_first: bool) -> tuple:
     """(output.shape, h_n.shape) of nn.RNN, from a tiny torch forward pass."""
+    import torch
+    from torch import nn
+
     rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional)
     x = torch.zeros((batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size))
     with torch.no_grad():
@@ -83,7 +60,6 @@ def _shapes_cases(rng: random.Random) -> list:
 
 register(Question(
     id="05.rnn_shapes",
-    answer="rnn_shapes",
     title="Predict (output.shape, h_n.shape) of nn.RNN(input_size, hidden_size, num_layers, "
           "batch_first=..., bidirectional=...) on a batch of `batch` sequences of `seq_len` steps",
     cases=_shapes_cases,
@@ -97,6 +73,8 @@ register(Question(
 
 def bptt_step_reference(W_ih: list, W_hh: list, b: list, x_t: list, h_prev: list, grad_h: list) -> tuple:
     """Autograd's (∂L/∂h_prev, ∂L/∂W_hh) for h = tanh(W_ih x_t + W_hh h_prev + b), given ∂L/∂h."""
+    import torch
+
     def t(values: list, grad: bool = False) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
 
@@ -120,12 +98,11 @@ def _bptt_cases(rng: random.Random) -> list:
 
 register(Question(
     id="05.bptt_step",
-    answer="bptt_step",
     title="One BPTT step: given W_ih, W_hh, b, x_t, h_prev and g = ∂L/∂h_t for "
           "h_t = tanh(W_ih x_t + W_hh h_prev + b), return (∂L/∂h_prev, ∂L/∂W_hh) as lists",
     cases=_bptt_cases,
     reference=bptt_step_reference,
-    compare=close_lists,
+    compare=close,
     hint="Recompute h_t, then δ = g ⊙ (1 − h_t²) (the tanh derivative); ∂L/∂h_prev = W_hhᵀ δ "
          "(a list of H floats) and ∂L/∂W_hh = δ h_prevᵀ (an H×H list: row i = δ[i]·h_prev).",
 ))
@@ -137,7 +114,9 @@ def tbptt_saved_activations_reference(k: int, batch: int, input_size: int, hidde
                                       num_layers: int) -> int:
     """Activation numbers autograd saves for one k-step window of nn.RNN: the chapter's formula
     `rnn_bptt_saved_numel`, which tests/test_models_rnn.py proves equal to torch's saved tensors
-    (measured with saved_tensors_hooks; tests/test_checks_ch05.py re-measures these cases)."""
+    (measured with saved_tensors_hooks; tests/test_checks_ch05_ch07.py re-measures these cases)."""
+    from helpers.models.rnn import rnn_bptt_saved_numel
+
     return rnn_bptt_saved_numel(k, batch, input_size, hidden_size, num_layers)
 
 
@@ -148,7 +127,6 @@ def _tbptt_cases(rng: random.Random) -> list:
 
 register(Question(
     id="05.tbptt_saved_activations",
-    answer="tbptt_saved_activations",
     title="How many activation numbers does autograd keep for one window of k steps of "
           "nn.RNN(input_size, hidden_size, num_layers) on a (k, batch, input_size) input?",
     cases=_tbptt_cases,
@@ -162,6 +140,11 @@ register(Question(
 
 def simple_rnn_params_reference(input_size: int, hidden_size: int, output_size: int, num_layers: int) -> int:
     """count_params of the fixed SimpleRNN (built on the meta device: shapes only)."""
+    import torch
+
+    from helpers.counting import count_params
+    from helpers.models.rnn import SimpleRNN
+
     with torch.device("meta"):
         return count_params(SimpleRNN(input_size, hidden_size, output_size, num_layers=num_layers))
 
@@ -175,7 +158,6 @@ def _simple_cases(rng: random.Random) -> list:
 
 register(Question(
     id="05.simple_rnn_params",
-    answer="simple_rnn_params",
     title="Parameters of the (fixed) seed SimpleRNN(input_size, hidden_size, output_size, num_layers): "
           "nn.RNN(batch_first=True) + nn.Linear(hidden_size, output_size)",
     cases=_simple_cases,

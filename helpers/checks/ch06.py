@@ -1,7 +1,8 @@
 """Chapter 06 (LSTM and GRU) exercise questions.
 
 Reference answers come from ``helpers.formulas`` (closed-form counts, themselves tested against
-torch) or from small torch modules built and run in the checking process. tests/test_checks_ch06.py checks every reference against real torch modules.
+torch) or from small torch modules built and run in the checking process. tests/test_checks_ch06.py
+checks every reference against real torch modules.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 import random
 import warnings
 
-import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
-
 from helpers import formulas
+from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, rnn_config_cases
 from helpers.checks.registry import Question, register
 
 
@@ -27,21 +25,11 @@ def lstm_params_reference(input_size: int, hidden_size: int, num_layers: int = 1
 
 def _lstm_params_cases(rng: random.Random) -> list:
     cases: list = [((20, 64), {}), ((20, 128), {})]          # the seed's two examples first
-    for _ in range(20):
-        kwargs: dict = {}
-        if rng.random() < 0.7:
-            kwargs["num_layers"] = rng.randint(1, 4)
-        if rng.random() < 0.6:
-            kwargs["bidirectional"] = rng.random() < 0.7
-        if rng.random() < 0.3:
-            kwargs["bias"] = rng.random() < 0.5
-        cases.append(((rng.randint(1, 300), rng.randint(1, 300)), kwargs))
-    return cases
+    return cases + rnn_config_cases(rng, 20, bidirectional_p=0.7)
 
 
 register(Question(
     id="06.lstm_params",
-    answer="lstm_params",
     title="Implement lstm_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False)",
     cases=_lstm_params_cases,
     reference=lstm_params_reference,
@@ -57,6 +45,9 @@ def lstm_shapes_reference(batch: int, seq_len: int, input_size: int, hidden_size
                           bidirectional: bool, batch_first: bool, proj_size: int) -> tuple:
     """(output.shape, h_n.shape, c_n.shape) of nn.LSTM, from torch itself (a tiny CPU forward pass:
     on the meta device torch's LSTM falls back to a slow step-by-step decomposition)."""
+    import torch
+    from torch import nn
+
     lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=batch_first,
                    bidirectional=bidirectional, proj_size=proj_size)
     x_shape = (batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size)
@@ -83,7 +74,6 @@ def _shapes_cases(rng: random.Random) -> list:
 
 register(Question(
     id="06.lstm_shapes",
-    answer="lstm_shapes",
     title="Predict (output.shape, h_n.shape, c_n.shape) of nn.LSTM(input_size, hidden_size, num_layers, "
           "batch_first=..., bidirectional=..., proj_size=...) on a (batch, seq_len, input_size) batch",
     cases=_shapes_cases,
@@ -99,28 +89,27 @@ register(Question(
 
 def largest_hidden_size_reference(input_size: int, num_layers: int, bidirectional: bool, budget: int) -> int:
     """Largest hidden_size whose nn.LSTM has at most `budget` parameters (0 if even 1 is too big)."""
-    h = 0
-    while formulas.rnn_params("LSTM", input_size, h + 1, num_layers, bidirectional=bidirectional) <= budget:
-        h += 1
-    return h
+    return largest_fitting(lambda h: formulas.rnn_params("LSTM", input_size, h, num_layers,
+                                                         bidirectional=bidirectional), budget)
 
 
 def _budget_cases(rng: random.Random) -> list:
     cases = []
     for _ in range(14):
         I, L, bidir = rng.randint(1, 200), rng.randint(1, 3), rng.random() < 0.5
-        h_true = rng.randint(1, 256)
-        low = formulas.rnn_params("LSTM", I, h_true, L, bidirectional=bidir)
-        high = formulas.rnn_params("LSTM", I, h_true + 1, L, bidirectional=bidir)
-        budget = rng.choice([low, high - 1, rng.randint(low, high - 1)])   # edges included
-        cases.append(((I, L, bidir, budget), {}))
+
+        def count(h: int) -> int:
+            return formulas.rnn_params("LSTM", I, h, L, bidirectional=bidir)
+
+        # the edges (exactly h's count, one short of h + 1's) and a budget in between, equally likely
+        place = rng.choice(BUDGET_PLACES)
+        cases.append(((I, L, bidir, budget_for_size(rng, count, rng.randint(1, 256), place)), {}))
     cases.append(((10, 1, False, 3), {}))                                   # nothing fits → 0
     return cases
 
 
 register(Question(
     id="06.largest_hidden_size",
-    answer="largest_hidden_size",
     title="Find the largest hidden_size such that nn.LSTM(input_size, hidden_size, num_layers, "
           "bidirectional=...) has at most `budget` parameters",
     cases=_budget_cases,
@@ -136,15 +125,11 @@ register(Question(
 def gru_matching_hidden_size_reference(input_size: int, hidden_size: int, num_layers: int) -> int:
     """Largest GRU hidden_size with at most as many parameters as nn.LSTM(input_size, hidden_size, num_layers)."""
     budget = formulas.rnn_params("LSTM", input_size, hidden_size, num_layers)
-    h = 0
-    while formulas.rnn_params("GRU", input_size, h + 1, num_layers) <= budget:
-        h += 1
-    return h
+    return largest_fitting(lambda h: formulas.rnn_params("GRU", input_size, h, num_layers), budget)
 
 
 register(Question(
     id="06.gru_matching_hidden_size",
-    answer="gru_matching_hidden_size",
     title="Replace nn.LSTM(input_size, hidden_size, num_layers) by a GRU with the same number of layers: "
           "what is the largest GRU hidden_size that uses no more parameters?",
     cases=lambda rng: [((rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 3)), {}) for _ in range(16)],
@@ -159,6 +144,8 @@ register(Question(
 
 def second_lstm_input_size_reference(hidden_size: int, bidirectional: bool, proj_size: int) -> int:
     """in_features of layer 2 — read from torch's own 2-layer LSTM with the same settings."""
+    from torch import nn
+
     lstm = nn.LSTM(1, hidden_size, num_layers=2, bidirectional=bidirectional, proj_size=proj_size, device="meta")
     return int(lstm.weight_ih_l1.shape[1])
 
@@ -174,7 +161,6 @@ def _second_layer_cases(rng: random.Random) -> list:
 
 register(Question(
     id="06.second_lstm_input_size",
-    answer="second_lstm_input_size",
     title="Spot the bug: the second of two hand-stacked LSTMs is built with input_size=hidden_size. "
           "What input_size must it have?",
     cases=_second_layer_cases,
@@ -188,6 +174,9 @@ register(Question(
 
 def packed_batch_sizes_reference(lengths: list) -> list:
     """PackedSequence.batch_sizes for sequences of these lengths (torch itself)."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
     x = torch.zeros(len(lengths), max(lengths), 1)
     packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
     return packed.batch_sizes.tolist()
@@ -195,7 +184,6 @@ def packed_batch_sizes_reference(lengths: list) -> list:
 
 register(Question(
     id="06.packed_batch_sizes",
-    answer="packed_batch_sizes",
     title="Predict PackedSequence.batch_sizes for a batch of sequences with the given lengths",
     cases=lambda rng: [(([rng.randint(1, 12) for _ in range(rng.randint(1, 8))],), {}) for _ in range(16)],
     reference=packed_batch_sizes_reference,

@@ -2,7 +2,7 @@
 
 Reference answers come from ``helpers.formulas``, ``helpers.counting``, ``helpers.models.TinyLM``
 (built on the meta device) or from torch's own embedding lookup run in the checking process —
-never from a hand-typed number. tests/test_checks_ch07.py checks every reference against torch.
+never from a hand-typed number. tests/test_checks_ch05_ch07.py checks every reference against torch.
 """
 
 from __future__ import annotations
@@ -10,15 +10,9 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from helpers import formulas
-from helpers.checks.ch05 import close_lists
+from helpers.checks._gen import close
 from helpers.checks.registry import Question, register
-from helpers.counting import bytes_for, count_params
-from helpers.models.embedding import TinyLM
 
 # --------------------------------------------------------------------------- 1. embedding params
 
@@ -44,7 +38,6 @@ def _emb_params_cases(rng: random.Random) -> list:
 
 register(Question(
     id="07.embedding_params",
-    answer="embedding_params",
     title="Implement embedding_params(num_embeddings, embedding_dim, padding_idx=None, max_norm=None)",
     cases=_emb_params_cases,
     reference=embedding_params_reference,
@@ -57,6 +50,9 @@ register(Question(
 
 def embedding_output_shape_reference(index_shape: list, num_embeddings: int, embedding_dim: int) -> tuple:
     """Shape of nn.Embedding(num_embeddings, embedding_dim)(ids) for ids of shape index_shape."""
+    import torch
+    from torch import nn
+
     emb = nn.Embedding(num_embeddings, embedding_dim)
     with torch.no_grad():
         return tuple(emb(torch.zeros(tuple(index_shape), dtype=torch.long)).shape)
@@ -72,7 +68,6 @@ def _shape_cases(rng: random.Random) -> list:
 
 register(Question(
     id="07.embedding_output_shape",
-    answer="embedding_output_shape",
     title="Predict the output shape of nn.Embedding(num_embeddings, embedding_dim) applied to integer "
           "ids of shape index_shape (a list, possibly empty)",
     cases=_shape_cases,
@@ -86,6 +81,9 @@ register(Question(
 
 def one_hot_matmul_reference(indices: list, weight: list) -> list:
     """F.embedding(indices, weight) computed by torch in float64, as nested lists."""
+    import torch
+    import torch.nn.functional as F
+
     return F.embedding(torch.tensor(indices, dtype=torch.long),
                        torch.tensor(weight, dtype=torch.float64)).tolist()
 
@@ -101,12 +99,11 @@ def _one_hot_cases(rng: random.Random) -> list:
 
 register(Question(
     id="07.one_hot_matmul",
-    answer="one_hot_matmul",
     title="Compute one_hot(indices) @ weight with plain Python lists (weight is V×D): the embedding "
           "lookup written as a matrix product",
     cases=_one_hot_cases,
     reference=one_hot_matmul_reference,
-    compare=close_lists,
+    compare=close,
     hint="Build, for each index i, the one-hot row [1 if j == i else 0 for j in range(V)] and multiply "
          "it by weight: the result is row i of weight. Return one list of D floats per index.",
 ))
@@ -117,6 +114,11 @@ register(Question(
 def tinylm_params_reference(vocab_size: int, d_model: int, max_len: int, tie_weights: bool,
                             positional: Optional[str]) -> int:
     """count_params(TinyLM(...)) built on the meta device."""
+    import torch
+
+    from helpers.counting import count_params
+    from helpers.models.embedding import TinyLM
+
     with torch.device("meta"):
         return count_params(TinyLM(vocab_size, d_model, max_len=max_len, tie_weights=tie_weights,
                                    positional=positional))
@@ -129,7 +131,6 @@ def _tinylm_cases(rng: random.Random) -> list:
 
 register(Question(
     id="07.tinylm_params",
-    answer="tinylm_params",
     title="Parameters of TinyLM(vocab_size, d_model, max_len, tie_weights, positional): token embedding, "
           "positions, LayerNorm(d_model), bias-free head",
     cases=_tinylm_cases,
@@ -143,6 +144,11 @@ register(Question(
 
 def vocab_memory_bytes_reference(vocab_size: int, d_model: int, dtype: str, tie_weights: bool) -> int:
     """Bytes of an input embedding + output head (tied or not) at `dtype`, built on meta."""
+    import torch
+    from torch import nn
+
+    from helpers.counting import bytes_for, count_params
+
     with torch.device("meta"):
         emb, head = nn.Embedding(vocab_size, d_model), nn.Linear(d_model, vocab_size, bias=False)
     if tie_weights:
@@ -158,7 +164,6 @@ def _memory_cases(rng: random.Random) -> list:
 
 register(Question(
     id="07.vocab_memory_bytes",
-    answer="vocab_memory_bytes",
     title="Bytes taken by the weights of an input embedding (V×D) plus a bias-free output head, "
           "tied or not, stored as dtype ('float32', 'bfloat16', 'float16' or 'float64')",
     cases=_memory_cases,

@@ -10,14 +10,9 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-import torch
-from torch import nn
-
 from helpers import cost
+from helpers.checks._gen import largest_fitting
 from helpers.checks.registry import Question, register
-from helpers.counting import count_params
-from helpers.models.attention import scaled_dot_product_attention
-from helpers.models.gpt import GPT, GPTConfig
 
 
 def _heads_and_dim(rng: random.Random, max_head_dim: int = 64) -> tuple[int, int]:
@@ -31,6 +26,10 @@ def mha_params_reference(embed_dim: int, num_heads: int, bias: bool = True, kdim
                          vdim: Optional[int] = None, add_bias_kv: bool = False) -> int:
     """count_params of the real nn.MultiheadAttention (small sizes: built on the CPU, where the
     random init of bias_k/bias_v is instant; on meta its first call loads torch's decompositions)."""
+    from torch import nn
+
+    from helpers.counting import count_params
+
     return count_params(nn.MultiheadAttention(embed_dim, num_heads, bias=bias, kdim=kdim, vdim=vdim,
                                               add_bias_kv=add_bias_kv))
 
@@ -54,7 +53,6 @@ def _mha_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.mha_params",
-    answer="mha_params",
     title="Implement mha_params(embed_dim, num_heads, bias=True, kdim=None, vdim=None, add_bias_kv=False) "
           "for nn.MultiheadAttention",
     cases=_mha_cases,
@@ -69,6 +67,10 @@ register(Question(
 
 def attention_shapes_reference(batch: int, seq_len: int, embed_dim: int, num_heads: int) -> list:
     """[q/k/v per-head shape, scores shape, output shape] traced on the meta device."""
+    import torch
+
+    from helpers.models.attention import scaled_dot_product_attention
+
     x = torch.empty(batch, seq_len, embed_dim, device="meta")  # (B, T, E)
     q = x.view(batch, seq_len, num_heads, embed_dim // num_heads).transpose(1, 2)  # (B, h, T, d_k)
     y, att = scaled_dot_product_attention(q, q, q, need_weights=True)
@@ -86,7 +88,6 @@ def _shape_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.attention_shapes",
-    answer="attention_shapes",
     title="Predict the shapes in multi-head self-attention: return [q shape, scores shape, output shape] "
           "for (batch, seq_len, embed_dim, num_heads)",
     cases=_shape_cases,
@@ -109,7 +110,6 @@ def _kv_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.kv_cache_bytes",
-    answer="kv_cache_bytes",
     title="Bytes of a decoder's KV cache: kv_cache_bytes(n_layer, n_head, head_dim, seq_len, batch_size=1, "
           "bytes_per_element=2)",
     cases=_kv_cases,
@@ -124,6 +124,10 @@ register(Question(
 def transformer_layer_params_reference(d_model: int, nhead: int, dim_feedforward: int = 2048,
                                        decoder: bool = False) -> int:
     """count_params of the real nn.TransformerEncoderLayer / DecoderLayer (built on meta)."""
+    from torch import nn
+
+    from helpers.counting import count_params
+
     cls = nn.TransformerDecoderLayer if decoder else nn.TransformerEncoderLayer
     return count_params(cls(d_model, nhead, dim_feedforward, batch_first=True, device="meta"))
 
@@ -141,7 +145,6 @@ def _layer_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.transformer_layer_params",
-    answer="transformer_layer_params",
     title="Count nn.TransformerEncoderLayer (or DecoderLayer if decoder=True): "
           "transformer_layer_params(d_model, nhead, dim_feedforward=2048, decoder=False)",
     cases=_layer_cases,
@@ -156,6 +159,11 @@ register(Question(
 def gpt_params_reference(vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
                          tie_weights: bool = True) -> int:
     """count_params of the course's GPT (nanoGPT layout), built on meta."""
+    import torch
+
+    from helpers.counting import count_params
+    from helpers.models.gpt import GPT, GPTConfig
+
     with torch.device("meta"):
         model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                               n_embd=n_embd, tie_weights=tie_weights))
@@ -173,7 +181,6 @@ def _gpt_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.gpt_params",
-    answer="gpt_params",
     title="Count a GPT-2-style model: gpt_params(vocab_size, block_size, n_layer, n_head, n_embd, tie_weights=True)",
     cases=_gpt_cases,
     reference=gpt_params_reference,
@@ -187,9 +194,10 @@ register(Question(
 
 def max_context_reference(budget_bytes: int, n_layer: int, n_head: int, head_dim: int, batch_size: int = 1,
                           bytes_per_element: int = 2) -> int:
-    """Longest seq_len whose KV cache fits in budget_bytes (0 if not even one token)."""
-    per_token = cost.kv_cache_bytes(n_layer, n_head, head_dim, 1, batch_size, bytes_per_element)
-    return int(budget_bytes // per_token)
+    """Longest seq_len whose KV cache (helpers.cost.kv_cache_bytes) fits in budget_bytes (0 if not
+    even one token)."""
+    return largest_fitting(lambda seq_len: cost.kv_cache_bytes(n_layer, n_head, head_dim, seq_len, batch_size,
+                                                               bytes_per_element), budget_bytes)
 
 
 def _ctx_cases(rng: random.Random) -> list:
@@ -203,7 +211,6 @@ def _ctx_cases(rng: random.Random) -> list:
 
 register(Question(
     id="08.max_context",
-    answer="max_context",
     title="Longest context whose KV cache fits a memory budget: max_context(budget_bytes, n_layer, n_head, "
           "head_dim, batch_size=1, bytes_per_element=2)",
     cases=_ctx_cases,

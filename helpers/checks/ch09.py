@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 
 from helpers.checks.registry import Question, register
-from helpers.models.unet import (conv_block_params, unet_level_sizes, unet_output_size,
-                                 unet_params)
 
 
 def _valid_unpadded(rng: random.Random, depth: int, kernel_size: int) -> int:
     """A random valid input size for an unpadded U-Net: 2**p·b + c·(2**(p+1) − 1)."""
+    from helpers.models.unet import unet_level_sizes
+
     p, c = depth - 1, 2 * (kernel_size - 1)
     while True:
         n = 2 ** p * rng.randint(1, 60) + c * (2 ** (p + 1) - 1)
@@ -30,6 +30,8 @@ def _valid_unpadded(rng: random.Random, depth: int, kernel_size: int) -> int:
 
 def unet_output_size_reference(input_size: int, depth: int, kernel_size: int = 3) -> int:
     """Output size (one side) of an unpadded U-Net — helpers.models.unet.unet_output_size."""
+    from helpers.models.unet import unet_output_size
+
     return unet_output_size(input_size, depth, kernel_size)
 
 
@@ -45,7 +47,6 @@ def _output_cases(rng: random.Random) -> list:
 
 register(Question(
     id="09.unet_output_size",
-    answer="unet_output_size",
     title="Predict the output size of an unpadded U-Net (input_size, depth, kernel_size=3)",
     cases=_output_cases,
     reference=unet_output_size_reference,
@@ -58,6 +59,8 @@ register(Question(
 
 def smallest_valid_input_reference(depth: int, kernel_size: int = 3) -> int:
     """Smallest input size every pooling of an unpadded U-Net sees as even (strict arithmetic)."""
+    from helpers.models.unet import unet_level_sizes
+
     n = 1
     while True:
         try:
@@ -76,7 +79,6 @@ def _smallest_cases(rng: random.Random) -> list:
 
 register(Question(
     id="09.smallest_valid_input",
-    answer="smallest_valid_input",
     title="Find the smallest valid input size of an unpadded U-Net (depth, kernel_size=3)",
     cases=_smallest_cases,
     reference=smallest_valid_input_reference,
@@ -87,6 +89,14 @@ register(Question(
 
 
 # --------------------------------------------------------------------------- 3. one level's count
+
+def level_params_reference(in_channels: int, out_channels: int, kernel_size: int = 3, dim: int = 1,
+                           batch_norm: bool = True, bias: bool = True) -> int:
+    """Parameters of one padded U-Net level — helpers.models.unet.conv_block_params."""
+    from helpers.models.unet import conv_block_params
+
+    return conv_block_params(in_channels, out_channels, kernel_size, dim=dim, batch_norm=batch_norm, bias=bias)
+
 
 def _level_cases(rng: random.Random) -> list:
     cases = [((1, 64), {}), ((64, 128), {"dim": 2, "batch_norm": False})]
@@ -100,11 +110,10 @@ def _level_cases(rng: random.Random) -> list:
 
 register(Question(
     id="09.level_params",
-    answer="level_params",
     title="Count one padded U-Net level: two convs (+ BatchNorm) "
           "(in_channels, out_channels, kernel_size=3, dim=1, batch_norm=True, bias=True)",
     cases=_level_cases,
-    reference=conv_block_params,
+    reference=level_params_reference,
     hint="conv1: out·in·k^dim (+ out bias); conv2: out·out·k^dim (+ out bias); each BatchNorm has "
          "2·out parameters (γ, β). Padding never changes a count.",
 ))
@@ -115,6 +124,8 @@ register(Question(
 def unet_params_reference(in_channels: int, out_channels: int, base_channels: int, depth: int,
                           batch_norm: bool = False) -> int:
     """Parameters of a 2-D U-Net with 3×3 convs — helpers.models.unet.unet_params."""
+    from helpers.models.unet import unet_params
+
     return unet_params(in_channels, out_channels, base_channels, depth, 3, dim=2,
                        batch_norm=batch_norm)
 
@@ -129,7 +140,6 @@ def _unet_cases(rng: random.Random) -> list:
 
 register(Question(
     id="09.unet_params",
-    answer="unet_params",
     title="Count a whole 2-D U-Net with 3×3 convs (in_channels, out_channels, base_channels, depth, "
           "batch_norm=False)",
     cases=_unet_cases,
@@ -144,6 +154,8 @@ register(Question(
 
 def skip_crop_reference(input_size: int, depth: int, level: int) -> int:
     """Positions removed (both sides together) from the level's skip before concatenation."""
+    from helpers.models.unet import unet_level_sizes
+
     return unet_level_sizes(input_size, depth)[level].crop
 
 
@@ -157,7 +169,6 @@ def _crop_cases(rng: random.Random) -> list:
 
 register(Question(
     id="09.skip_crop",
-    answer="skip_crop",
     title="How many positions must be cropped from a skip (input_size, depth, level) in an unpadded "
           "3×3 U-Net?",
     cases=_crop_cases,

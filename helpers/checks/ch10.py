@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import random
 
+from helpers.checks._gen import largest_fitting
 from helpers.checks.registry import Question, register
-from helpers.models.mamba import mamba_block_params, mamba_dims, mamba_state_numel
 
 
 # --------------------------------------------------------------------------- 1. d_inner, dt_rank
 
 def inner_dims_reference(d_model: int, expand: int = 2, dt_rank="auto") -> tuple:
     """(d_inner, dt_rank) as mamba_simple.Mamba computes them."""
+    from helpers.models.mamba import mamba_dims
+
     d = mamba_dims(d_model, expand=expand, dt_rank=dt_rank)
     return (d["d_inner"], d["dt_rank"])
 
@@ -33,7 +35,6 @@ def _dims_cases(rng: random.Random) -> list:
 
 register(Question(
     id="10.inner_dims",
-    answer="inner_dims",
     title="Return (d_inner, dt_rank) of a Mamba block (d_model, expand=2, dt_rank='auto')",
     cases=_dims_cases,
     reference=inner_dims_reference,
@@ -43,6 +44,14 @@ register(Question(
 
 
 # --------------------------------------------------------------------------- 2. block count
+
+def mamba_block_params_reference(d_model: int, d_state: int = 16, d_conv: int = 4, expand: float = 2,
+                                 dt_rank="auto", conv_bias: bool = True, bias: bool = False) -> int:
+    """Parameters of one Mamba block — helpers.models.mamba.mamba_block_params."""
+    from helpers.models.mamba import mamba_block_params
+
+    return mamba_block_params(d_model, d_state, d_conv, expand, dt_rank, conv_bias, bias)
+
 
 def _block_cases(rng: random.Random) -> list:
     cases = [((256,), {})]  # the seed's configuration
@@ -61,11 +70,10 @@ def _block_cases(rng: random.Random) -> list:
 
 register(Question(
     id="10.mamba_block_params",
-    answer="mamba_block_params",
     title="Count a Mamba block (d_model, d_state=16, d_conv=4, expand=2, dt_rank='auto', "
           "conv_bias=True, bias=False)",
     cases=_block_cases,
-    reference=mamba_block_params,
+    reference=mamba_block_params_reference,
     hint="in_proj D→2·Di, conv1d depthwise Di·K (+Di), x_proj Di→(R + 2N) no bias, dt_proj R→Di with "
          "bias, A_log Di·N, D Di, out_proj Di→D; `bias` adds the biases of in_proj and out_proj.",
 ))
@@ -76,6 +84,8 @@ register(Question(
 def state_bytes_reference(batch_size: int, n_layer: int, d_model: int, d_state: int = 16,
                           d_conv: int = 4, expand: int = 2, bytes_per_element: int = 2) -> int:
     """Bytes of the recurrent inference state (conv + SSM) of n_layer blocks."""
+    from helpers.models.mamba import mamba_state_numel
+
     numel = mamba_state_numel(batch_size, d_model, d_state, d_conv, expand)["total"]
     return numel * n_layer * bytes_per_element
 
@@ -91,7 +101,6 @@ def _state_cases(rng: random.Random) -> list:
 
 register(Question(
     id="10.state_bytes",
-    answer="state_bytes",
     title="Bytes of a Mamba model's generation state (batch_size, n_layer, d_model, d_state=16, "
           "d_conv=4, expand=2, bytes_per_element=2)",
     cases=_state_cases,
@@ -105,10 +114,7 @@ register(Question(
 
 def largest_d_model_reference(budget: int, d_state: int = 16, multiple: int = 16) -> int:
     """Largest d_model (a multiple of `multiple`) whose default Mamba block fits in `budget`; 0 if none."""
-    best, d = 0, multiple
-    while mamba_block_params(d, d_state) <= budget:
-        best, d = d, d + multiple
-    return best
+    return largest_fitting(lambda d_model: mamba_block_params_reference(d_model, d_state), budget, step=multiple)
 
 
 def _budget_cases(rng: random.Random) -> list:
@@ -121,7 +127,6 @@ def _budget_cases(rng: random.Random) -> list:
 
 register(Question(
     id="10.largest_d_model",
-    answer="largest_d_model",
     title="Largest d_model (a multiple of `multiple`) whose Mamba block fits a parameter budget "
           "(budget, d_state=16, multiple=16)",
     cases=_budget_cases,
@@ -135,6 +140,8 @@ register(Question(
 
 def x_proj_out_features_reference(d_model: int, d_state: int = 16) -> int:
     """out_features of x_proj in mamba_simple.Mamba: dt_rank + 2·d_state."""
+    from helpers.models.mamba import mamba_dims
+
     return mamba_dims(d_model, d_state)["dt_rank"] + 2 * d_state
 
 
@@ -145,7 +152,6 @@ def _xproj_cases(rng: random.Random) -> list:
 
 register(Question(
     id="10.x_proj_out_features",
-    answer="x_proj_out_features",
     title="Spot the bug: a student's x_proj outputs 3·d_state features (for A, B and C). "
           "Return the correct out_features (d_model, d_state=16)",
     cases=_xproj_cases,

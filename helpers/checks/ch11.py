@@ -7,20 +7,22 @@ tests/test_cost.py checks against optimiser state, gradients and FlopCounterMode
 
 from __future__ import annotations
 
-import math
 import random
-
-import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from typing import TYPE_CHECKING
 
 from helpers import cost
+from helpers.checks._gen import close_within
 from helpers.checks.registry import Question, register
-from helpers.counting import count_params
-from helpers.models.cnn import DepthwiseSeparableConv2d
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def _flops(module: nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of module(x), as torch's FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         module(x)
     return counter.get_total_flops()
@@ -30,6 +32,9 @@ def _flops(module: nn.Module, x: torch.Tensor) -> int:
 
 def linear_flops_reference(in_features: int, out_features: int, batch_size: int, seq_len: int = 1) -> int:
     """FlopCounterMode's count for nn.Linear on a (batch_size, seq_len, in_features) input."""
+    import torch
+    from torch import nn
+
     layer = nn.Linear(in_features, out_features, device="meta")
     return _flops(layer, torch.empty(batch_size, seq_len, in_features, device="meta"))
 
@@ -44,7 +49,6 @@ def _linear_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.linear_flops",
-    answer="linear_flops",
     title="FLOPs of nn.Linear(in_features, out_features) on a (batch_size, seq_len, in_features) input, "
           "as FlopCounterMode counts them",
     cases=_linear_cases,
@@ -59,6 +63,9 @@ register(Question(
 def conv2d_macs_reference(in_channels: int, out_channels: int, kernel_size: int, input_size: int,
                           stride: int = 1, padding: int = 0, groups: int = 1, batch_size: int = 1) -> int:
     """MACs of nn.Conv2d on a (batch_size, in_channels, input_size, input_size) input: FlopCounterMode / 2."""
+    import torch
+    from torch import nn
+
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups,
                      device="meta")
     return _flops(conv, torch.empty(batch_size, in_channels, input_size, input_size, device="meta")) // 2
@@ -82,7 +89,6 @@ def _conv_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.conv2d_macs",
-    answer="conv2d_macs",
     title="MACs of nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups) on a square "
           "input: conv2d_macs(in_channels, out_channels, kernel_size, input_size, stride=1, padding=0, "
           "groups=1, batch_size=1)",
@@ -109,7 +115,6 @@ def _mem_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.adam_training_bytes",
-    answer="adam_training_bytes",
     title="Memory of one training step with Adam: adam_training_bytes(num_params, activation_numel, "
           "bytes_per_element=4)",
     cases=_mem_cases,
@@ -124,6 +129,11 @@ register(Question(
 def depthwise_separable_params_reference(in_channels: int, out_channels: int, kernel_size: int,
                                          bias: bool = True) -> int:
     """count_params of DepthwiseSeparableConv2d (depthwise k×k, groups=C, then pointwise 1×1)."""
+    import torch
+
+    from helpers.counting import count_params
+    from helpers.models.cnn import DepthwiseSeparableConv2d
+
     with torch.device("meta"):
         return count_params(DepthwiseSeparableConv2d(in_channels, out_channels, kernel_size, bias=bias))
 
@@ -138,7 +148,6 @@ def _dw_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.depthwise_separable_params",
-    answer="depthwise_separable_params",
     title="Parameters of a depthwise-separable conv: depthwise Conv2d(C, C, k, groups=C) + pointwise "
           "Conv2d(C, O, 1) — depthwise_separable_params(in_channels, out_channels, kernel_size, bias=True)",
     cases=_dw_cases,
@@ -153,6 +162,11 @@ register(Question(
 def dense_equivalent_params_reference(in_channels: int, out_channels: int, size: int, kernel_size: int,
                                       padding: int = 0) -> int:
     """Parameters of the nn.Linear that maps the flattened input image to the flattened conv output."""
+    import torch
+    from torch import nn
+
+    from helpers.counting import count_params
+
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, device="meta")
     out = conv(torch.empty(1, in_channels, size, size, device="meta"))  # (1, O, H', W')
     return count_params(nn.Linear(in_channels * size * size, out[0].numel(), device="meta"))
@@ -170,7 +184,6 @@ def _dense_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.dense_equivalent_params",
-    answer="dense_equivalent_params",
     title="Parameter sharing: how many parameters would an nn.Linear need to map a (C, size, size) image "
           "to the same output as Conv2d(C, O, kernel_size, padding)? dense_equivalent_params(in_channels, "
           "out_channels, size, kernel_size, padding=0)",
@@ -192,12 +205,10 @@ def _weight_cases(rng: random.Random) -> list:
 
 register(Question(
     id="11.weight_memory_bytes",
-    answer="weight_memory_bytes",
     title="Bytes to store num_params weights in a precision: weight_memory_bytes(num_params, dtype) with "
           "dtype in 'fp32', 'bf16', 'fp16', 'int8', 'int4'",
     cases=_weight_cases,
     reference=cost.weight_bytes,
     hint="fp32 = 4 bytes per weight, bf16/fp16 = 2, int8 = 1, int4 = half a byte (two weights per byte).",
-    compare=lambda expected, got: isinstance(got, (int, float)) and not isinstance(got, bool)
-    and math.isclose(expected, got, rel_tol=1e-12),
+    compare=close_within(1e-12),
 ))

@@ -1,7 +1,8 @@
 """The question registry: every exercise question of the course, one `Question` per answer function.
 
-Questions live in per-chapter modules ``helpers/checks/chNN.py`` (see ``CHECKS_API.md``); each
-module calls :func:`register` at import time. :func:`all_questions` imports every such module
+Questions live in per-chapter modules ``helpers/checks/chNN.py``, built from the shared case
+generators and searches of :mod:`helpers.checks._gen`; each module calls :func:`register` at
+import time. :func:`all_questions` imports every such module
 (discovered with :mod:`pkgutil`, so adding a chapter needs no edit here).
 
 A question never contains a hand-typed answer: ``reference`` is a function of helpers' core
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 __all__ = ["Question", "register", "get", "all_questions", "questions_for_chapter", "chapters",
-           "Case", "make_cases", "UnknownQuestion"]
+           "Call", "make_cases", "UnknownQuestion"]
 
-#: One test case: (positional args, keyword args); JSON-serialisable values only.
-Case = tuple[tuple, dict]
+#: One case of a question: the call ``answer(*args, **kwargs)`` as (args, kwargs); JSON data only.
+#: (Not :class:`helpers.cookbook.Case`, which is one cookbook example: a torch layer and its inputs.)
+Call = tuple[tuple, dict]
 
 _ID_RE = re.compile(r"^\d\d\.[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE_RE = re.compile(r"^ch\d\d$")
@@ -38,9 +40,10 @@ class Question:
 
     Attributes:
         id: ``"NN.short_name"`` (chapter number, dot, name), unique across the course.
-        answer: name of the student's function in the notebook (what the grader looks up).
+        answer: name of the student's function in the notebook (what the grader looks up);
+            by default the part of the id after the dot (``"01.linear_params"`` → ``linear_params``).
         title: one-line task description.
-        cases: ``cases(rng) -> [(args, kwargs), …]``; ``rng`` is a :class:`random.Random`
+        cases: ``cases(rng) -> [(args, kwargs), …]`` (a list of :data:`Call`); ``rng`` is a :class:`random.Random`
             seeded by the checker (from the id: stable notebook outputs) or by the grader
             (fresh every run). Inputs must be JSON-serialisable.
         reference: called as ``reference(*args, **kwargs)`` in the checking/grading process;
@@ -53,7 +56,6 @@ class Question:
     """
 
     id: str
-    answer: str
     title: str
     cases: Callable[[random.Random], list]
     reference: Callable[..., Any]
@@ -62,10 +64,13 @@ class Question:
     compare: Optional[Callable[[Any, Any], bool]] = None
     timeout: float = 10.0
     module: str = field(default="", compare=False)
+    answer: str = field(default="", kw_only=True)
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.id):
             raise ValueError(f"question id {self.id!r} must look like 'NN.short_name' (e.g. '01.linear_params')")
+        if not self.answer:
+            object.__setattr__(self, "answer", self.id.split(".", 1)[1])
         if not self.answer.isidentifier():
             raise ValueError(f"question {self.id}: answer {self.answer!r} must be a function name")
         if not callable(self.cases) or not callable(self.reference):
@@ -145,7 +150,7 @@ def questions_for_chapter(chapter: str | int) -> list[Question]:
     """The questions of one chapter (``"01"`` or ``1``), in registration order."""
     chapter = f"{int(chapter):02d}"
     _load_chapter(chapter)
-    return sorted((q for q in _REGISTRY.values() if q.chapter == chapter), key=lambda q: q.chapter)
+    return [q for q in _REGISTRY.values() if q.chapter == chapter]
 
 
 def get(question_id: str) -> Question:
@@ -166,10 +171,10 @@ def get(question_id: str) -> Question:
         raise UnknownQuestion(f"no exercise question has the id {question_id!r}{extra}") from None
 
 
-def make_cases(question: Question, rng: random.Random) -> list[Case]:
+def make_cases(question: Question, rng: random.Random) -> list[Call]:
     """Call ``question.cases(rng)`` and validate the result: a non-empty list of (args, kwargs)."""
     raw = question.cases(rng)
-    cases: list[Case] = []
+    cases: list[Call] = []
     for i, item in enumerate(raw):
         try:
             args, kwargs = item
