@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from helpers.counting import count_params
 from helpers.models.mobilenet import InvertedResidual, MobileNetV2
-from helpers.models.vit import VisionTransformer, vit_b_16
+from helpers.models.vit import VisionTransformer, vit_b_16, vit_macs, vit_macs_breakdown
 from tests._state_map import assert_same_state, load_from
 
 transformers = pytest.importorskip("transformers")  # a dev dependency
@@ -187,3 +187,31 @@ def test_vit_same_logits_as_hugging_face_with_its_weights():
     load_from(ours, theirs, hf_vit_name)
     x = torch.randn(2, 3, 20, 20)
     torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)
+
+
+@settings(max_examples=6, deadline=None)
+@given(image_size=st.integers(1, 48), patch_size=st.integers(1, 16), layers=st.integers(1, 3),
+       heads=st.integers(1, 3), head_dim=st.integers(1, 6), mlp=st.integers(1, 30), num_classes=st.integers(1, 9),
+       in_channels=st.integers(1, 4))
+def test_vit_macs_equal_torch_flop_counter(image_size, patch_size, layers, heads, head_dim, mlp, num_classes,
+                                           in_channels):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    args = (image_size, patch_size, layers, heads * head_dim, mlp, num_classes)
+    if patch_size > image_size:  # no patch fits: the model refuses and so does the arithmetic
+        with pytest.raises(ValueError):
+            VisionTransformer(image_size, patch_size, layers, heads, heads * head_dim, mlp, num_classes)
+        with pytest.raises(ValueError):
+            vit_macs(*args, in_channels=in_channels)
+        return
+    with torch.device("meta"):
+        model = VisionTransformer(image_size, patch_size, layers, heads, heads * head_dim, mlp, num_classes,
+                                  in_channels=in_channels)
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, in_channels, image_size, image_size, device="meta"))
+    assert 2 * vit_macs(*args, in_channels=in_channels) == counter.get_total_flops()
+    assert sum(vit_macs_breakdown(*args, in_channels=in_channels).values()) == vit_macs(*args, in_channels=in_channels)
+
+
+def test_vit_b_16_macs_match_torchvision_table():
+    assert round(vit_macs(224, 16, 12, 768, 3072) / 1e9, 3) == 17.564  # ViT_B_16_Weights "_ops"

@@ -37,6 +37,9 @@ Deviations:
       p × p × C patches: ``Conv2d(C, D, kernel_size=p, stride=p)`` is exactly that linear map.
     * No ``representation_size`` pre-logits layer, no ``conv_stem_configs``; a wrong image size
       raises ValueError (torchvision asserts).
+
+`vit_macs` / `vit_macs_breakdown` are pure arithmetic (no module is built): the multiply-accumulates
+of one image, equal to what ``FlopCounterMode`` counts for `VisionTransformer` (tests/test_models_mobilenet_vit.py).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from torch import Tensor, nn
 
 from helpers.models.attention import MultiHeadAttention
 
-__all__ = ["ViTEncoderBlock", "VisionTransformer", "vit_b_16"]
+__all__ = ["ViTEncoderBlock", "VisionTransformer", "vit_b_16", "vit_macs_breakdown", "vit_macs"]
 
 
 class ViTEncoderBlock(nn.Module):
@@ -147,3 +150,45 @@ class VisionTransformer(nn.Module):
 def vit_b_16(num_classes: int = 1000, image_size: int = 224) -> VisionTransformer:
     """ViT-B/16 (Table 1 of arXiv:2010.11929): 12 layers, D = 768, 12 heads, F = 3072, p = 16."""
     return VisionTransformer(image_size, 16, 12, 12, 768, 3072, num_classes)
+
+
+def vit_macs_breakdown(image_size: int, patch_size: int, num_layers: int, hidden_dim: int, mlp_dim: int,
+                       num_classes: int = 1000, *, in_channels: int = 3) -> dict[str, int]:
+    """Multiply-accumulates of one image through `VisionTransformer`, term by term (pure arithmetic).
+
+    With N = (image_size // p)² patches, T = N + 1 tokens, D = hidden_dim, F = mlp_dim, L = num_layers::
+
+        patch_embedding  N · C·p² · D          (the p×p/stride-p conv: one C·p² → D map per patch)
+        linear           L · T · (4D² + 2DF)   (q, k, v, out projections and the MLP, once per token)
+        attention        L · 2 · T² · D        (Q Kᵀ and A V over all token pairs: quadratic in T)
+        head             D · K                 (the [CLS] token only)
+
+    LayerNorms, GELU, softmax and additions are not multiply-accumulates of a matmul and are not
+    counted (as in torch's ``FlopCounterMode``). FLOPs = 2 · MACs.
+    """
+    for name, value in (("image_size", image_size), ("patch_size", patch_size), ("num_layers", num_layers),
+                        ("hidden_dim", hidden_dim), ("mlp_dim", mlp_dim), ("num_classes", num_classes),
+                        ("in_channels", in_channels)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if patch_size > image_size:
+        raise ValueError(f"patch_size={patch_size} is larger than image_size={image_size}: no patch fits")
+    n = (image_size // patch_size) ** 2  # N patches
+    t = n + 1  # T tokens with [CLS]
+    d, f = hidden_dim, mlp_dim
+    return {
+        "patch_embedding": n * in_channels * patch_size ** 2 * d,
+        "linear": num_layers * t * (4 * d * d + 2 * d * f),
+        "attention": num_layers * 2 * t * t * d,
+        "head": d * num_classes,
+    }
+
+
+def vit_macs(image_size: int, patch_size: int, num_layers: int, hidden_dim: int, mlp_dim: int,
+             num_classes: int = 1000, *, in_channels: int = 3) -> int:
+    """Total multiply-accumulates of one image (the sum of `vit_macs_breakdown`).
+
+    ViT-B/16 at 224²: ``vit_macs(224, 16, 12, 768, 3072)`` = 17,563,828,224 (torchvision: 17.564 "GFLOPS").
+    """
+    return sum(vit_macs_breakdown(image_size, patch_size, num_layers, hidden_dim, mlp_dim, num_classes,
+                                  in_channels=in_channels).values())
