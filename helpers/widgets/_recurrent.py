@@ -44,6 +44,13 @@ class RecurrentInput:
         return 2 if self.bidirectional else 1
 
 
+def configuration(seq_len: int, batch: int, input_size: int, hidden_size: int, num_layers: int,
+                  bidirectional: bool, batch_first: bool) -> dict[str, object]:
+    """The configuration fields of `RecurrentInput` as keyword arguments (flags made bools)."""
+    return dict(seq_len=seq_len, batch=batch, input_size=input_size, hidden_size=hidden_size,
+                num_layers=num_layers, bidirectional=bool(bidirectional), batch_first=bool(batch_first))
+
+
 def sequence_error(seq_len: object, batch: object) -> Optional[str]:
     """A friendly sentence if seq_len or batch is not a positive integer, else None."""
     for name, value in (("seq_len", seq_len), ("batch", batch)):

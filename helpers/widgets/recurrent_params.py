@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers.widgets._recurrent import RecurrentInput, sequence_error
+from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 from helpers.widgets._ui import STYLE, assemble, int_slider, output_html, values
 
 __all__ = ["RecurrentExploration", "TensorRow", "explore_recurrent", "recurrent_explorer"]
@@ -112,9 +112,8 @@ def explore_recurrent(mode: str = "LSTM", seq_len: int = 6, batch: int = 2, inpu
                       batch_first: bool = False, proj_size: int = 0, bias: bool = True) -> RecurrentExploration:
     """Compute what the explorer shows (never raises for bad settings: see ``.error``)."""
     mode = str(mode).upper()
-    base = dict(mode=mode, seq_len=seq_len, batch=batch, input_size=input_size, hidden_size=hidden_size,
-                num_layers=num_layers, bidirectional=bool(bidirectional), batch_first=bool(batch_first),
-                proj_size=proj_size)
+    base = dict(configuration(seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first),
+                mode=mode, proj_size=proj_size)
     if mode not in _MODES:
         return RecurrentExploration(**base, error=f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
     error = sequence_error(seq_len, batch)

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers.models.rnn import rnn_bptt_saved_numel
+from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
                                  output_html, show_figure, values)
-from helpers.widgets._recurrent import RecurrentInput, sequence_error
 
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
@@ -121,8 +120,7 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
         tbptt_k: a truncation window for truncated BPTT (clipped to seq_len), or None.
         dtype: "float32", "bfloat16", "float16" or "float64" for the byte counts.
     """
-    base = dict(seq_len=seq_len, batch=batch, input_size=input_size, hidden_size=hidden_size,
-                num_layers=num_layers, bidirectional=bool(bidirectional), batch_first=bool(batch_first),
+    base = dict(configuration(seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first),
                 dtype=dtype)
     if dtype not in _DTYPE_BYTES:
         return RNNExploration(**base, error=f"dtype must be one of {sorted(_DTYPE_BYTES)}, got {dtype!r}")
@@ -138,6 +136,8 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
         return RNNExploration(**base, error=str(exc))
     tensors = shapes.rnn_shapes("RNN", input_size, hidden_size, num_layers, seq_len=seq_len, batch=batch,
                                 batch_first=batch_first, bidirectional=bidirectional)
+    from helpers.models.rnn import rnn_bptt_saved_numel  # torch: only once a configuration is explored
+
     T, B, H, L = seq_len, batch, hidden_size, num_layers
     k = None if tbptt_k is None else min(tbptt_k, T)
     return RNNExploration(
