@@ -39,3 +39,12 @@ def load_from(ours: nn.Module, theirs: nn.Module, rename: Rename) -> None:
     """Copy the reference's (random) weights into ours through the map."""
     ref = theirs.state_dict()
     ours.load_state_dict({name: _gather(ref, rename(name)) for name in ours.state_dict()})
+
+
+def assert_same_logits(ours: nn.Module, theirs: nn.Module, rename: Rename, x: torch.Tensor) -> None:
+    """With the reference's random weights copied in (both in eval mode), ours(x) equals the
+    Hugging Face image classifier's logits for ``pixel_values=x``."""
+    ours.eval()
+    theirs.eval()
+    load_from(ours, theirs, rename)
+    torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from helpers.counting import count_params
 from helpers.models.mobilenet import InvertedResidual, MobileNetV2
 from helpers.models.vit import VisionTransformer, vit_b_16, vit_macs, vit_macs_breakdown
-from tests._state_map import assert_same_state, load_from
+from tests._state_map import assert_same_logits, assert_same_state
 
 transformers = pytest.importorskip("transformers")  # a dev dependency
 
@@ -91,11 +91,8 @@ def test_random_mobilenets_equal_hugging_face(width_mult, num_classes, size, cha
 def test_mobilenet_same_logits_as_hugging_face_with_its_weights():
     torch.manual_seed(0)
     # torchvision's padding and BatchNorm eps (HF defaults to TensorFlow's SAME padding, eps 1e-3)
-    theirs = hf_mobilenet(0.35, 7, device="cpu", tf_padding=False, layer_norm_eps=1e-5).eval()
-    ours = MobileNetV2(7, 0.35).eval()
-    load_from(ours, theirs, hf_mobilenet_name)
-    x = torch.randn(2, 3, 40, 36)
-    torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)
+    theirs = hf_mobilenet(0.35, 7, device="cpu", tf_padding=False, layer_norm_eps=1e-5)
+    assert_same_logits(MobileNetV2(7, 0.35), theirs, hf_mobilenet_name, torch.randn(2, 3, 40, 36))
 
 
 def test_inverted_residual_shapes_residual_and_depthwise_switch():
@@ -182,11 +179,8 @@ def test_random_vits_equal_hugging_face(image_size, patch_size, layers, heads, h
 
 def test_vit_same_logits_as_hugging_face_with_its_weights():
     torch.manual_seed(0)
-    theirs = hf_vit(20, 5, 2, 2, 8, 12, 3, device="cpu", layer_norm_eps=1e-6).eval()
-    ours = VisionTransformer(20, 5, 2, 2, 8, 12, 3).eval()
-    load_from(ours, theirs, hf_vit_name)
-    x = torch.randn(2, 3, 20, 20)
-    torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)
+    theirs = hf_vit(20, 5, 2, 2, 8, 12, 3, device="cpu", layer_norm_eps=1e-6)
+    assert_same_logits(VisionTransformer(20, 5, 2, 2, 8, 12, 3), theirs, hf_vit_name, torch.randn(2, 3, 20, 20))
 
 
 @settings(max_examples=6, deadline=None)

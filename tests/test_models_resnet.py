@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from helpers.counting import count_params
 from helpers.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
-from tests._state_map import assert_same_state, load_from
+from tests._state_map import assert_same_logits, assert_same_state
 
 transformers = pytest.importorskip("transformers")  # a dev dependency
 
@@ -104,11 +104,8 @@ def test_random_resnets_equal_hugging_face(block, depths, base, num_classes, siz
 @pytest.mark.parametrize("block, cls", [("basic", BasicBlock), ("bottleneck", Bottleneck)])
 def test_same_logits_as_hugging_face_with_its_weights(block, cls):
     torch.manual_seed(0)
-    theirs = hf_resnet(block, [1, 2], [4, 8], 5, device="cpu").eval()
-    ours = ResNet(cls, [1, 2], 5, widths=[4, 8]).eval()
-    load_from(ours, theirs, hf_name)
-    x = torch.randn(2, 3, 33, 29)
-    torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits)
+    theirs = hf_resnet(block, [1, 2], [4, 8], 5, device="cpu")
+    assert_same_logits(ResNet(cls, [1, 2], 5, widths=[4, 8]), theirs, hf_name, torch.randn(2, 3, 33, 29))
 
 
 def test_blocks_shapes_and_shortcut_on_cpu():
