@@ -23,6 +23,7 @@ from .mobilenet import MOBILENET_V2_SETTING, InvertedResidual, MobileNetV2, make
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
 from .rnn import (SimpleRNN, measure_saved_numel, rnn_bptt_manual, rnn_bptt_saved_numel, rnn_forward_manual,
                   rnn_layer_forward)
+from .sd_unet import sd_resnet_block_params, sd_transformer_block_params, sd_unet_params, sd_unet_params_breakdown
 from .seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, ManyToOneLSTM, OneToManyLSTM
 from .unet import (DoubleConv, UNet, UNetDecoder, UNetEncoder, UNetLevelSizes, center_crop, conv_block_params,
                    original_unet, unet_level_sizes, unet_output_size, unet_params, unet_params_breakdown,
