@@ -21,15 +21,18 @@ from .llama import llama_intermediate_size
 from .lstm import GRUCellScratch, GRUScratch, LSTMCellScratch, LSTMScratch, gru_cell, lstm_cell
 from .mamba import (MambaBlock, mamba_block_flops, mamba_block_params, mamba_block_params_breakdown, mamba_dims,
                     mamba_seed_estimate, mamba_state_numel, selective_scan)
+from .mobilenet import MOBILENET_V2_SETTING, InvertedResidual, MobileNetV2, make_divisible
 from .moe import SparseMoE
 from .paper_gpt import ByteMaskDropout, PaperCausalSelfAttention, PaperGPTLayer
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
 from .rnn import (SimpleRNN, measure_saved_numel, rnn_bptt_manual, rnn_bptt_saved_numel, rnn_forward_manual,
                   rnn_layer_forward)
+from .sd_unet import sd_resnet_block_params, sd_transformer_block_params, sd_unet_params, sd_unet_params_breakdown
 from .seq2seq import AlignedManyToManyLSTM, EncoderDecoderLSTM, ManyToOneLSTM, OneToManyLSTM
 from .unet import (DoubleConv, UNet, UNetDecoder, UNetEncoder, UNetLevelSizes, center_crop, conv_block_params,
                    original_unet, unet_level_sizes, unet_output_size, unet_params, unet_params_breakdown,
                    unet_valid_input_sizes)
+from .vit import VisionTransformer, ViTEncoderBlock, vit_b_16, vit_macs, vit_macs_breakdown
 
 #: every name imported above (the submodules themselves are reached as ``helpers.models.gpt`` …)
 __all__ = sorted(name for name, value in globals().items()
