@@ -244,7 +244,7 @@ def _solutions_notebook(chapter: str) -> Path:
     return found[0]
 
 
-@pytest.mark.parametrize("chapter", [f"{n:02d}" for n in range(1, 12)])
+@pytest.mark.parametrize("chapter", [f"{n:02d}" for n in range(1, 15)])
 def test_every_chapter_has_at_least_four_questions(chapter):
     assert len(questions_for_chapter(chapter)) >= 4
 
