@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
-from helpers._args import IntOrTuple, SizeTypeError, as_tuple, is_int, require_int, require_positive_int, spatial_dims
+from helpers._args import IntOrTuple, SizeTypeError, as_tuple, is_int, require_positive_int, spatial_dims
 
 __all__ = [
     "linear_params", "linear_params_breakdown",
