@@ -11,6 +11,10 @@ Conventions
   products/convolutions/attention only; bias additions, activations, norms and softmax count 0.
   The ``*_flops`` functions here follow FlopCounterMode's convention (``2·MACs``).
 * Bytes per element: fp32 4, bf16/fp16 2, int8 1, int4 0.5 (two weights per byte).
+* Sizes are ints; 0 is allowed where torch runs the layer on it (an empty batch costs 0), negative
+  sizes and the configurations torch refuses to run (groups=0, a kernel side 0, out_channels=0 in
+  a conv) raise ValueError; None, floats and bools as sizes raise `helpers._args.SizeTypeError`
+  (a TypeError and a ValueError), naming the argument.
 """
 
 from __future__ import annotations

@@ -80,10 +80,8 @@ def linear_params(in_features: int, out_features: int, bias: bool = True) -> int
 
 
 def bilinear_params(in1_features: int, in2_features: int, out_features: int, bias: bool = True) -> int:
-    """Parameters of ``nn.Bilinear``: weight (out, in1, in2) → out·in1·in2, bias → out.
-
-    torch refuses in1_features=0 (its initialisation divides by √in1) but builds in2 or out = 0.
-    """
+    """Parameters of ``nn.Bilinear``: weight (out, in1, in2) → out·in1·in2, bias → out."""
+    # torch refuses in1_features=0 (its initialisation divides by √in1) but builds in2 or out = 0
     a = require_positive_int(in1_features, "in1_features")
     b = require_positive_int(in2_features, "in2_features", allow_zero=True)
     o = require_positive_int(out_features, "out_features", allow_zero=True)

@@ -3,7 +3,11 @@
 All size functions take the input's spatial size first (an int, or a tuple with one entry per
 spatial dimension) and then the layer's arguments with torch's names. They return an int for an
 int input and a tuple otherwise, and raise `ValueError` with a student-readable message exactly
-where torch's forward pass raises.
+where torch's forward pass raises: among others a spatial size or a kernel side below 1 (torch
+runs an empty batch or channel dim, never an empty spatial one), a 1-element kernel tuple for a
+2-d or 3-d conv (torch builds ``nn.Conv2d(1, 1, (3,))`` but no input can run through it), more
+than 3 spatial dims. A size that is not an int (None, 2.0, True, "3") raises
+`helpers._args.SizeTypeError`, a TypeError that is also a ValueError, naming the argument.
 
 Formulas, per spatial dimension (L = input size, k = kernel, s = stride, p = padding, d = dilation)::
 
