@@ -136,6 +136,11 @@ def conv_params_breakdown(in_channels: int, out_channels: int, kernel_size: IntO
     """
     cin, cout, g = _check_conv_args(in_channels, out_channels, groups, padding, stride, padding_mode)
     ks = _kernel(kernel_size, dim)
+    if padding == "same":  # torch computes the padding d·(k−1) at construction, so dilation must be a number
+        dilations = tuple(dilation) if isinstance(dilation, Sequence) and not isinstance(dilation, str) else (dilation,)
+        if not all(is_int(d) or isinstance(d, (bool, float)) for d in dilations):
+            raise SizeTypeError(f"dilation must be an int or a tuple of ints, got {dilation!r}: padding='same' "
+                                f"pads dilation·(kernel_size − 1) positions")
     parts = {"weight": cout * (cin // g) * math.prod(ks)}
     if bias:
         parts["bias"] = cout

@@ -66,8 +66,10 @@ def conv_configs(draw):
     padding = draw(st.one_of(st.integers(0, 3), st.sampled_from(["same", "valid"])))
     bias = draw(st.booleans())
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    # torch's constructor reads dilation only for padding='same' (to compute d·(k−1)); None fails there only
+    dilation = draw(st.one_of(st.integers(-1, 3), st.none()))
     return dim, dict(in_channels=cin, out_channels=cout, kernel_size=ks, stride=stride, padding=padding,
-                     groups=groups, bias=bias, padding_mode=mode)
+                     dilation=dilation, groups=groups, bias=bias, padding_mode=mode)
 
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
