@@ -69,7 +69,10 @@ def steps() -> dict[str, Any]:
         code = cli.main(["summary", EXPRESSION, "--input", SHAPE])
     t3 = time.perf_counter()
     new = set(sys.modules) - before
-    return {"import_torch": t1 - t0, "import_cli": t2 - t1, "main": t3 - t2, "code": code,
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli.main(["summary", EXPRESSION, "--input", SHAPE])  # again: everything it needs is imported now
+    t4 = time.perf_counter()
+    return {"import_torch": t1 - t0, "import_cli": t2 - t1, "main": t3 - t2, "main_warm": t4 - t3, "code": code,
             "heavy_in_main": sorted(h for h in HEAVY if h in new),
             "heavy_at_import": sorted(h for h in HEAVY if h in before), "new_modules": len(new)}
 
@@ -118,13 +121,15 @@ def main() -> bool:
           f"heavy modules loaded by then: {', '.join(parts['heavy_at_import']) or 'none'}")
     print(f"  cli.main (parse, build, summary)  {parts['main']:6.2f} s   "
           f"imported {parts['new_modules']} modules, heavy: {', '.join(parts['heavy_in_main']) or 'none'}")
-    print(f"  of which lazy imports, if triggered: sympy {lazy['sympy']:.2f} s, then torch._dynamo "
-          f"{lazy['dynamo']:.2f} s (timed alone after import torch)")
-    lazy_cost = sum(lazy[k] for k, mod in (("dynamo", "torch._dynamo"), ("sympy", "sympy"))
-                    if mod in parts["heavy_in_main"])
-    if lazy_cost:
-        without = (best["CLI small LSTM"] - lazy_cost) / best["import torch"]
-        print(f"  → without the lazy imports of the meta trace the ratio would be ≈ {without:.2f}×")
+    print(f"  cli.main again, same process      {parts['main_warm']:6.2f} s   (what the CLI itself does: parse, "
+          f"build on meta, trace, print)")
+    lazy_cost = parts["main"] - parts["main_warm"]
+    print(f"  → the first call's one-time cost: {lazy_cost:.2f} s, the lazy import of {parts['new_modules']} modules, "
+          f"among them sympy {lazy['sympy']:.2f} s and "
+          f"torch._dynamo {lazy['dynamo']:.2f} s (each timed alone after import torch), pulled in by torch's meta "
+          f"decompositions during the trace (helpers.trace), not by the CLI")
+    without = (best["CLI small LSTM"] - lazy_cost) / best["import torch"]
+    print(f"  → without them the ratio would be ≈ {without:.2f}×")
     ok = ratio <= TARGET
     print(f"\n[{'PASS' if ok else 'FAIL'}] CLI small-LSTM wall time ≤ {TARGET} × import torch: {ratio:.2f}×")
     return ok
