@@ -8,12 +8,19 @@ The expression is parsed, never evaluated: only calls of `torch.nn` module class
 `torch.nn.X` or a bare `X`), with literal arguments (numbers, strings, booleans, None, tuples,
 lists) or nested `nn.…` calls, are accepted. Anything else — names, attribute access outside
 torch.nn, arithmetic, lambdas, imports, ``device=`` (everything is built on the meta device, so
-no size can allocate memory), expressions longer than `MAX_LENGTH` characters or nested deeper
-than `MAX_DEPTH` — is refused with a message saying what was found.
+no size can allocate memory), a keyword given twice, expressions longer than `MAX_LENGTH`
+characters or nested more than `MAX_DEPTH` levels deep (the constructor call itself is level 1,
+each nested call, tuple or list one more) — is refused with a message saying what was found.
+
+``--input`` takes a shape of non-negative integers (``5,2,20``, ``5x2x20`` or ``(5, 2, 20)``); a
+negative first size (``--input -2,10``) is read as a shape, not as an option, and refused with the
+reason, and so is a shape of more elements than a tensor can have (2**63 − 1).
 
 Exit status: 0 with the summary table; 2 with a one-line ``error: …`` (or the plain-language
 `helpers.trace.explain` of a failing forward pass) on stderr for a refused expression, a module
 torch cannot build, a forward pass that fails, or a malformed ``--input``.
+
+torch is imported only once the arguments are read, so ``--help`` and argument errors are instant.
 """
 
 from __future__ import annotations
@@ -21,16 +28,19 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import math
+import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["parse_module", "main", "UnsafeExpression", "MAX_LENGTH", "MAX_DEPTH"]
 
 MAX_LENGTH = 2000  # characters of one expression
-MAX_DEPTH = 16     # nested calls / tuples / lists
+MAX_DEPTH = 16     # levels of nested calls / tuples / lists, the outer call being level 1
+MAX_NUMEL = 2**63 - 1  # elements of one tensor (torch sizes are int64)
 _REFUSED_KWARGS = {"device": "everything is built on the meta device (shapes only)"}
 
 
@@ -39,6 +49,8 @@ class UnsafeExpression(ValueError):
 
 
 def _module_class(func: ast.expr) -> type[nn.Module]:
+    from torch import nn  # noqa: PLC0415 - torch is imported once the arguments are read
+
     parts: list[str] = []
     node = func
     while isinstance(node, ast.Attribute):
@@ -68,17 +80,19 @@ def _literal(node: ast.expr) -> Any:
 
 
 def _value(node: ast.expr, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        raise UnsafeExpression(f"the expression is nested more than {MAX_DEPTH} levels deep")
-    if isinstance(node, ast.Call):
-        return _build(node, depth + 1)
-    if isinstance(node, (ast.Tuple, ast.List)):
+    """The value of an argument of a call or item of a container that is `depth` levels deep."""
+    if isinstance(node, (ast.Call, ast.Tuple, ast.List)):
+        if depth + 1 > MAX_DEPTH:
+            raise UnsafeExpression(f"the expression is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, ast.Call):
+            return _build(node, depth + 1)
         items = [_value(e, depth + 1) for e in node.elts]
         return tuple(items) if isinstance(node, ast.Tuple) else items
     return _literal(node)
 
 
-def _build(node: ast.Call, depth: int = 0) -> nn.Module:
+def _build(node: ast.Call, depth: int = 1) -> nn.Module:
+    """Build the call `node`, which is `depth` levels deep (the outer call is level 1)."""
     cls = _module_class(node.func)
     args = []
     for a in node.args:
@@ -91,6 +105,8 @@ def _build(node: ast.Call, depth: int = 0) -> nn.Module:
             raise UnsafeExpression("**kwargs are not allowed")
         if kw.arg in _REFUSED_KWARGS:
             raise UnsafeExpression(f"{kw.arg}= is not allowed: {_REFUSED_KWARGS[kw.arg]}")
+        if kw.arg in kwargs:  # Python refuses this when compiling; ast.parse does not check it
+            raise UnsafeExpression(f"keyword argument {kw.arg}= is given twice in {ast.unparse(node)!r}")
         kwargs[kw.arg] = _value(kw.value, depth)
     try:
         return cls(*args, **kwargs)
@@ -119,18 +135,38 @@ def parse_module(expression: str) -> nn.Module:
         raise UnsafeExpression(f"not a Python expression: {getattr(exc, 'msg', None) or exc}") from None
     if not isinstance(tree.body, ast.Call):
         raise UnsafeExpression("the expression must be a single constructor call such as nn.Linear(10, 5)")
+    import torch  # noqa: PLC0415
+
     with torch.device("meta"):
         return _build(tree.body)
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(p) for p in text.replace("x", ",").replace("(", "").replace(")", "").split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--input must be comma-separated integers like 2,5,20, got {text!r}") from None
+    parts = [p.strip() for p in text.replace("x", ",").replace("(", "").replace(")", "").split(",")]
+    if not all(re.fullmatch(r"[+-]?[0-9]+", p) for p in parts if p):  # no "2.5", "1e3", "2_0", "--2"
+        raise argparse.ArgumentTypeError(f"--input must be comma-separated integers like 2,5,20, got {text!r}")
+    dims = tuple(int(p) for p in parts if p)
     if not dims or any(d < 0 for d in dims):
         raise argparse.ArgumentTypeError(f"--input must be non-negative integers, got {text!r}")
+    if math.prod(dims) > MAX_NUMEL or max(dims) > MAX_NUMEL:
+        raise argparse.ArgumentTypeError(
+            f"--input {text!r} is too large: a tensor has at most 2**63 - 1 = {MAX_NUMEL:,} elements "
+            f"(torch sizes are 64-bit integers), this shape has {math.prod(dims):,}")
     return dims
+
+
+def _join_negative_inputs(argv: list[str]) -> list[str]:
+    """``--input -2,10`` → ``--input=-2,10``: argparse would read ``-2,10`` as an unknown option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--input" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"--input={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="input shape, e.g. 5,2,20 (repeat for several inputs)")
     p.add_argument("--dtype", choices=["float", "long"], default="float",
                    help="dtype of the inputs (long for nn.Embedding indices)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_inputs(sys.argv[1:] if argv is None else list(argv)))
 
-    from helpers.trace import explain, summary  # noqa: PLC0415 - keep `--help` fast
+    import torch  # noqa: PLC0415 - `--help` and argument errors do not wait for torch
+
+    from helpers.trace import explain, summary  # noqa: PLC0415
 
     try:
         module = parse_module(args.module)
@@ -152,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     dtype = torch.long if args.dtype == "long" else torch.float32
-    inputs = tuple(torch.zeros(shape, dtype=dtype, device="meta") for shape in args.input)
+    try:
+        inputs = tuple(torch.zeros(shape, dtype=dtype, device="meta") for shape in args.input)
+    except (RuntimeError, ValueError, OverflowError, TypeError) as exc:  # one line, not a traceback
+        print(f"error: cannot make an input of shape {args.input}: {_first_line(exc)}", file=sys.stderr)
+        return 2
     try:
         table = summary(module, example_inputs=inputs)
     except Exception as exc:  # noqa: BLE001 - a failing forward pass is explained, not a traceback

@@ -11,6 +11,10 @@ Conventions
   products/convolutions/attention only; bias additions, activations, norms and softmax count 0.
   The ``*_flops`` functions here follow FlopCounterMode's convention (``2·MACs``).
 * Bytes per element: fp32 4, bf16/fp16 2, int8 1, int4 0.5 (two weights per byte).
+* Sizes are ints; 0 is allowed where torch runs the layer on it (an empty batch costs 0), negative
+  sizes and the configurations torch refuses to run (groups=0, a kernel side 0, out_channels=0 in
+  a conv) raise ValueError; None, floats and bools as sizes raise `helpers._args.SizeTypeError`
+  (a TypeError and a ValueError), naming the argument.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 from typing import Sequence, Union
+
+from helpers._args import SizeTypeError, as_tuple, require_int
 
 __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
            "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
@@ -31,8 +37,27 @@ BYTES_PER_ELEMENT: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 
 OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
 
 
-def _tuple(x: IntOrTuple) -> tuple[int, ...]:
-    return (x,) if isinstance(x, int) else tuple(x)
+def _tuple(x: IntOrTuple, name: str = "kernel_size", minimum: int = 1) -> tuple[int, ...]:
+    """`x` as a tuple of ints of at least `minimum` (an int is a 1-tuple)."""
+    n = len(x) if isinstance(x, Sequence) and not isinstance(x, str) else 1
+    if n == 0:
+        raise ValueError(f"{name} must not be an empty tuple")
+    return as_tuple(x, n, name, minimum=minimum)
+
+
+def _count(value: object, name: str, minimum: int = 0) -> int:
+    """A size or count: an int, zero or more (an empty batch or sequence costs nothing) by default."""
+    return require_int(value, name, minimum=minimum)
+
+
+def _bytes(value: object, name: str = "bytes_per_element") -> float:
+    """A positive number of bytes per element (0.5 for int4 is allowed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SizeTypeError(f"{name} must be a number such as 4 (fp32), 2 (bf16) or 0.5 (int4), "
+                            f"got {value!r} ({type(value).__name__})")
+    if not value > 0:
+        raise ValueError(f"{name} must be greater than zero, got {value!r}")
+    return value
 
 
 def linear_macs(in_features: int, out_features: int, rows: int = 1) -> int:
@@ -41,7 +66,7 @@ def linear_macs(in_features: int, out_features: int, rows: int = 1) -> int:
     Each of the `out` outputs of each row is a dot product of length `in`: ``rows·in·out`` MACs.
     (The bias adds ``rows·out`` additions, which FlopCounterMode does not count.)
     """
-    return rows * in_features * out_features
+    return _count(rows, "rows") * _count(in_features, "in_features") * _count(out_features, "out_features")
 
 
 def linear_flops(in_features: int, out_features: int, rows: int = 1) -> int:
@@ -55,16 +80,26 @@ def conv_macs(in_channels: int, out_channels: int, kernel_size: IntOrTuple, outp
 
     ``MACs = B · out_channels · ∏output_size · (in_channels / groups) · ∏kernel_size``.
     `output_size` is the spatial size of the OUTPUT (see `helpers.shapes.conv_output_size`).
-    A 1-D kernel with a 2-D output (or vice versa) is an error.
+    An int kernel_size or output_size applies to every spatial dim (as torch reads kernel_size=3);
+    tuples of different lengths are an error. Refused as torch refuses to run the layer: kernel
+    or output sides below 1, out_channels or groups below 1, channels not divisible by groups.
     """
-    k, o = _tuple(kernel_size), _tuple(output_size)
-    if len(k) == 1 and len(o) > 1:
+    k, o = _tuple(kernel_size), _tuple(output_size, "output_size")
+    if isinstance(kernel_size, int) and len(o) > 1:
         k = k * len(o)
+    if isinstance(output_size, int) and len(k) > 1:
+        o = o * len(k)
     if len(k) != len(o):
         raise ValueError(f"kernel_size {k} and output_size {o} have different numbers of dimensions")
-    if in_channels % groups or out_channels % groups:
-        raise ValueError(f"in_channels={in_channels} and out_channels={out_channels} must be divisible by groups={groups}")
-    return batch_size * out_channels * prod(o) * (in_channels // groups) * prod(k)
+    if len(k) > 3:
+        raise ValueError(f"a convolution has 1, 2 or 3 spatial dims (Conv1d/2d/3d), got kernel_size {k}")
+    cin = _count(in_channels, "in_channels")
+    cout = _count(out_channels, "out_channels", minimum=1)  # torch builds 0 filters but cannot run them
+    g = _count(groups, "groups", minimum=1)
+    batch = _count(batch_size, "batch_size")
+    if cin % g or cout % g:
+        raise ValueError(f"in_channels={cin} and out_channels={cout} must be divisible by groups={g}")
+    return batch * cout * prod(o) * (cin // g) * prod(k)
 
 
 def conv_flops(in_channels: int, out_channels: int, kernel_size: IntOrTuple, output_size: IntOrTuple,
@@ -80,7 +115,7 @@ def weight_bytes(num_params: int, dtype: str = "fp32") -> float:
     """
     if dtype not in BYTES_PER_ELEMENT:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    return num_params * BYTES_PER_ELEMENT[dtype]
+    return _count(num_params, "num_params") * BYTES_PER_ELEMENT[dtype]
 
 
 @dataclass(frozen=True)
@@ -113,7 +148,8 @@ def training_memory(num_params: int, activation_numel: int = 0, optimizer: str =
     """
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
-    p = num_params * bytes_per_element
+    num_params, activation_numel = _count(num_params, "num_params"), _count(activation_numel, "activation_numel")
+    p = num_params * _bytes(bytes_per_element)
     return TrainingMemory(params=p, grads=p, optimizer_state=OPTIMIZER_STATES[optimizer] * p,
                           activations=activation_numel * bytes_per_element)
 
@@ -121,8 +157,9 @@ def training_memory(num_params: int, activation_numel: int = 0, optimizer: str =
 def attention_scores_bytes(batch_size: int, num_heads: int, seq_len: int, bytes_per_element: float = 4,
                            kv_len: int | None = None) -> float:
     """Bytes of ONE layer's attention matrix (B, h, T, S): ``B·h·T·S·bytes`` — O(T²) for S = T."""
-    s = seq_len if kv_len is None else kv_len
-    return batch_size * num_heads * seq_len * s * bytes_per_element
+    t = _count(seq_len, "seq_len")
+    s = t if kv_len is None else _count(kv_len, "kv_len")
+    return _count(batch_size, "batch_size") * _count(num_heads, "num_heads") * t * s * _bytes(bytes_per_element)
 
 
 def kv_cache_bytes(n_layer: int, n_head: int, head_dim: int, seq_len: int, batch_size: int = 1,
@@ -132,8 +169,14 @@ def kv_cache_bytes(n_layer: int, n_head: int, head_dim: int, seq_len: int, batch
     For every layer, the keys and the values (the factor 2) of every past token are kept, each of
     width n_kv_head·head_dim (= d_model without grouped-query attention, n_kv_head = n_head).
     """
-    kv = n_head if n_kv_head is None else n_kv_head
-    return 2 * n_layer * kv * head_dim * seq_len * batch_size * bytes_per_element
+    heads = _count(n_head, "n_head", minimum=1)
+    kv = heads if n_kv_head is None else _count(n_kv_head, "n_kv_head", minimum=1)
+    if heads % kv:
+        raise ValueError(f"n_head={heads} must be divisible by n_kv_head={kv}: grouped-query attention shares "
+                         f"each key/value head between the same number of query heads")
+    sizes = [_count(v, name) for v, name in ((n_layer, "n_layer"), (head_dim, "head_dim"), (seq_len, "seq_len"),
+                                            (batch_size, "batch_size"))]
+    return 2 * kv * prod(sizes) * _bytes(bytes_per_element)
 
 
 def depthwise_separable_ratio(in_channels: int, out_channels: int, kernel_size: IntOrTuple,
@@ -142,8 +185,9 @@ def depthwise_separable_ratio(in_channels: int, out_channels: int, kernel_size: 
 
     Without biases the ratio is exactly ``1/O + 1/k²`` (Howard et al. 2017, MobileNets, eq. 5).
     """
-    kk = prod(_tuple(kernel_size)) if not isinstance(kernel_size, int) else kernel_size ** 2
-    c, o = in_channels, out_channels
+    k = _tuple(kernel_size)
+    kk = prod(k) if isinstance(kernel_size, Sequence) else k[0] ** 2  # an int k means a k×k kernel
+    c, o = _count(in_channels, "in_channels", minimum=1), _count(out_channels, "out_channels", minimum=1)
     separable = c * kk + c * o + ((c + o) if bias else 0)
     standard = c * o * kk + (o if bias else 0)
     return separable / standard

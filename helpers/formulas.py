@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
-from helpers._args import IntOrTuple, as_tuple, is_int, require_positive_int, spatial_dims
+from helpers._args import IntOrTuple, SizeTypeError, as_tuple, is_int, require_positive_int, spatial_dims
 
 __all__ = [
     "linear_params", "linear_params_breakdown",
@@ -81,7 +81,8 @@ def linear_params(in_features: int, out_features: int, bias: bool = True) -> int
 
 def bilinear_params(in1_features: int, in2_features: int, out_features: int, bias: bool = True) -> int:
     """Parameters of ``nn.Bilinear``: weight (out, in1, in2) → out·in1·in2, bias → out."""
-    a = require_positive_int(in1_features, "in1_features", allow_zero=True)
+    # torch refuses in1_features=0 (its initialisation divides by √in1) but builds in2 or out = 0
+    a = require_positive_int(in1_features, "in1_features")
     b = require_positive_int(in2_features, "in2_features", allow_zero=True)
     o = require_positive_int(out_features, "out_features", allow_zero=True)
     return o * a * b + (o if bias else 0)
@@ -105,8 +106,8 @@ def _check_conv_args(in_channels: int, out_channels: int, groups: int, padding: 
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise ValueError(f"padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
-        strides = (stride,) if is_int(stride) else tuple(stride)  # type: ignore[arg-type]
-        if padding == "same" and any(int(s) != 1 for s in strides):
+        strides = tuple(stride) if isinstance(stride, Sequence) and not isinstance(stride, str) else (stride,)
+        if padding == "same" and any(s != 1 for s in strides):
             raise ValueError("padding='same' is not supported for strided convolutions "
                              "(stride must be 1 so the output keeps the input's size)")
     if padding_mode not in _PADDING_MODES:
@@ -118,7 +119,7 @@ def _kernel(kernel_size: IntOrTuple, dim: Optional[int]) -> tuple[int, ...]:
     n = dim if dim is not None else spatial_dims(kernel_size, default=2)
     if n not in (1, 2, 3):
         raise ValueError(f"dim must be 1, 2 or 3 (Conv1d/Conv2d/Conv3d), got {n}")
-    ks = as_tuple(kernel_size, n, "kernel_size")
+    ks = as_tuple(kernel_size, n, "kernel_size", broadcast_one=False)
     if any(k < 0 for k in ks):
         raise ValueError(f"kernel_size must not be negative, got {kernel_size!r}")
     return ks
@@ -135,6 +136,11 @@ def conv_params_breakdown(in_channels: int, out_channels: int, kernel_size: IntO
     """
     cin, cout, g = _check_conv_args(in_channels, out_channels, groups, padding, stride, padding_mode)
     ks = _kernel(kernel_size, dim)
+    if padding == "same":  # torch computes the padding d·(k−1) at construction, so dilation must be a number
+        dilations = tuple(dilation) if isinstance(dilation, Sequence) and not isinstance(dilation, str) else (dilation,)
+        if not all(is_int(d) or isinstance(d, (bool, float)) for d in dilations):
+            raise SizeTypeError(f"dilation must be an int or a tuple of ints, got {dilation!r}: padding='same' "
+                                f"pads dilation·(kernel_size − 1) positions")
     parts = {"weight": cout * (cin // g) * math.prod(ks)}
     if bias:
         parts["bias"] = cout
@@ -216,7 +222,10 @@ def embedding_params_breakdown(num_embeddings: int, embedding_dim: int,
     """
     v = require_positive_int(num_embeddings, "num_embeddings", allow_zero=True)
     d = require_positive_int(embedding_dim, "embedding_dim", allow_zero=True)
-    if padding_idx is not None and not (-v <= int(padding_idx) < v):
+    if padding_idx is not None and not is_int(padding_idx):
+        raise SizeTypeError(f"padding_idx must be an integer row index (or None), got {padding_idx!r} "
+                            f"({type(padding_idx).__name__})")
+    if padding_idx is not None and not (-v <= int(padding_idx) < v):  # type: ignore[call-overload]
         raise ValueError(f"padding_idx must be within num_embeddings: got padding_idx={padding_idx} "
                          f"for a vocabulary of {v} rows (valid: {-v}..{v - 1})")
     return {"weight": v * d}
@@ -271,7 +280,13 @@ def batchnorm_buffers(num_features: int, eps: float = 1e-5, momentum: Optional[f
 
 
 def _normalized_numel(normalized_shape: IntOrTuple) -> int:
-    shape = (normalized_shape,) if is_int(normalized_shape) else tuple(normalized_shape)  # type: ignore[arg-type]
+    if is_int(normalized_shape):
+        shape: tuple[object, ...] = (normalized_shape,)
+    elif isinstance(normalized_shape, Sequence) and not isinstance(normalized_shape, str):
+        shape = tuple(normalized_shape)
+    else:
+        raise SizeTypeError(f"normalized_shape must be an int or a tuple of ints (the trailing dims to "
+                            f"normalise), got {normalized_shape!r} ({type(normalized_shape).__name__})")
     return math.prod(require_positive_int(s, "normalized_shape", allow_zero=True) for s in shape)
 
 
@@ -413,8 +428,8 @@ def mha_params_breakdown(embed_dim: int, num_heads: int, dropout: float = 0.0, b
     if e % nh:
         raise ValueError(f"embed_dim must be divisible by num_heads: {e} features cannot be split into "
                          f"{nh} heads of equal size")
-    kd = e if kdim is None else require_positive_int(kdim, "kdim")
-    vd = e if vdim is None else require_positive_int(vdim, "vdim")
+    kd = e if kdim is None else require_positive_int(kdim, "kdim", allow_zero=True)  # torch builds kdim=0
+    vd = e if vdim is None else require_positive_int(vdim, "vdim", allow_zero=True)
     parts: Breakdown = {}
     if kd == e and vd == e:
         parts["in_proj_weight"] = 3 * e * e

@@ -3,7 +3,11 @@
 All size functions take the input's spatial size first (an int, or a tuple with one entry per
 spatial dimension) and then the layer's arguments with torch's names. They return an int for an
 int input and a tuple otherwise, and raise `ValueError` with a student-readable message exactly
-where torch's forward pass raises.
+where torch's forward pass raises: among others a spatial size or a kernel side below 1 (torch
+runs an empty batch or channel dim, never an empty spatial one), a 1-element kernel tuple for a
+2-d or 3-d conv (torch builds ``nn.Conv2d(1, 1, (3,))`` but no input can run through it), more
+than 3 spatial dims. A size that is not an int (None, 2.0, True, "3") raises
+`helpers._args.SizeTypeError`, a TypeError that is also a ValueError, naming the argument.
 
 Formulas, per spatial dimension (L = input size, k = kernel, s = stride, p = padding, d = dilation)::
 
@@ -20,7 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
-from helpers._args import IntOrTuple, as_tuple, is_int
+from helpers._args import IntOrTuple, SizeTypeError, as_tuple, is_int, require_int
 
 __all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "rnn_shapes", "check_shape",
            "ShapeError"]
@@ -29,18 +33,29 @@ Size = Union[int, tuple[int, ...]]
 
 
 def _dims(input_size: IntOrTuple, *args: object) -> tuple[int, tuple[int, ...], bool]:
-    """Number of spatial dims, the input as a tuple, and whether to return a plain int."""
+    """Number of spatial dims, the input as a tuple, and whether to return a plain int.
+
+    Every spatial size must be at least 1: torch only allows the batch or channel dim to be 0.
+    """
     if is_int(input_size):
         n = 1
         for a in args:
             if isinstance(a, Sequence) and not isinstance(a, str):
                 n = len(a)
                 break
-        return n, (int(input_size),) * n, n == 1  # type: ignore[arg-type]
-    sizes = tuple(input_size)  # type: ignore[arg-type]
-    if not sizes or not all(is_int(v) for v in sizes):
-        raise ValueError(f"input_size should be an int or a tuple of ints, got {input_size!r}")
-    return len(sizes), tuple(int(v) for v in sizes), False
+        sizes: tuple[object, ...] = (input_size,) * n
+    elif isinstance(input_size, Sequence) and not isinstance(input_size, str) and len(input_size):
+        sizes = tuple(input_size)
+    else:
+        raise SizeTypeError(f"input_size should be an int or a tuple of ints (the spatial sizes), got "
+                            f"{input_size!r} ({type(input_size).__name__})")
+    why = (" (torch accepts an empty batch or channel dimension, never an empty spatial one: "
+           "there would be nothing to slide the kernel over)")
+    if len(sizes) > 3:
+        raise ValueError(f"torch's conv and pool layers have 1, 2 or 3 spatial dims, got {len(sizes)} "
+                         f"(input_size={input_size!r}; an int input takes its dims from the first tuple argument)")
+    checked = tuple(require_int(v, "input_size", minimum=1, why=why) for v in sizes)
+    return len(checked), checked, is_int(input_size) and len(checked) == 1
 
 
 def _result(values: list[int], scalar: bool) -> Size:
@@ -76,7 +91,7 @@ def conv_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: In
     (14, 14)
     """
     n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, dilation)
-    ks = as_tuple(kernel_size, n, "kernel_size")
+    ks = as_tuple(kernel_size, n, "kernel_size", minimum=1, broadcast_one=False)
     st = as_tuple(stride, n, "stride")
     dl = as_tuple(dilation, n, "dilation")
     if isinstance(padding, str):
@@ -116,7 +131,7 @@ def conv_transpose_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, 
     28
     """
     n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, output_padding, dilation)
-    ks = as_tuple(kernel_size, n, "kernel_size")
+    ks = as_tuple(kernel_size, n, "kernel_size", minimum=1, broadcast_one=False)
     st = as_tuple(stride, n, "stride")
     pd = as_tuple(padding, n, "padding")
     op = as_tuple(output_padding, n, "output_padding")
@@ -157,7 +172,8 @@ def pool_output_size(input_size: IntOrTuple, kernel_size: IntOrTuple, stride: Op
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
     n, sizes, scalar = _dims(input_size, kernel_size, stride, padding, dilation)
     ks = as_tuple(kernel_size, n, "kernel_size")
-    st = ks if stride is None or (not is_int(stride) and len(stride) == 0) else as_tuple(stride, n, "stride")
+    no_stride = stride is None or (isinstance(stride, Sequence) and not isinstance(stride, str) and len(stride) == 0)
+    st = ks if no_stride else as_tuple(stride, n, "stride")
     pd = as_tuple(padding, n, "padding")
     dl = as_tuple(dilation, n, "dilation")
     if kind == "avg" and any(d != 1 for d in dl):
@@ -209,6 +225,13 @@ def check_shape(tensor: Any, pattern: str, **known: int) -> dict[str, int]:
     {'B': 64, 'C': 1, 'H': 28, 'W': 28}
     """
     shape = tuple(int(s) for s in getattr(tensor, "shape", tensor))
+    for name, size in known.items():
+        if not is_int(size):
+            hint = f" — write {name}={size.strip()}, without quotes" if isinstance(size, str) and \
+                size.strip().isdigit() else ""
+            raise SizeTypeError(f"the known size {name}={size!r} must be an integer, got a "
+                                f"{type(size).__name__}{hint}")
+    known = {name: int(size) for name, size in known.items()}
     tokens = pattern.replace(",", " ").split()
     for tok in tokens:
         if not _TOKEN.match(tok):
@@ -272,9 +295,9 @@ def rnn_shapes(mode: str, input_size: int, hidden_size: int, num_layers: int = 1
 
     rnn_params_breakdown(mode, input_size, hidden_size, num_layers, bidirectional=bidirectional,
                          proj_size=proj_size)
-    for name, value in (("seq_len", seq_len), ("batch", batch if batch is not None else 1)):
-        if not is_int(value) or int(value) < 1:  # type: ignore[call-overload]
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    require_int(seq_len, "seq_len", minimum=1, why=" (torch: expected sequence length to be larger than 0)")
+    if batch is not None:
+        require_int(batch, "batch", minimum=0, why=" (an empty batch, 0, is allowed as in torch)")
     d = 2 if bidirectional else 1
     h_r = proj_size or hidden_size
     T, L = int(seq_len), int(num_layers)

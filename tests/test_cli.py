@@ -146,6 +146,8 @@ PARSER_LIMIT = "nn.Sequential(" * 300 + ")" * 300
     ("nn.Linear(**{'in_features': 3})", "**kwargs are not allowed"),
     ("nn.Linear([i for i in range(3)], 4)", "arguments must be literals"),
     ("nn.Linear(3, 4, device='cpu')", "device= is not allowed"),
+    ("nn.Linear(3, 4, bias=True, bias=False)", "keyword argument bias= is given twice"),
+    ("nn.Sequential(nn.Linear(3, 4, bias=False, bias=False))", "given twice"),
     ("nn.Linear(3, (yield))", "arguments must be literals"),
     ("nn.Linear(3, 4); import os", "not a Python expression"),
     ("nn.Linear(3, 4", "not a Python expression"),
@@ -161,6 +163,26 @@ def test_unsafe_expressions_refused(capsys, expression, message):
     assert captured.out == ""
     assert captured.err.startswith("error: ")
     assert message in captured.err, captured.err
+
+
+def nested_calls(levels: int) -> str:
+    """An expression `levels` levels deep: Sequential(Sequential(…(ReLU())…))."""
+    return "nn.Sequential(" * (levels - 1) + "nn.ReLU()" + ")" * (levels - 1)
+
+
+def nested_lists(levels: int) -> str:
+    """The outer call (level 1), then levels − 1 nested lists as an argument."""
+    return "nn.Linear(3, 4, bias=" + "[" * (levels - 1) + "]" * (levels - 1) + ")"
+
+
+@pytest.mark.parametrize("make", [nested_calls, nested_lists])
+def test_depth_limit_is_exact(make):
+    """MAX_DEPTH levels are accepted, one more is refused (the limit used to let MAX_DEPTH + 2 through)."""
+    module = cli.parse_module(make(cli.MAX_DEPTH))
+    real = eval(make(cli.MAX_DEPTH), {"nn": nn})  # noqa: S307 - our own literal expression, to compare
+    assert count_params(module) == count_params(real)
+    with pytest.raises(cli.UnsafeExpression, match=f"nested more than {cli.MAX_DEPTH} levels"):
+        cli.parse_module(make(cli.MAX_DEPTH + 1))
 
 
 def test_refused_before_anything_runs(tmp_path: Path):
@@ -192,6 +214,41 @@ def test_bad_input_formats(capsys, value):
         cli.main(["summary", "nn.Linear(3, 4)", "--input", value])
     assert exc.value.code == 2
     assert "--input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999,10", "3037000500,3037000500"])
+def test_too_large_input_is_one_clean_error(capsys, value):
+    """More elements than an int64 can count: torch refuses to make the tensor; the CLI says why, in one line."""
+    dims = [int(v) for v in value.split(",")]
+    with pytest.raises((RuntimeError, OverflowError, TypeError)):
+        torch.empty(dims, device="meta")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "nn.Linear(10, 3)", "--input", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "too large" in err and "2**63 - 1" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("value", ["-2,10", "-2"])
+def test_negative_input_is_read_as_a_shape_and_refused(capsys, value):
+    """argparse reads "-2,10" after --input as an unknown option ("expected one argument"); the CLI reads it as
+    the shape it is and says what is wrong with it."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["summary", "nn.Linear(10, 3)", "--input", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--input must be non-negative integers" in err and repr(value) in err, err
+    assert "expected one argument" not in err
+
+
+def test_argument_errors_do_not_wait_for_torch():
+    """A bad --input (and --help) is answered before torch is imported."""
+    code = ("import sys\nfrom helpers.cli import main\n"  # as helpers/__main__.py imports it
+            "try:\n    main(['summary', 'nn.Linear(10, 3)', '--input', '-2,10'])\n"
+            "except SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr
+    assert "non-negative" in proc.stderr
 
 
 def test_input_is_required(capsys):

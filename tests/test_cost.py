@@ -16,6 +16,10 @@ from helpers.models.attention import scaled_dot_product_attention
 from helpers.models.cnn import DepthwiseSeparableConv2d
 from helpers.models.gpt import GPT, GPTConfig
 from helpers.shapes import conv_output_size
+from tests._compare import agree
+
+#: a size drawn mostly valid, with 0 and negative values often enough
+size = st.one_of(st.integers(1, 6), st.integers(-2, 0))
 
 
 def flops_of(module: nn.Module, x: torch.Tensor) -> int:
@@ -47,11 +51,89 @@ def test_conv_flops_equal_flop_counter(g, cin_g, cout_g, k, stride, padding, siz
     assert flops_of(conv, x) == cost.conv_flops(cin, cout, k, out, groups=g, batch_size=B)
 
 
+@settings(max_examples=60)
+@given(fin=size, fout=size, rows=size, flops=st.booleans())
+def test_linear_macs_refuse_what_torch_refuses(fin, fout, rows, flops):
+    """Zero sizes cost 0 (torch runs an empty Linear); negative sizes are refused, never negative MACs."""
+    def theirs() -> int:
+        measured = flops_of(nn.Linear(fin, fout, device="meta"), torch.empty(rows, fin, device="meta"))
+        return measured if flops else measured // 2
+
+    agree(lambda: (cost.linear_flops if flops else cost.linear_macs)(fin, fout, rows), theirs)
+
+
+@settings(max_examples=80)
+@given(g=st.integers(-1, 3), cin=size, cout=size, k=size, out=size, B=size, dim=st.sampled_from([1, 2]))
+def test_conv_macs_refuse_what_torch_refuses(g, cin, cout, k, out, B, dim):
+    """groups=0 (was a ZeroDivisionError), kernel 0, negative sizes (were negative MACs), out_channels=0 (torch
+    builds the layer but cannot run it): refused as torch refuses to run the conv; on CPU, since the meta
+    device skips some of these checks (a kernel-0 conv 'runs' there)."""
+    if cin == 0 and k == 0:
+        # torch's CPU conv skips every check for a zero-channel input, even kernel 0; the formula does not
+        with pytest.raises(ValueError, match="kernel_size"):
+            cost.conv_macs(cin, cout, k, out, groups=g, batch_size=B)
+        return
+
+    def theirs() -> int:
+        conv = (nn.Conv1d if dim == 1 else nn.Conv2d)(cin, cout, k, groups=g)
+        return flops_of(conv, torch.zeros(B, cin, *[out + k - 1] * dim)) // 2
+
+    agree(lambda: cost.conv_macs(cin, cout, (k,) * dim, (out,) * dim, groups=g, batch_size=B), theirs)
+
+
+@settings(max_examples=60)
+@given(B=size, h=size, T=size, S=st.one_of(st.none(), size), n_layer=size, hd=size, kv=st.one_of(st.none(), size))
+def test_byte_counts_refuse_negative_sizes_like_torch(B, h, T, S, n_layer, hd, kv):
+    """The tensors these functions count, built by torch: an empty one is 0 bytes, a negative size is refused."""
+    def scores() -> int:
+        att = torch.empty(B, h, T, T if S is None else S, device="meta")
+        return att.numel() * att.element_size()
+
+    agree(lambda: cost.attention_scores_bytes(B, h, T, 4, kv_len=S), scores)
+
+    def cache() -> int:
+        heads = h if kv is None else kv
+        if h < 1 or heads < 1:  # (torch's sdpa even "runs" 4 query heads against 0 key/value heads)
+            raise ValueError("attention needs at least one query head and one key/value head")
+        q, kv_t = torch.empty(1, h, 1, 1), torch.empty(1, heads, 1, 1)
+        torch.nn.functional.scaled_dot_product_attention(q, kv_t, kv_t, enable_gqa=True)  # kv heads must divide h
+        keys = torch.empty(n_layer, B, heads, T, hd, dtype=torch.bfloat16, device="meta")
+        return 2 * keys.numel() * keys.element_size()
+
+    agree(lambda: cost.kv_cache_bytes(n_layer, h, hd, T, B, 2, n_kv_head=kv), cache)
+    agree(lambda: cost.weight_bytes(n_layer, "bf16"),
+          lambda: torch.empty(n_layer, dtype=torch.bfloat16, device="meta").nbytes)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda bad: cost.linear_macs(bad, 4), "in_features"),
+    (lambda bad: cost.conv_macs(3, 8, 3, bad), "output_size"),
+    (lambda bad: cost.conv_macs(3, 8, 3, 5, groups=bad), "groups"),
+    (lambda bad: cost.weight_bytes(bad), "num_params"),
+    (lambda bad: cost.training_memory(bad), "num_params"),
+    (lambda bad: cost.attention_scores_bytes(1, bad, 8), "num_heads"),
+    (lambda bad: cost.kv_cache_bytes(2, 4, 16, bad), "seq_len"),
+    (lambda bad: cost.kv_cache_bytes(2, 4, 16, 8, bytes_per_element=None if bad == 2.5 else bad),
+     "bytes_per_element"),  # 2.5 bytes per element is a number, not a wrong type
+    (lambda bad: cost.depthwise_separable_ratio(bad, 8, 3), "in_channels"),
+])
+@pytest.mark.parametrize("bad", [None, 2.5, True, "3"])
+def test_wrong_types_are_a_readable_type_error(call, name, bad):
+    """None/float/bool/str sizes: a TypeError (also a ValueError) naming the argument, not arithmetic on None."""
+    with pytest.raises(TypeError, match=name) as exc:
+        call(bad)
+    assert isinstance(exc.value, ValueError)
+
+
 def test_conv_macs_rejects_mismatched_dims_and_groups():
     with pytest.raises(ValueError):
         cost.conv_macs(4, 4, (3, 3), (5, 5, 5))
     with pytest.raises(ValueError):
         cost.conv_macs(4, 6, 3, 5, groups=4)
+    with pytest.raises(ValueError, match="groups"):  # was ZeroDivisionError
+        cost.conv_macs(4, 4, 3, 5, groups=0)
+    with pytest.raises(ValueError, match="in_channels"):  # was -60 MACs
+        cost.conv_macs(-4, 4, 3, 5)
 
 
 @pytest.mark.parametrize("opt_name,factory", [
@@ -108,6 +190,20 @@ def test_depthwise_separable_ratio_equals_counts(c, o, k, bias):
     assert cost.depthwise_separable_ratio(c, o, k, bias=bias) == pytest.approx(sep / std, rel=1e-12)
     if not bias:
         assert cost.depthwise_separable_ratio(c, o, k) == pytest.approx(1 / o + 1 / k ** 2, rel=1e-12)
+
+
+@settings(max_examples=40)
+@given(c=st.integers(-1, 4), o=st.integers(-1, 4), k=st.integers(-1, 3), bias=st.booleans())
+def test_depthwise_separable_ratio_refuses_layers_that_cannot_run(c, o, k, bias):
+    """0 channels or a 0 kernel: torch builds some of these layers but cannot run them (or they have no
+    weights to compare, a 0/0 ratio); the ratio is refused with a ValueError, not a ZeroDivisionError."""
+    def theirs() -> float:
+        sep, std = DepthwiseSeparableConv2d(c, o, k, bias=bias), nn.Conv2d(c, o, k, bias=bias)
+        x = torch.zeros(1, c, 4, 4)
+        sep(x), std(x)
+        return count_params(sep) / count_params(std)
+
+    agree(lambda: cost.depthwise_separable_ratio(c, o, k, bias=bias), theirs)
 
 
 def test_weight_bytes():
