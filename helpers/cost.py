@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence, Union
 
+from helpers._text import DTYPES, dtype_bytes
+
 __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
            "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
            "kv_cache_bytes", "depthwise_separable_ratio"]
 
 IntOrTuple = Union[int, Sequence[int]]
 
-BYTES_PER_ELEMENT: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+BYTES_PER_ELEMENT: dict[str, float] = {name: DTYPES[name][1] for name in ("fp64", "fp32", "tf32", "bf16", "fp16", "int8", "int4")}
 
 #: extra fp32 tensors an optimiser keeps per parameter (Adam: exp_avg and exp_avg_sq).
 OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
@@ -78,9 +80,7 @@ def weight_bytes(num_params: int, dtype: str = "fp32") -> float:
 
     int4 packs two weights per byte (quantisation scales/zero-points are ignored here).
     """
-    if dtype not in BYTES_PER_ELEMENT:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    return num_params * BYTES_PER_ELEMENT[dtype]
+    return num_params * dtype_bytes(dtype)
 
 
 @dataclass(frozen=True)

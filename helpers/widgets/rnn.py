@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
+from helpers._text import dtype_bytes
 from helpers.models.rnn import rnn_bptt_saved_numel
 from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
 
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
 OUTPUT_CSS_CLASS = "dp-rnn-output"
-_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
+_DTYPE_BYTES = {name: int(dtype_bytes(name)) for name in ("float32", "bfloat16", "float16", "float64")}
 
 
 @dataclass(frozen=True)
