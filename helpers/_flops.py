@@ -7,12 +7,14 @@ kernels the stock registry does not know.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, shape_wrapper
 
-__all__ = ["FlopCounter"]
+__all__ = ["_FlopCounter", "onednn"]
 
 try:  # torch is pinned (==2.13); if this private class moves, the plain FlopCounterMode is used
     from torch.utils.flop_counter import _FlopCounterMode
@@ -55,8 +57,14 @@ if _FlopCounterMode is not None:
             if not plain:
                 return super().__torch_dispatch__(func, types, args, kwargs)
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
+            meta_out = _META_OUTPUTS.get(func)
+            if meta_out is not None and any(isinstance(a, torch.Tensor) and a.is_meta for a in args):
+                out = meta_out(*args, **kwargs)
+            else:
+                out = func(*args, **kwargs)
             formula = self.counter.flop_registry.get(func._overloadpacket)
+            if formula is None:
+                formula = self.counter.named_formula(func)
             if formula is not None:
                 raw = getattr(formula, "__wrapped__", None)  # formula on shapes (shape_wrapper)
                 if raw is not None:
@@ -86,11 +94,100 @@ def _sdpa_cpu_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: An
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-# Stock FlopCounterMode has no formula for the kernel F.scaled_dot_product_attention uses on CPU
-# (it would count attention as 0 FLOPs on CPU, but count it on meta, where SDPA decomposes).
-_EXTRA_FORMULAS: dict[Any, Any] = {}
+def _grouped_mm_flop(a_shape: Any, b_shape: Any, offs: Any = None, *args: Any, out_shape: Any = None,
+                     **kwargs: Any) -> int:
+    """``torch._grouped_mm`` (Mixture-of-Experts kernel: one matmul per expert over its rows).
+
+    2 FLOPs per MAC, summed over the G groups (shapes as in torch/_meta_registrations.py):
+    a (M, K) @ b (G, K, N), rows split by `offs` → out (M, N):       2·M·K·N
+    a (M, K_total) @ b (K_total, N), K split by `offs` → (G, M, N):  2·M·K_total·N
+    a (G, M, K) @ b (K, N_total), columns split by `offs` → (M, N_total): 2·M·K·N_total
+    a (G, M, K) @ b (G, K, N) → (G, M, N):                           2·G·M·K·N
+    """
+    if len(a_shape) == 2 and len(b_shape) == 3:
+        return 2 * a_shape[0] * a_shape[1] * b_shape[2]
+    if len(a_shape) == 2 and len(b_shape) == 2:
+        return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+    if len(a_shape) == 3 and len(b_shape) == 2:
+        return 2 * a_shape[1] * a_shape[2] * b_shape[1]
+    return 2 * a_shape[0] * a_shape[1] * a_shape[2] * b_shape[2]
+
+
+def _grouped_mm_out(a: torch.Tensor, b: torch.Tensor, offs: Any = None, bias: Any = None,
+                    out_dtype: Any = None) -> torch.Tensor:
+    """Output of ``aten._grouped_mm`` on meta (torch's meta kernel accepts bf16 only, the CPU
+    kernel any float dtype; shapes as in torch/_meta_registrations.py)."""
+    if a.dim() == 2:
+        size = [offs.size(0), a.size(0), b.size(1)] if b.dim() == 2 else [a.size(0), b.size(-1)]
+    else:
+        size = [a.size(1), b.size(1)] if b.dim() == 2 else [a.size(0), a.size(1), b.size(-1)]
+    return torch.empty(size, dtype=out_dtype or a.dtype, device="meta")
+
+
+def _trilinear_flop(s1: Any, s2: Any, s3: Any, expand1: Any, expand2: Any, expand3: Any, sumdim: Any,
+                    *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``aten._trilinear`` (what ``nn.Bilinear`` / ``F.bilinear`` run): each input is unsqueezed
+    at its `expand` dims to a common broadcast shape S, and the product is summed over `sumdim`,
+    one sum dimension after the other (torch's sum-product order). MACs: prod(S) for the first
+    contraction, then prod(S) / (sizes already summed) for each further one. nn.Bilinear(in1,
+    in2, out) on N rows, S = (N, out, in1, in2): FLOPs = 2·N·out·in1·in2 + 2·N·out·in2."""
+    def expanded(shape: Any, dims: Any) -> list[int]:
+        out = list(shape)
+        for d in sorted(dims):
+            out.insert(d, 1)
+        return out
+
+    full = [max(sizes) for sizes in zip(expanded(s1, expand1), expanded(s2, expand2), expanded(s3, expand3))]
+    macs, size = 0, math.prod(full)
+    for d in sorted(sumdim):
+        macs += size
+        size //= max(full[d], 1)
+    return 2 * macs
+
+
+def _mv_flop(a_shape: Any, b_shape: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """Matrix-vector product (M, K) @ (K,): 2·M·K."""
+    return 2 * a_shape[0] * a_shape[1]
+
+
+def _addmv_flop(bias_shape: Any, a_shape: Any, b_shape: Any, *args: Any, out_shape: Any = None,
+                **kwargs: Any) -> int:
+    return 2 * a_shape[0] * a_shape[1]
+
+
+def _dot_flop(a_shape: Any, b_shape: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """Dot product of two (K,) vectors: 2·K."""
+    return 2 * a_shape[0]
+
+
+def _hf_grouped_mm_fallback_flop(input_shape: Any, weight_shape: Any, offs: Any, *args: Any,
+                                 out_shape: Any = None, **kwargs: Any) -> int:
+    """transformers' ``grouped_mm_fallback`` custom op: input (S, in) @ per-expert (E, in, out)."""
+    return 2 * input_shape[0] * input_shape[1] * weight_shape[2]
+
+
+# Formulas the stock registry lacks: the CPU attention kernel (0 FLOPs on CPU otherwise, but
+# counted on meta, where SDPA decomposes), MoE's grouped matmul, nn.Bilinear, mv/dot.
+_EXTRA_FORMULAS: dict[Any, Any] = {_aten._grouped_mm: _grouped_mm_flop, _aten._trilinear: _trilinear_flop,
+                                   _aten.mv: _mv_flop, _aten.addmv: _addmv_flop, _aten.dot: _dot_flop,
+                                   _aten.vdot: _dot_flop}
 if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
     _EXTRA_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flop
+# custom (non-aten) ops known by qualified name; looked up when first seen
+_NAMED_FORMULAS: dict[str, Any] = {"transformers::grouped_mm_fallback": _hf_grouped_mm_fallback_flop}
+# ops run with our own output-shape function on meta (their meta kernel is stricter than CPU's)
+_META_OUTPUTS: dict[Any, Any] = {_aten._grouped_mm.default: _grouped_mm_out}
+# an op whose name has one of these and no formula does FLOP-heavy work we would miss: reported
+_HEAVY = re.compile(r"mm|matmul|conv|attention|linear|gemm|einsum|rnn|lstm_layer|gru_layer|(^|_)dot|(^|_)mv")
+
+
+def onednn(enabled: bool) -> bool:
+    """Switch oneDNN (mkldnn) on or off for CPU ops; returns the previous setting. With it off,
+    ``nn.LSTM``/``nn.GRU`` on CPU decompose into matmuls FlopCounterMode sees instead of one
+    fused kernel it cannot see."""
+    previous = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(enabled)
+    return previous
 
 
 class _GlobalOnly:
@@ -117,6 +214,22 @@ class _FlopCounter(FlopCounterMode):
     def __init__(self) -> None:
         super().__init__(display=False, custom_mapping=_EXTRA_FORMULAS)
         self.mod_tracker = _GlobalOnly()  # type: ignore[assignment]
+        self.uncounted: dict[str, int] = {}  # FLOP-heavy ops without a formula → number of calls
+        self._named: dict[Any, Any] = {}
+
+    def named_formula(self, func: Any) -> Any:
+        """The formula of an op the registry lacks (custom ops by qualified name); an op that
+        looks FLOP-heavy but has none is recorded in `uncounted` (reported, never silent)."""
+        if func not in self._named:
+            name = func.name() if hasattr(func, "name") else str(func)
+            formula = _NAMED_FORMULAS.get(name.split(".")[0])
+            self._named[func] = None if formula is None else shape_wrapper(formula)
+        formula = self._named[func]
+        if formula is None:
+            short = str(func._overloadpacket)
+            if _HEAVY.search(short.split(".")[-1]):
+                self.uncounted[short] = self.uncounted.get(short, 0) + 1
+        return formula
 
     def __enter__(self) -> "_FlopCounter":
         if _FlopCounterMode is None:  # pragma: no cover

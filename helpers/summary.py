@@ -13,8 +13,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
-from helpers._forward import (_Tracer, _as_args, _make_inputs, _map_tensors, _meta_limitation, _prepare,
-                              _real_device, _run, _shapes_of)
+from helpers._forward import Tracer, as_args, make_inputs, shapes_of, traced_pass
 from helpers._text import Shape, _format_inputs, _wrap, format_bytes, format_shapes, si
 from helpers.counting import bytes_for, count_buffers
 
@@ -113,6 +112,7 @@ class Summary:
     input_shapes: tuple[Any, ...] = ()
     output_shapes: Any = None
     notes: list[str] = field(default_factory=list)
+    active_params: Optional[int] = None  # parameters one token uses (< total for a Mixture of Experts)
 
     @property
     def total_macs(self) -> int:
@@ -165,7 +165,9 @@ class Summary:
     def _footer(self) -> list[str]:
         fp32, bf16 = self.param_bytes_fp32, self.param_bytes_bf16
         lines = [
-            f"Total params: {self.total_params:,}  (tied/shared tensors counted once)",
+            f"Total params: {self.total_params:,}  (tied/shared tensors counted once)"
+            + (f"  ·  active per token: {self.active_params:,}"
+               if self.active_params is not None and self.active_params != self.total_params else ""),
             f"Trainable params: {self.trainable_params:,}  ·  non-trainable: {self.non_trainable_params:,}"
             f"  ·  buffers: {self.total_buffers:,}",
             f"Total FLOPs: {self.total_flops:,} ({si(self.total_flops)})  ·  MACs = FLOPs/2: "
@@ -265,33 +267,73 @@ def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]]
     if (input_size is None) == (example_inputs is None):
         raise ValueError("pass exactly one of input_size=(…) or example_inputs=…")
     dev = torch.device(device)
+    remake = None
     if input_size is not None:
-        args, kwargs = _make_inputs(model, input_size, dtypes, dev), {}
+        args, kwargs = make_inputs(model, input_size, dtypes, dev), {}
+        remake = lambda d: make_inputs(model, input_size, dtypes, d)  # noqa: E731
     else:
-        args, kwargs = _as_args(example_inputs)
-    traced, args, kwargs, notes = _prepare(model, args, kwargs, dev)
-    try:
-        tracer, out, counter = _run(traced, args, kwargs, dev, count_flops=True)
-    except Exception as exc:
-        real = _real_device(traced)
-        if dev.type != "meta" or real is None or not _meta_limitation(exc):
-            raise
-        notes.append(f"cannot run on meta ({str(exc).splitlines()[0][:80]}); traced on {real} instead")
-        dev = real
-        args, kwargs = _map_tensors(args, lambda t: torch.zeros_like(t, device=real)), \
-            _map_tensors(kwargs, lambda t: torch.zeros_like(t, device=real))
-        tracer, out, counter = _run(traced, args, kwargs, dev, count_flops=True)
-    assert counter is not None
-    rows, parents = _build_rows(traced, tracer)
+        args, kwargs = as_args(example_inputs)
+    run = traced_pass(model, args, kwargs, dev, count_flops=True, remake=remake)
+    assert run.counter is not None
+    notes = list(run.notes)
+    if run.counter.uncounted:
+        ops = ", ".join(f"{op} ×{n}" for op, n in sorted(run.counter.uncounted.items()))
+        notes.append(f"FLOPs NOT counted (no formula for these ops; the totals miss them): {ops}")
+    rows, parents = _build_rows(run.model, run.tracer)
     total = sum(r.new_params for r in rows)  # every tensor once (== count_params, tested)
     trainable = sum(r.trainable_params for r in rows)
+    active, moe = _active_params(run.model, total)
+    if moe:
+        notes.append(f"Mixture of Experts: {moe}; active = total − (n − k)/n of each block's expert parameters")
     if depth is not None:
         rows = _collapse(rows, parents, depth)
     return Summary(model_type=type(model).__name__, rows=rows, total_params=total,
                    trainable_params=trainable,
-                   total_buffers=count_buffers(traced), total_flops=counter.get_total_flops(),
-                   device=str(dev), input_shapes=tuple(_shapes_of(a) for a in args),
-                   output_shapes=_shapes_of(out), notes=notes)
+                   total_buffers=count_buffers(run.model), total_flops=run.counter.get_total_flops(),
+                   device=str(run.device), input_shapes=tuple(shapes_of(a) for a in run.args),
+                   output_shapes=shapes_of(run.output), notes=notes, active_params=active)
+
+
+def _moe_counts(module: nn.Module, config: Any) -> Optional[tuple[int, int]]:
+    """(num_experts, top_k) of a Mixture-of-Experts block, or None: the block's own attributes
+    (``num_experts``/``top_k``, as Hugging Face's sparse MoE blocks and their routers have), else
+    the model config's ``num_local_experts``/``num_experts`` and ``num_experts_per_tok``."""
+    if not isinstance(getattr(module, "experts", None), nn.Module):
+        return None
+    sources = [module, getattr(module, "gate", None), getattr(module, "router", None), module.experts, config]
+
+    def first(*names: str) -> Optional[int]:
+        for src in sources:
+            for name in names:
+                v = getattr(src, name, None) if src is not None else None
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                    return v
+        return None
+
+    n, k = first("num_experts", "num_local_experts", "n_routed_experts"), first("top_k", "num_experts_per_tok")
+    return (n, k) if n and k and k <= n else None
+
+
+def _active_params(model: nn.Module, total: int) -> tuple[int, str]:
+    """Parameters one token uses: `total` minus, in each MoE block, the (n − k)/n of its experts'
+    parameters that the router does not pick (k = top_k of n experts; the router, shared experts
+    and attention are always active). Same convention as ``formulas.decoder_lm_params``."""
+    config = getattr(model, "config", None)
+    inactive, blocks, kinds = 0, 0, set()
+    seen: set[int] = set()
+    for module in model.modules():
+        counts = _moe_counts(module, config)
+        if counts is None or id(module) in seen:
+            continue
+        n, k = counts
+        experts = {id(p): p.numel() for p in module.experts.parameters()}
+        inactive += sum(experts.values()) * (n - k) // n
+        blocks += 1
+        kinds.add(f"top-{k} of {n} experts")
+        seen.update(id(m) for m in module.modules())
+    if not blocks:
+        return total, ""
+    return total - inactive, f"{blocks} block(s), {', '.join(sorted(kinds))}"
 
 
 def _label(name: str, parent_name: Optional[str]) -> str:
@@ -300,7 +342,7 @@ def _label(name: str, parent_name: Optional[str]) -> str:
     return name
 
 
-def _build_rows(model: nn.Module, tracer: _Tracer) -> tuple[list[LayerRow], list[int]]:
+def _build_rows(model: nn.Module, tracer: Tracer) -> tuple[list[LayerRow], list[int]]:
     """Rows in display order and, for each, the index of its parent row (-1 for the model).
 
     Modules that own parameters but were never called as modules (e.g. the ``out_proj`` of
