@@ -157,7 +157,7 @@ def _linear(f: Failure) -> Optional[list[str]]:
              f"but got {got} — its input has shape {_fmt_shape(x)}."]
     if len(x) > 2 and math.prod(x[1:]) == m.in_features:
         return [*lines, f"nn.Linear only mixes the LAST dimension: flatten the {len(x)}-D input first with "
-                        f"torch.flatten(x, 1) or nn.Flatten() → {m.in_features} = {'·'.join(map(str, x[1:]))} "
+                        f"torch.flatten(x, 1) or nn.Flatten() → {m.in_features} = {_times(x[1:])} "
                         "features, which is what the layer was built for."]
     if len(x) > 2 and f.prev_out is not None and len(f.prev_out) >= 3 and f.prev_out == x:
         return [*lines, f"nn.Linear only mixes the LAST dimension, but this is a {len(x)}-D feature map "
