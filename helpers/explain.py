@@ -445,8 +445,9 @@ def _pre_check(tracer: Tracer, module: nn.Module, args: tuple[Any, ...], kwargs:
         problem = _dtype_problem(module, args)
         if problem:
             raise _Explained([f"{_describe(tracer, len(tracer.calls) - 1)}: " + problem[0], *problem[1:]])
-    if not isinstance(module, nn.Embedding) or not args or not isinstance(args[0], torch.Tensor):
-        return
+    if (not isinstance(module, nn.Embedding) or type(module).forward is not nn.Embedding.forward
+            or not args or not isinstance(args[0], torch.Tensor)):
+        return  # (a subclass with its own forward, e.g. a positional table, may not take token ids)
     ids = args[0] if not args[0].is_meta else tracer.originals.get(id(args[0]))
     if ids is None:
         tracer.unchecked.append(len(tracer.calls) - 1)  # ids computed inside forward, on meta
@@ -488,7 +489,7 @@ def explain(model: nn.Module, example_inputs: Any, *, device: DeviceLike = "meta
     """
     args, kwargs = as_args(example_inputs)
     try:
-        run = traced_pass(model, args, kwargs, torch.device(device), count_flops=False, check=_pre_check,
+        run = traced_pass(model, args, kwargs, torch.device(device), count_flops=True, check=_pre_check,
                           per_module=True)
     except Exception as exc:  # noqa: BLE001 — turned into an explanation, never a traceback
         return _failed(exc)
