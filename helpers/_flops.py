@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, shape_wrapper
 
-__all__ = ["_FlopCounter", "onednn"]
+__all__ = ["_FlopCounter", "onednn", "without_lazy_dynamo"]
 
 try:  # torch is pinned (==2.13); if this private class moves, the plain FlopCounterMode is used
     from torch.utils.flop_counter import _FlopCounterMode
@@ -179,6 +182,75 @@ _NAMED_FORMULAS: dict[str, Any] = {"transformers::grouped_mm_fallback": _hf_grou
 _META_OUTPUTS: dict[Any, Any] = {_aten._grouped_mm.default: _grouped_mm_out}
 # an op whose name has one of these and no formula does FLOP-heavy work we would miss: reported
 _HEAVY = re.compile(r"mm|matmul|conv|attention|linear|gemm|einsum|rnn|lstm_layer|gru_layer|(^|_)dot|(^|_)mv")
+
+
+_DYNAMO_WRAPPED: Optional[list[Any]] = None
+
+
+def _dynamo_wrapped() -> list[Any]:
+    """The functions torch's meta kernels and references wrap with ``torch._compile._disable_dynamo``
+    (found once by walking the reference modules and the decomposition tables)."""
+    global _DYNAMO_WRAPPED
+    if _DYNAMO_WRAPPED is None:
+        import torch._decomp  # noqa: F401, PLC0415 — what the meta device loads anyway
+        import torch._refs  # noqa: F401, PLC0415
+
+        found: dict[int, Any] = {}
+        seen: set[int] = set()
+
+        def walk(f: Any, depth: int = 0) -> None:
+            if f is None or depth > 6 or id(f) in seen:
+                return
+            seen.add(id(f))
+            code = getattr(f, "__code__", None)
+            if code is not None and code.co_qualname == "_disable_dynamo.<locals>.inner" and f.__closure__:
+                fn = f.__closure__[code.co_freevars.index("fn")].cell_contents
+                found[id(fn)] = fn
+            walk(getattr(f, "__wrapped__", None), depth + 1)
+            for cell in getattr(f, "__closure__", None) or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if hasattr(value, "__code__"):
+                    walk(value, depth + 1)
+
+        modules = [m for name, m in list(sys.modules.items())
+                   if m is not None and name.startswith(("torch._refs", "torch._decomp", "torch._prims"))]
+        for module in modules:
+            for value in list(vars(module).values()):
+                if callable(value):
+                    walk(value)
+        for table in torch._decomp.global_decomposition_table.values():
+            for value in table.values():
+                walk(value)
+        _DYNAMO_WRAPPED = list(found.values())
+    return _DYNAMO_WRAPPED
+
+
+@contextmanager
+def without_lazy_dynamo() -> Iterator[None]:
+    """Keep torch from importing ``torch._dynamo`` (0.8–1.5 s) during a pass on meta.
+
+    torch's Python meta kernels call references wrapped in ``_disable_dynamo``, which imports
+    torch._dynamo on first use only to build a "don't compile this" wrapper; outside
+    ``torch.compile`` that wrapper just calls the function. During the pass each such function is
+    marked as its own wrapper (the cache attribute ``_disable_dynamo`` looks up first); the marks
+    are removed afterwards, so a later ``torch.compile`` builds the real wrappers as usual."""
+    if "torch._dynamo" in sys.modules:
+        yield
+        return
+    marked = []
+    for fn in _dynamo_wrapped():
+        if getattr(fn, "__dynamo_disable", None) is None:
+            setattr(fn, "__dynamo_disable", fn)
+            marked.append(fn)
+    try:
+        yield
+    finally:
+        for fn in marked:
+            if getattr(fn, "__dynamo_disable", None) is fn:
+                delattr(fn, "__dynamo_disable")
 
 
 def onednn(enabled: bool) -> bool:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from helpers._flops import _FlopCounter, onednn
+from helpers._flops import _FlopCounter, onednn, without_lazy_dynamo
 
 __all__ = ["Call", "Tracer", "Pass", "traced_pass", "as_args", "make_inputs", "shapes_of", "has_tensor",
            "map_tensors"]
@@ -420,6 +420,7 @@ def _run_once(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], d
             stack.enter_context(counter)
         if device.type == "meta":
             stack.enter_context(torch.no_grad())  # nothing to differentiate without storage
+            stack.enter_context(without_lazy_dynamo())
         try:
             out = model(*margs, **mkwargs)
         except BaseException as exc:  # noqa: BLE001 — re-raised with the trace attached
