@@ -232,6 +232,12 @@ def _real_device(model: nn.Module, args: Any) -> Optional[torch.device]:
     return real
 
 
+def _has_meta(*values: Any) -> bool:
+    found: list[bool] = []
+    map_tensors(values, lambda t: found.append(t.is_meta) or t)
+    return any(found)
+
+
 def _meta_limitation(exc: BaseException) -> bool:
     """True when a forward pass failed because of the meta device rather than the model
     (a CPU tensor the model keeps outside its parameters/buffers, or an op that needs values)."""
@@ -463,8 +469,9 @@ def traced_pass(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
         result = _run_once(traced, args, kwargs, device, count_flops, check, per_module)
     except Exception as exc:
         real = _real_device(model, (args, kwargs))
-        if device.type != "meta" or real is None or not _meta_limitation(exc):
-            raise
+        if device.type != "meta" or real is None or not _meta_limitation(exc) or (
+                remake is None and _has_meta(args, kwargs)):
+            raise  # (inputs given on meta have no values to run on a real device)
         notes.append(f"cannot run on meta ({str(exc).splitlines()[0][:80]}); traced on {real} instead, "
                      "with the inputs given")
         device = real

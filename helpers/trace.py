@@ -32,19 +32,29 @@ activations, softmax count 0). So, with B·T rows going through the layer::
                               a causal mask is not discounted)
     MACs = FLOPs / 2
 
-Two gaps of the stock FlopCounterMode are closed so that CPU and meta give the same table: on
-CPU, oneDNN runs ``nn.LSTM``/``nn.GRU`` as one fused kernel it cannot see (switched off during
-the pass, so they decompose into counted matmuls), and the fused CPU attention kernel has no
-formula (counted with FlopCounterMode's own SDPA formula).
+Gaps of the stock FlopCounterMode closed in `helpers._flops` (so CPU and meta give the same
+table): on CPU, oneDNN runs ``nn.LSTM``/``nn.GRU`` as one fused kernel it cannot see (switched off
+around recurrent layers only, so they decompose into counted matmuls); the fused CPU attention
+kernel, ``torch._grouped_mm`` (Mixture-of-Experts: FLOPs = 2·rows·in·out over all experts),
+``nn.Bilinear``'s ``_trilinear`` (2·N·out·in1·in2 + 2·N·out·in2), ``mv`` and ``dot`` get formulas.
+An op that looks FLOP-heavy (a matmul, convolution, attention or RNN kernel) but has no formula
+is listed in ``Summary.notes`` — never silently counted as 0.
+
+Mixture of Experts: a block with ``experts`` (and ``num_experts``/``top_k``, or the model config's
+``num_local_experts``/``num_experts_per_tok``) routes each token to k of n experts, so
+``Summary.active_params`` = total − (n − k)/n of each block's expert parameters (the router,
+shared experts, attention and embeddings are always active), printed next to the total.
 
 Device: by default the pass runs on the ``meta`` device — tensors there have a shape and a dtype
 but no storage, so a Llama-2-7B-shaped model is summarised in about a second with no weights
-allocated. The model itself is never modified: its parameters and buffers are swapped for
-stand-ins only for the duration of the call (`torch.func.functional_call`) — shape-only meta
-tensors when ``device="meta"``, the real parameters (and *copies* of the buffers, so BatchNorm's
-running statistics are untouched) when the model already lives on ``device``, and ``.to(device)``
-copies otherwise. On meta the pass runs under ``torch.no_grad()``; on a real device with autograd
-on, which keeps PyTorch's fused inference fast paths (invisible to FlopCounterMode) switched off.
+allocated. The model itself is never modified (`helpers._forward.shadow`): the pass runs on new
+module objects that hold stand-in tensors — shape-only meta tensors when ``device="meta"``, the
+model's own parameters (read, never written) and *copies* of its buffers (BatchNorm's running
+statistics and ``num_batches_tracked`` stay untouched) on the model's device, copies on another
+device, zeros for a model built on meta traced on a real device. Tied tensors and modules
+registered under several names (T5's ``shared`` embedding) stay tied. On meta the pass runs under
+``torch.no_grad()``; on a real device with autograd on, which keeps PyTorch's fused inference
+fast paths (invisible to FlopCounterMode) switched off.
 To summarise a model too large for RAM, build it on meta in the first place::
 
     with torch.device("meta"):
@@ -52,9 +62,11 @@ To summarise a model too large for RAM, build it on meta in the first place::
     summary(model, example_inputs=torch.zeros(1, 4096, dtype=torch.long))
 
 Special cases: a model with lazy layers (``nn.LazyLinear``…) is traced on a deep copy (the
-forward pass materialises lazy parameters; the original stays uninitialised); and if a model cannot run on meta
-(it keeps plain, unregistered tensors on the CPU, or calls ``.item()``), `summary` falls back to
-the model's own device and says so in ``Summary.notes``.
+forward pass materialises lazy parameters; the original stays uninitialised); a TorchScript
+module runs as one call on a copy on its own device; if a model cannot run on meta (it keeps
+plain, unregistered tensors on the CPU, calls ``.item()``, has data-dependent shapes), `summary`
+runs it again on the model's device with the caller's own input tensors (not zeros) and says so
+in ``Summary.notes``; a layer call that raised an error the model caught is noted too.
 
 `explain(model, example_inputs)` runs the forward pass (on meta by default) and, when it fails,
 names the layer that failed (qualified name and type), the shape it received versus what it
