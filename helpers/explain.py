@@ -4,6 +4,8 @@ what it expects, and the likely cause — in plain language, never a traceback."
 from __future__ import annotations
 
 import html
+import sys
+import types
 import math
 import re
 from collections.abc import Mapping
@@ -525,3 +527,14 @@ def _failed(exc: BaseException) -> Explanation:
     return Explanation(text, ok=False, layer=c.name if c else None,
                        layer_type=type(c.module).__name__ if c else None,
                        input_shapes=c.args if c else None, error=error)
+
+
+class _CallableModule(types.ModuleType):
+    """``helpers.explain`` is both this module and, called, the function: ``from helpers import
+    explain`` (which yields the module once it is imported) keeps working as ``explain(…)``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

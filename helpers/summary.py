@@ -6,6 +6,8 @@ See `helpers.trace` for the conventions (FLOPs = 2 per MAC, rows sum to the tota
 from __future__ import annotations
 
 import html
+import sys
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Union
@@ -435,3 +437,12 @@ def _collapse(rows: list[LayerRow], parents: list[int], depth: int) -> list[Laye
     return [r for r in keep if r is not None]
 
 
+class _CallableModule(types.ModuleType):
+    """``helpers.summary`` is both this module and, called, the function: ``from helpers import
+    summary`` (which yields the module once it is imported) keeps working as ``summary(…)``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return summary(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -272,3 +272,10 @@ def test_numpy_integers_in_input_size():
     assert summary(m, input_size=[np.array([3, 4])]).total_flops == s.total_flops
     with pytest.raises(ValueError, match="negative"):
         summary(m, input_size=(-1, 4))
+
+
+def test_from_helpers_import_summary_and_explain_still_call():
+    from helpers import explain as explain_, summary as summary_
+
+    assert summary_(nn.Linear(2, 3), input_size=(1, 2)).total_params == 9
+    assert explain_(nn.Linear(2, 3), torch.zeros(1, 2)).ok
