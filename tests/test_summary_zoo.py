@@ -116,3 +116,18 @@ def test_zoo_cpu_model_is_untouched(model_type, kwargs, inputs, moe):
     assert after.keys() == before.keys()
     for k, (ident, value) in before.items():
         assert id(after[k]) == ident and torch.equal(after[k].detach(), value), k
+
+
+def test_mixtral_grouped_mm_counts_what_the_eager_experts_count():
+    """transformers' default experts code runs torch._grouped_mm (no stock FLOP formula; its meta
+    kernel wants bf16); the eager implementation loops over experts with plain matmuls, which
+    FlopCounterMode counts. Same model, same tokens: same FLOPs, on meta and on the CPU."""
+    kwargs = dict(TEXT, num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2)
+    config = transformers.AutoConfig.for_model("mixtral", **kwargs)
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 96, (1, T))
+    eager = transformers.MixtralModel._from_config(config, experts_implementation="eager")
+    reference = summary(eager, example_inputs=tokens, device="cpu").total_flops
+    grouped = transformers.MixtralModel(config)
+    assert summary(grouped, example_inputs=tokens).total_flops == reference
+    assert summary(grouped, example_inputs=tokens, device="cpu").total_flops == reference
