@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from helpers._forward import Tracer, as_args, make_inputs, shapes_of, traced_pass
-from helpers._text import Shape, _format_inputs, _wrap, format_bytes, format_shapes, si
+from helpers._text import _format_inputs, _wrap, format_bytes, format_shapes, si
 from helpers.counting import bytes_for, count_buffers
 
 __all__ = ["summary", "Summary", "LayerRow"]
@@ -264,7 +264,9 @@ def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]]
     Returns:
         `Summary` with ``rows`` (`LayerRow`, call order), ``total_params`` (== `count_params`),
         ``trainable_params``, ``total_buffers``, ``total_flops``/``total_macs`` (FLOPs = 2·MACs),
-        ``param_bytes(dtype)``; ``str()`` is an aligned text table, ``_repr_html_`` an HTML table.
+        ``param_bytes(dtype)``, ``active_params`` (parameters one token uses: < total for a
+        Mixture of Experts, see `helpers.trace`), ``notes`` (fallbacks, uncounted ops, MoE);
+        ``str()`` is an aligned text table, ``_repr_html_`` an HTML table.
     """
     if (input_size is None) == (example_inputs is None):
         raise ValueError("pass exactly one of input_size=(…) or example_inputs=…")
