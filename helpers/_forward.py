@@ -187,7 +187,8 @@ def shadow(model: nn.Module, device: torch.device) -> nn.Module:
     def clone(m: nn.Module) -> nn.Module:
         if id(m) in modules:
             return modules[id(m)]
-        new = copy.copy(m)
+        new = type(m).__new__(type(m))  # not copy.copy: parametrized modules refuse __getstate__
+        new.__dict__.update(m.__dict__)
         modules[id(m)] = new
         for key in _HOOK_DICTS:  # hooks we add to the shadow must not reach the original
             if key in new.__dict__:

@@ -279,3 +279,13 @@ def test_from_helpers_import_summary_and_explain_still_call():
 
     assert summary_(nn.Linear(2, 3), input_size=(1, 2)).total_params == 9
     assert explain_(nn.Linear(2, 3), torch.zeros(1, 2)).ok
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_parametrized_and_spectral_norm_modules_stay_untouched(device):
+    m = nn.Sequential(nn.utils.spectral_norm(nn.Linear(4, 4)), nn.utils.parametrizations.weight_norm(nn.Linear(4, 3)))
+    m.train()  # spectral_norm updates its weight_u buffer in train mode
+    before = _snapshot(m)
+    s = summary(m, input_size=(2, 4), device=device)
+    _assert_untouched(m, before)
+    assert s.total_params == count_params(m)
