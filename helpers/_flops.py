@@ -292,16 +292,16 @@ class _FlopCounter(FlopCounterMode):
     def named_formula(self, func: Any) -> Any:
         """The formula of an op the registry lacks (custom ops by qualified name); an op that
         looks FLOP-heavy but has none is recorded in `uncounted` (reported, never silent)."""
-        if func not in self._named:
+        entry = self._named.get(func)
+        if entry is None:
             name = func.name() if hasattr(func, "name") else str(func)
             formula = _NAMED_FORMULAS.get(name.split(".")[0])
-            self._named[func] = None if formula is None else shape_wrapper(formula)
-        formula = self._named[func]
-        if formula is None:
             short = str(func._overloadpacket)
-            if _HEAVY.search(short.split(".")[-1]):
-                self.uncounted[short] = self.uncounted.get(short, 0) + 1
-        return formula
+            heavy = formula is None and bool(_HEAVY.search(short.split(".")[-1]))
+            entry = self._named[func] = (None if formula is None else shape_wrapper(formula), short if heavy else None)
+        if entry[1] is not None:
+            self.uncounted[entry[1]] = self.uncounted.get(entry[1], 0) + 1
+        return entry[0]
 
     def __enter__(self) -> "_FlopCounter":
         if _FlopCounterMode is None:  # pragma: no cover

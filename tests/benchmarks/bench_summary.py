@@ -160,18 +160,19 @@ def main() -> bool:
     for model in ("gpt2", "resnet50"):
         sm, ti = results[f"summary-{model}-cpu"], results[f"torchinfo-{model}-cpu"]
         cs, fw = results[f"cpusummary-{model}-cpu"], results[f"forward-{model}-cpu"]
-        ratios[model] = (sm["first_s"] / ti["first_s"], cs["best_s"] / fw["best_s"])
-        print(f"{MODEL_NAMES[model]} built on CPU: first summary / first torchinfo = {ratios[model][0]:.2f}× wall "
-              f"({sm['first_cpu_s'] / ti['first_cpu_s']:.2f}× cpu); summary(device='cpu') / plain forward = "
-              f"{ratios[model][1]:.2f}× (best of {REPEATS})")
+        # checked on CPU (process) time: wall time on a shared 2-core machine mostly measures the neighbours
+        ratios[model] = (sm["first_cpu_s"] / ti["first_cpu_s"], cs["best_cpu_s"] / fw["best_cpu_s"])
+        print(f"{MODEL_NAMES[model]} built on CPU: first summary / first torchinfo = {ratios[model][0]:.2f}× cpu "
+              f"({sm['first_s'] / ti['first_s']:.2f}× wall); summary(device='cpu') / plain forward = "
+              f"{ratios[model][1]:.2f}× cpu ({cs['best_s'] / fw['best_s']:.2f}× wall; best of {REPEATS})")
     checks = [
         ("Llama-2-7B summary ≤ 5 s (first call, wall)", big["first_s"] <= 5.0, f"{big['first_s']:.2f} s"),
         ("Llama-2-7B summary ≤ 1 GB peak RSS", big["peak_mb"] <= 1024, f"{big['peak_mb']:.0f} MB"),
         ("GPT-2 summary not slower than torchinfo (best, cpu)", s["best_cpu_s"] <= t["best_cpu_s"] * 1.05,
          f"{s['best_cpu_s']:.3f} s vs {t['best_cpu_s']:.3f} s"),
-        *[(f"{MODEL_NAMES[m]} (CPU-built): first summary ≤ torchinfo's first call", r[0] <= 1.0, f"{r[0]:.2f}×")
+        *[(f"{MODEL_NAMES[m]} (CPU-built): first summary ≤ torchinfo's first call (cpu)", r[0] <= 1.0, f"{r[0]:.2f}×")
           for m, r in ratios.items()],
-        *[(f"{MODEL_NAMES[m]}: summary(device='cpu') ≤ 1.5 × plain forward", r[1] <= 1.5, f"{r[1]:.2f}×")
+        *[(f"{MODEL_NAMES[m]}: summary(device='cpu') ≤ 1.5 × plain forward (cpu)", r[1] <= 1.5, f"{r[1]:.2f}×")
           for m, r in ratios.items()],
     ]
     print()
