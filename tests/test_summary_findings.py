@@ -289,3 +289,21 @@ def test_parametrized_and_spectral_norm_modules_stay_untouched(device):
     s = summary(m, input_size=(2, 4), device=device)
     _assert_untouched(m, before)
     assert s.total_params == count_params(m)
+
+
+def test_moe_active_params_agree_with_decoder_lm_params():
+    """Same convention as chapter 12's closed form (engineer E's helpers.formulas.decoder_lm_params:
+    active = total − (n − k)/n of the experts); runs once both are merged on main."""
+    from helpers import formulas
+
+    if not hasattr(formulas, "decoder_lm_params"):
+        pytest.skip("helpers.formulas.decoder_lm_params is not on this branch yet")
+    from helpers.models.llama import Llama, LlamaConfig
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=100, dim=64, n_layers=2, n_heads=8, n_kv_heads=2, intermediate_size=128,
+                      num_local_experts=4, num_experts_per_tok=2)
+    s = summary(Llama(cfg), example_inputs=torch.randint(0, 100, (1, 16)))
+    counts = formulas.decoder_lm_params(**cfg.hf_fields())
+    assert (s.total_params, s.active_params) == (counts["total"], counts["active"])
+    assert s.active_params < s.total_params
