@@ -24,6 +24,7 @@ from math import prod
 from typing import Sequence, Union
 
 from helpers._args import SizeTypeError, as_tuple, require_int
+from helpers._text import DTYPES, dtype_bytes
 
 __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
            "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
@@ -31,7 +32,7 @@ __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "con
 
 IntOrTuple = Union[int, Sequence[int]]
 
-BYTES_PER_ELEMENT: dict[str, float] = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+BYTES_PER_ELEMENT: dict[str, float] = {name: DTYPES[name][1] for name in ("fp64", "fp32", "tf32", "bf16", "fp16", "int8", "int4")}
 
 #: extra fp32 tensors an optimiser keeps per parameter (Adam: exp_avg and exp_avg_sq).
 OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
@@ -113,9 +114,7 @@ def weight_bytes(num_params: int, dtype: str = "fp32") -> float:
 
     int4 packs two weights per byte (quantisation scales/zero-points are ignored here).
     """
-    if dtype not in BYTES_PER_ELEMENT:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    return _count(num_params, "num_params") * BYTES_PER_ELEMENT[dtype]
+    return _count(num_params, "num_params") * dtype_bytes(dtype)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,14 @@ Works on any device, including ``meta`` (only shapes are read).
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
+from typing import Union
 
 import torch
 from torch import nn
+
+from helpers._text import dtype_bytes
 
 __all__ = ["count_params", "count_buffers", "param_table", "ParamTable", "ParamRow", "bytes_for"]
 
@@ -35,9 +39,16 @@ def count_buffers(module: nn.Module) -> int:
     return sum(b.numel() for b in module.buffers())
 
 
-def bytes_for(numel: int, dtype: torch.dtype = torch.float32) -> int:
-    """Bytes taken by `numel` elements of `dtype`: ``numel × element size`` (fp32: 4, bf16: 2, int8: 1)."""
-    return numel * torch.empty((), dtype=dtype, device="meta").element_size()
+def bytes_for(numel: int, dtype: Union[torch.dtype, str] = torch.float32) -> int:
+    """Bytes taken by `numel` elements of `dtype` (a torch dtype or a name of `helpers._text.DTYPES`:
+    "fp32", "bf16", "int4", …): ``numel × bytes per element`` (fp32: 4, bf16: 2, int8: 1, int4: ½,
+    rounded up to whole bytes)."""
+    try:
+        return math.ceil(numel * dtype_bytes(dtype))
+    except ValueError:
+        if isinstance(dtype, str):
+            raise
+        return numel * torch.empty((), dtype=dtype, device="meta").element_size()  # e.g. complex64
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,3 +77,15 @@ def test_table_text_is_aligned_and_html_has_every_row():
 @given(st.integers(0, 10**9), st.sampled_from([torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.float64]))
 def test_bytes_for_matches_element_size(n, dtype):
     assert bytes_for(n, dtype) == n * torch.tensor([], dtype=dtype).element_size()
+
+
+@pytest.mark.parametrize("name,dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16),
+                                        ("fp64", torch.float64), ("int8", torch.int8), ("float32", torch.float32)])
+def test_bytes_for_accepts_the_shared_dtype_names(name, dtype):
+    assert bytes_for(1000, name) == bytes_for(1000, dtype) == 1000 * torch.tensor([], dtype=dtype).element_size()
+
+
+def test_bytes_for_int4_packs_two_per_byte_and_unknown_names_fail():
+    assert bytes_for(1001, "int4") == 501
+    with pytest.raises(ValueError, match="unknown dtype"):
+        bytes_for(10, "fp12")

@@ -29,21 +29,14 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas
+from helpers._text import dtype_bytes, format_bytes as _human_bytes
 from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
 
 __all__ = ["HeadsExploration", "explore_heads", "valid_num_heads", "draw_heads", "attention_explorer",
            "ATTENTION_CSS_CLASS", "DTYPE_BYTES"]
 
 ATTENTION_CSS_CLASS = "dp-attention-output"
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
-
-
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+DTYPE_BYTES = {name: int(dtype_bytes(name)) for name in ("float32", "bfloat16", "float16", "float64")}
 
 
 @dataclass(frozen=True)

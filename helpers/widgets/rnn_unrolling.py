@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
+from helpers._text import dtype_bytes
 from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
                                  output_html, show_figure, values)
@@ -34,7 +35,7 @@ from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_s
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
 OUTPUT_CSS_CLASS = "dp-rnn-output"
-_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
+_DTYPE_BYTES = {name: int(dtype_bytes(name)) for name in ("float32", "bfloat16", "float16", "float64")}
 
 
 @dataclass(frozen=True, kw_only=True)

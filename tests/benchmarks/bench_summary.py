@@ -14,7 +14,14 @@ noisy one on a shared 2-core machine. Each case runs in ``ROUNDS`` fresh process
 with the other cases, and the round with the lower first-call CPU time is reported. Peak RSS (``ru_maxrss``) includes the Python interpreter
 and ``import torch`` (shown as ``baseline``).
 
-Targets: Llama-2-7B summary ≤ 5 s and ≤ 1 GB peak RSS; GPT-2 summary not slower than torchinfo.
+Issue 12 adds models built on the CPU (real weights): a GPT-2-small-shaped `GPT` and a
+ResNet-50-shaped Hugging Face ``ResNetModel`` (transformers' default ResNetConfig is ResNet-50),
+each with ``summary`` (default: traced on meta), ``torchinfo.summary`` (runs the CPU forward), and
+``summary(..., device="cpu")`` against a plain forward ``model(x)`` of the same input.
+
+Targets: Llama-2-7B summary ≤ 5 s and ≤ 1 GB peak RSS; GPT-2 summary not slower than torchinfo;
+first-call summary ≤ torchinfo's first call on the CPU-built GPT-2 and ResNet-50 (ratios printed);
+a CPU summary ≤ 1.5 × a plain forward (best of the repeats).
 
 Run: ``make bench`` (all sections) or ``python tests/benchmarks/bench_summary.py``.
 """
@@ -32,12 +39,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 REPEATS = 3  # calls after the first, in the same process
 ROUNDS = 2  # fresh processes per case, interleaved (s, t, l, s, t, l); the faster round is kept
-CASES = {
-    "summary-gpt2": ("summary", "gpt2", 1024),
-    "torchinfo-gpt2": ("torchinfo", "gpt2", 1024),
-    "summary-llama7b": ("summary", "llama7b", 4096),
+CASES = {  # name: (tool, model, T, where the model is built)
+    "summary-gpt2": ("summary", "gpt2", 1024, "meta"),
+    "torchinfo-gpt2": ("torchinfo", "gpt2", 1024, "meta"),
+    "summary-llama7b": ("summary", "llama7b", 4096, "meta"),
+    "summary-gpt2-cpu": ("summary", "gpt2", 256, "cpu"),
+    "torchinfo-gpt2-cpu": ("torchinfo", "gpt2", 256, "cpu"),
+    "summary-resnet50-cpu": ("summary", "resnet50", 224, "cpu"),
+    "torchinfo-resnet50-cpu": ("torchinfo", "resnet50", 224, "cpu"),
+    "cpusummary-resnet50-cpu": ("cpu-summary", "resnet50", 224, "cpu"),
+    "forward-resnet50-cpu": ("forward", "resnet50", 224, "cpu"),
+    "cpusummary-gpt2-cpu": ("cpu-summary", "gpt2", 256, "cpu"),
+    "forward-gpt2-cpu": ("forward", "gpt2", 256, "cpu"),
 }
-MODEL_NAMES = {"gpt2": "GPT-2 small", "llama7b": "Llama-2-7B"}
+MODEL_NAMES = {"gpt2": "GPT-2 small", "llama7b": "Llama-2-7B", "resnet50": "ResNet-50"}
 
 
 def _rss_mb() -> float:
@@ -52,32 +67,41 @@ def run_case(name: str) -> dict[str, Any]:
     """Executed in the child process: build the model on meta and time the tool."""
     import torch  # noqa: PLC0415
 
-    tool, model_name, T = CASES[name]
+    tool, model_name, T, where = CASES[name]
     if tool == "torchinfo":
         import torchinfo  # noqa: PLC0415,F401
     from helpers.trace import summary  # noqa: PLC0415
 
+    torch.manual_seed(0)
     baseline = _rss_mb()
     w0, c0 = _clock()
-    with torch.device("meta"):
+    with torch.device(where):
         if model_name == "gpt2":
             from helpers.models.gpt import GPT, GPTConfig  # noqa: PLC0415
 
             model = GPT(GPTConfig())
+        elif model_name == "resnet50":
+            from transformers import ResNetConfig, ResNetModel  # noqa: PLC0415
+
+            model = ResNetModel(ResNetConfig())  # the default config is ResNet-50
         else:
             from helpers.models.llama import Llama, LlamaConfig  # noqa: PLC0415
 
             model = Llama(LlamaConfig())
+    model.eval()
     w1, c1 = _clock()
-    ids = torch.zeros(1, T, dtype=torch.long)
+    x = torch.randn(1, 3, T, T) if model_name == "resnet50" else torch.randint(0, 50257, (1, T))
 
     def once() -> dict[str, Any]:
-        if tool == "summary":
-            s = summary(model, example_inputs=ids)
+        if tool in ("summary", "cpu-summary"):
+            s = summary(model, example_inputs=x, device="cpu" if tool == "cpu-summary" else "meta")
             return {"params": s.total_params, "flops": s.total_flops, "rows": len(s.rows)}
+        if tool == "forward":
+            model(x)
+            return {"params": sum(p.numel() for p in model.parameters())}
         import torchinfo  # noqa: PLC0415
 
-        s = torchinfo.summary(model, input_data=ids.to("meta"), device="meta", verbose=0)
+        s = torchinfo.summary(model, input_data=x.to(where), device=where, verbose=0)
         return {"params": s.total_params, "macs_torchinfo": s.total_mult_adds}
 
     times = []
@@ -110,15 +134,15 @@ def main() -> bool:
     results = {name: min(rs, key=lambda r: r["first_cpu_s"]) for name, rs in runs.items()}
     for name, rs in runs.items():
         results[name]["peak_mb"] = max(r["peak_mb"] for r in rs)
-    header = (f"{'case':<30}{'T':>6}{'build':>8}{'first':>8}{'(cpu)':>8}{'best':>8}{'(cpu)':>8}"
+    header = (f"{'case':<36}{'T':>6}{'build':>8}{'first':>8}{'(cpu)':>8}{'best':>8}{'(cpu)':>8}"
               f"{'peak RSS':>10}{'params':>16}")
     print(f"fresh process per case (best of {ROUNDS} rounds); models built on meta; batch 1; times in s, RSS in MB "
           f"(baseline after imports ≈ {min(r['baseline_mb'] for r in results.values()):.0f} MB)")
     print(header)
     print("-" * len(header))
     for r in results.values():
-        label = f"{r['tool']} {MODEL_NAMES[r['model']]} (meta)"
-        print(f"{label:<30}{r['T']:>6}{r['build_s']:>8.2f}{r['first_s']:>8.2f}{r['first_cpu_s']:>8.2f}"
+        label = f"{r['tool']} {MODEL_NAMES[r['model']]} ({CASES[r['case']][3]})"
+        print(f"{label:<36}{r['T']:>6}{r['build_s']:>8.2f}{r['first_s']:>8.2f}{r['first_cpu_s']:>8.2f}"
               f"{r['best_s']:>8.2f}{r['best_cpu_s']:>8.2f}{r['peak_mb']:>10.0f}{r['params']:>16,}")
     s, t, big = results["summary-gpt2"], results["torchinfo-gpt2"], results["summary-llama7b"]
     print()
@@ -132,11 +156,24 @@ def main() -> bool:
           f"(counts the tied lm_head/wte matrix twice: +{t['params'] - s['params']:,})")
     print(f"FLOPs GPT-2 (T={s['T']}): summary {s['flops']:,} (= 2·MACs, {s['flops'] // 2:,} MACs); "
           f"torchinfo 'mult-adds' {t['macs_torchinfo']:,}")
+    ratios = {}
+    for model in ("gpt2", "resnet50"):
+        sm, ti = results[f"summary-{model}-cpu"], results[f"torchinfo-{model}-cpu"]
+        cs, fw = results[f"cpusummary-{model}-cpu"], results[f"forward-{model}-cpu"]
+        # checked on CPU (process) time: wall time on a shared 2-core machine mostly measures the neighbours
+        ratios[model] = (sm["first_cpu_s"] / ti["first_cpu_s"], cs["best_cpu_s"] / fw["best_cpu_s"])
+        print(f"{MODEL_NAMES[model]} built on CPU: first summary / first torchinfo = {ratios[model][0]:.2f}× cpu "
+              f"({sm['first_s'] / ti['first_s']:.2f}× wall); summary(device='cpu') / plain forward = "
+              f"{ratios[model][1]:.2f}× cpu ({cs['best_s'] / fw['best_s']:.2f}× wall; best of {REPEATS})")
     checks = [
         ("Llama-2-7B summary ≤ 5 s (first call, wall)", big["first_s"] <= 5.0, f"{big['first_s']:.2f} s"),
         ("Llama-2-7B summary ≤ 1 GB peak RSS", big["peak_mb"] <= 1024, f"{big['peak_mb']:.0f} MB"),
         ("GPT-2 summary not slower than torchinfo (best, cpu)", s["best_cpu_s"] <= t["best_cpu_s"] * 1.05,
          f"{s['best_cpu_s']:.3f} s vs {t['best_cpu_s']:.3f} s"),
+        *[(f"{MODEL_NAMES[m]} (CPU-built): first summary ≤ torchinfo's first call (cpu)", r[0] <= 1.0, f"{r[0]:.2f}×")
+          for m, r in ratios.items()],
+        *[(f"{MODEL_NAMES[m]}: summary(device='cpu') ≤ 1.5 × plain forward (cpu)", r[1] <= 1.5, f"{r[1]:.2f}×")
+          for m, r in ratios.items()],
     ]
     print()
     for what, ok, value in checks:
