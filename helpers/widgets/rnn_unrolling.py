@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers._text import dtype_bytes
+from helpers._text import dtype_bytes, format_bytes
 from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
 from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
                                  output_html, show_figure, values)
@@ -100,14 +100,7 @@ class RNNExploration(RecurrentInput):
 
 
 def _human(nbytes: Optional[int]) -> str:
-    if nbytes is None:
-        return "?"
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+    return "?" if nbytes is None else format_bytes(nbytes)
 
 
 def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_size: int = 4,
