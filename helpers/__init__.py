@@ -11,40 +11,28 @@ Course machinery (built on the core):
     helpers.checks    instant exercise feedback;  helpers.exercises  solutions/ → exercises/
     helpers.grade     batch grader;               helpers.widgets    ipywidgets explorers
 
-Public names are re-exported lazily, so ``from helpers import conv_params`` works and
-``import helpers`` stays cheap.
+The pure-arithmetic core is re-exported, so ``from helpers import conv_params`` works; the
+modules that import torch (``counting``, ``trace``, ``models``) or build widgets are imported by
+name (``from helpers.counting import count_params``), so ``import helpers`` never imports torch.
+Adding a public name to formulas/shapes/cost: add it to that module's ``__all__`` and one import
+line here (tests/test_project.py checks both lists agree).
 """
 
-from __future__ import annotations
+from types import ModuleType as _ModuleType
 
-import importlib
-from typing import Any
+from .cost import (BYTES_PER_ELEMENT, OPTIMIZER_STATES, TrainingMemory, attention_scores_bytes, conv_flops,
+                   conv_macs, depthwise_separable_ratio, kv_cache_bytes, linear_flops, linear_macs,
+                   training_memory, weight_bytes)
+from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm_params_breakdown,
+                       bilinear_params, conv_params, conv_params_breakdown, conv_transpose_params,
+                       conv_transpose_params_breakdown, embedding_params, embedding_params_breakdown,
+                       groupnorm_params, groupnorm_params_breakdown, layernorm_params, layernorm_params_breakdown,
+                       linear_params, linear_params_breakdown, mha_params, mha_params_breakdown, prelu_params,
+                       rnn_params, rnn_params_breakdown, transformer_layer_params,
+                       transformer_layer_params_breakdown)
+from .shapes import (ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size,
+                     rnn_shapes)
 
-_SUBMODULES = ("formulas", "shapes", "counting", "cost", "trace")
-
-__all__ = ["formulas", "shapes", "counting", "cost", "trace", "models", "checks", "exercises", "grade", "widgets"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
-    for sub in _SUBMODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{sub}")
-        except ModuleNotFoundError as exc:  # a submodule not written yet
-            if exc.name != f"{__name__}.{sub}":
-                raise
-            continue
-        if name in getattr(module, "__all__", ()):
-            return getattr(module, name)
-    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    names = set(__all__)
-    for sub in _SUBMODULES:
-        try:
-            names.update(importlib.import_module(f"{__name__}.{sub}").__all__)
-        except ModuleNotFoundError:
-            continue
-    return sorted(names)
+#: every name imported above (the submodules themselves are reached as ``helpers.formulas`` …)
+__all__ = sorted(name for name, value in globals().items()
+                 if not name.startswith("_") and not isinstance(value, _ModuleType))

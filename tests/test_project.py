@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,19 +55,42 @@ def test_makefile_registers_the_kernel_that_notebooks_use():
     assert "KERNEL := dims-params" in makefile and "ipykernel install --sys-prefix --name $(KERNEL)" in makefile
 
 
-def test_model_and_widget_names_are_defined_once():
-    """`from helpers.models import X` must not depend on which module sorts first."""
-    import importlib
-    import pkgutil
+#: the modules each package re-exports with explicit ``from .x import Name`` lines: for helpers
+#: only the pure-arithmetic core (counting, trace and models import torch and are imported by name)
+REEXPORTED = {"helpers": ("formulas", "shapes", "cost"),
+              "helpers.models": None, "helpers.widgets": None}  # None: every public submodule
 
-    for package in ("helpers.models", "helpers.widgets"):
-        pkg = importlib.import_module(package)
-        owners: dict[str, list[str]] = {}
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package}.{info.name}")
-            for name in getattr(module, "__all__", ()):
-                owners.setdefault(name, []).append(info.name)
-        clashes = {n: subs for n, subs in owners.items() if len(subs) > 1}
-        assert not clashes, f"{package}: names exported by several modules: {clashes}"
+
+@pytest.mark.parametrize("package", sorted(REEXPORTED))
+def test_package_re_exports_every_public_name_of_its_modules_once(package):
+    """The explicit import lists in __init__.py match the modules' __all__: nothing missing (a
+    module's new name without its import line), nothing defined in two modules (the later import
+    would silently win), and each re-exported object is the defining module's."""
+    pkg = importlib.import_module(package)
+    subs = REEXPORTED[package] or [m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+    owners: dict[str, list[str]] = {}
+    for sub in subs:
+        for name in importlib.import_module(f"{package}.{sub}").__all__:
+            owners.setdefault(name, []).append(sub)
+    clashes = {name: where for name, where in owners.items() if len(where) > 1}
+    assert not clashes, f"{package}: names exported by several modules: {clashes}"
+    missing = sorted(set(owners) - set(pkg.__all__))
+    assert not missing, f"add one import line per name to {package.replace('.', '/')}/__init__.py: {missing}"
+    extra = sorted(set(pkg.__all__) - set(owners))
+    assert not extra, f"{package} exports names no submodule lists in __all__: {extra}"
+    for name, (sub,) in owners.items():
+        assert getattr(pkg, name) is getattr(importlib.import_module(f"{package}.{sub}"), name), name
+
+
+@pytest.mark.parametrize("statement, absent", [
+    ("import helpers", ("torch", "ipywidgets", "matplotlib", "helpers.widgets", "helpers.checks", "helpers.models")),
+    ("from helpers import conv_params, check_shape, kv_cache_bytes", ("torch",)),
+    ("import helpers.widgets", ("torch", "ipywidgets", "matplotlib")),
+])
+def test_imports_stay_light(statement, absent):
+    """Explicit re-exports are eager, so what they pull in is policed: the core and the explorers'
+    logic import without torch, ipywidgets or matplotlib (those load when a model is built, a
+    widget shown or a figure drawn)."""
+    code = f"import sys; {statement}; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", f"{statement!r} imports {out.stdout.strip()}"

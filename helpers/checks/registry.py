@@ -8,6 +8,15 @@ import time. :func:`all_questions` imports every such module
 A question never contains a hand-typed answer: ``reference`` is a function of helpers' core
 (formulas, shapes, counting, models, trace) or of torch itself, called in the checking/grading
 process with the same inputs the student's function receives.
+
+Rules for a chapter module (tests/test_checks.py checks both):
+
+- it imports torch, and the helpers modules that import torch (``helpers.counting``,
+  ``helpers.models``, ``helpers.trace``), inside the reference or case function that needs
+  them, never at module level: loading the questions stays fast and torch-free, and a question
+  whose reference is pure arithmetic never imports torch into the student's kernel;
+- it never imports another chapter module: what two chapters share goes in
+  :mod:`helpers.checks._gen`.
 """
 
 from __future__ import annotations

@@ -1,43 +1,22 @@
 """Interactive ipywidgets explorers, one module per topic (``helpers/widgets/<name>.py``).
 
-``from helpers.widgets import conv_explorer`` finds the name in whichever submodule lists it in
-its ``__all__``, so a chapter adds an explorer by adding a module, without editing this file.
+``from helpers.widgets import conv_explorer`` re-exports every public name of every explorer
+module; a chapter that adds an explorer adds its module and one import line here
+(tests/test_project.py checks that every module's ``__all__`` is re-exported, once).
 Each module keeps its pure logic (what is displayed: sizes, formulas, positions, error text)
-importable and testable without ipywidgets; ipywidgets is imported only when a widget is built.
+importable and testable without ipywidgets; ipywidgets, matplotlib and torch are imported only
+when a widget is built or a figure drawn, so ``import helpers.widgets`` stays cheap.
 """
 
-from __future__ import annotations
+from types import ModuleType as _ModuleType
 
-import importlib
-import pkgutil
-from typing import Any
+from .attention import (ATTENTION_CSS_CLASS, DTYPE_BYTES, HeadsExploration, attention_explorer, draw_heads,
+                        explore_heads, valid_num_heads)
+from .conv import (CONV_OUTPUT_CSS_CLASS, ConvExploration, conv_explorer, coverage, draw_conv, explore_conv,
+                   window_starts)
+from .recurrent_params import RecurrentExploration, TensorRow, explore_recurrent, recurrent_explorer
+from .rnn_unrolling import RNNExploration, draw_unrolled, explore_rnn, rnn_explorer
 
-
-def _submodules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-
-
-def __getattr__(name: str) -> Any:
-    if name in _submodules():  # helpers.widgets.conv as an attribute
-        return importlib.import_module(f"{__name__}.{name}")
-    broken: dict[str, str] = {}
-    for sub in _submodules():
-        try:
-            module = importlib.import_module(f"{__name__}.{sub}")
-        except Exception as exc:  # one broken explorer must not hide the others
-            broken[sub] = f"{type(exc).__name__}: {exc}"
-            continue
-        if name in getattr(module, "__all__", ()):
-            return getattr(module, name)
-    detail = "".join(f"\n  helpers.widgets.{m} failed to import ({err})" for m, err in broken.items())
-    raise AttributeError(f"helpers.widgets has no attribute {name!r}{detail}")
-
-
-def __dir__() -> list[str]:
-    names = set(_submodules())
-    for sub in _submodules():
-        try:
-            names.update(getattr(importlib.import_module(f"{__name__}.{sub}"), "__all__", ()))
-        except Exception:  # reported by __getattr__ when a name is looked up
-            continue
-    return sorted(names)
+#: every name imported above (the modules themselves are reached as ``helpers.widgets.conv`` …)
+__all__ = sorted(name for name, value in globals().items()
+                 if not name.startswith("_") and not isinstance(value, _ModuleType))

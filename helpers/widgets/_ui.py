@@ -23,6 +23,27 @@ def int_slider(description: str, value: int, lo: int, hi: int, *, step: int = 1,
                        layout=w.Layout(width=width), continuous_update=False)
 
 
+def output_html(css_class: str) -> Any:
+    """The explorer's main line: an HTML widget with a stable CSS class (browser tests find it)."""
+    import ipywidgets as w  # noqa: PLC0415
+
+    line = w.HTML()
+    line.add_class(css_class)
+    return line
+
+
+def html_panes(n: int) -> list[Any]:
+    """`n` empty HTML panes (formula lines, counts, tables) for ``refresh`` to fill."""
+    import ipywidgets as w  # noqa: PLC0415
+
+    return [w.HTML() for _ in range(n)]
+
+
+def values(controls: dict[str, Any]) -> dict[str, Any]:
+    """The current value of every control, by name (what ``explore_*`` takes as arguments)."""
+    return {name: control.value for name, control in controls.items()}
+
+
 def figure_pane() -> Any:
     """A pane for a matplotlib figure: a PNG Image widget.
 

@@ -27,7 +27,8 @@ from typing import Any, Optional, Union
 
 from helpers import formulas, shapes
 from helpers._args import as_tuple, is_int
-from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
+from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
+                                 output_html, show_figure, values)
 
 __all__ = ["ConvExploration", "explore_conv", "window_starts", "coverage", "draw_conv", "conv_explorer",
            "CONV_OUTPUT_CSS_CLASS"]
@@ -336,14 +337,12 @@ def conv_explorer(kind: str = "conv", **initial: Any) -> Any:
                                            description="pool", style=STYLE)
         controls["ceil_mode"] = w.Checkbox(value=bool(initial.get("ceil_mode", False)),
                                            description="ceil_mode")
-    output_line = w.HTML()
-    output_line.add_class(OUTPUT_CSS_CLASS)
-    formula = w.HTML()
-    params = w.HTML()
+    output_line = output_html(OUTPUT_CSS_CLASS)
+    formula, params = html_panes(2)
     plot = figure_pane()
 
     def state() -> ConvExploration:
-        v = {k: c.value for k, c in controls.items()}
+        v = values(controls)
         n = v.pop("dims")
         size = v.pop("input_size")
         kwargs: dict[str, Any] = dict(input_size=size if n == 1 else (size, size),

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers.widgets._ui import STYLE, assemble, int_slider
+from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
+from helpers.widgets._ui import STYLE, assemble, int_slider, output_html, values
 
 __all__ = ["RecurrentExploration", "TensorRow", "explore_recurrent", "recurrent_explorer"]
 
@@ -43,16 +44,13 @@ class TensorRow:
     numel: int
 
 
-@dataclass(frozen=True)
-class RecurrentExploration:
+@dataclass(frozen=True, kw_only=True)
+class RecurrentExploration(RecurrentInput):
     """What the explorer displays for one ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` configuration.
 
-    Attributes:
-        mode, seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first,
-            proj_size: the configuration (T, B, I, H, L, D = 2 if bidirectional, P).
-        input_shape: (B, T, I) if batch_first else (T, B, I).
-        output_shape: (·, ·, D·H_r) with H_r = P or H — the last layer's h_t at every step.
-        h_n_shape: (D·L, B, H_r), never batch-first.  c_n_shape: (D·L, B, H) for LSTM, else None.
+    Attributes (besides the configuration and shapes of `RecurrentInput`, with H_r = P or H):
+        mode, proj_size: "RNN", "GRU" or "LSTM", and P (0 = no projection).
+        c_n_shape: (D·L, B, H) for LSTM, else None.
         rows: every parameter tensor in ``named_parameters()`` order, with shape and numel.
         params: the total (= sum of rows = `formulas.rnn_params`).
         params_by_mode: {"RNN": …, "GRU": …, "LSTM": …} for the same sizes (without proj_size).
@@ -60,17 +58,7 @@ class RecurrentExploration:
     """
 
     mode: str
-    seq_len: int
-    batch: int
-    input_size: int
-    hidden_size: int
-    num_layers: int
-    bidirectional: bool
-    batch_first: bool
     proj_size: int
-    input_shape: Optional[tuple[int, ...]] = None
-    output_shape: Optional[tuple[int, ...]] = None
-    h_n_shape: Optional[tuple[int, ...]] = None
     c_n_shape: Optional[tuple[int, ...]] = None
     rows: tuple[TensorRow, ...] = field(default_factory=tuple)
     params: Optional[int] = None
@@ -124,14 +112,13 @@ def explore_recurrent(mode: str = "LSTM", seq_len: int = 6, batch: int = 2, inpu
                       batch_first: bool = False, proj_size: int = 0, bias: bool = True) -> RecurrentExploration:
     """Compute what the explorer shows (never raises for bad settings: see ``.error``)."""
     mode = str(mode).upper()
-    base = dict(mode=mode, seq_len=seq_len, batch=batch, input_size=input_size, hidden_size=hidden_size,
-                num_layers=num_layers, bidirectional=bool(bidirectional), batch_first=bool(batch_first),
-                proj_size=proj_size)
+    base = dict(configuration(seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first),
+                mode=mode, proj_size=proj_size)
     if mode not in _MODES:
         return RecurrentExploration(**base, error=f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    for name, value in (("seq_len", seq_len), ("batch", batch)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            return RecurrentExploration(**base, error=f"{name} must be a positive integer (got {value!r})")
+    error = sequence_error(seq_len, batch)
+    if error:
+        return RecurrentExploration(**base, error=error)
     if proj_size and mode != "LSTM":
         return RecurrentExploration(**base, error=f"proj_size exists only for nn.LSTM; nn.{mode} has no projection "
                                                   f"(set proj_size to 0)")
@@ -190,12 +177,11 @@ def recurrent_explorer(**initial: Any) -> Any:
         "batch_first": w.Checkbox(value=bool(initial.get("batch_first", False)), description="batch_first"),
         "bias": w.Checkbox(value=bool(initial.get("bias", True)), description="bias"),
     }
-    output_line = w.HTML()
-    output_line.add_class(OUTPUT_CSS_CLASS)
+    output_line = output_html(OUTPUT_CSS_CLASS)
     table = w.HTML()
 
     def state() -> RecurrentExploration:
-        return explore_recurrent(**{k: c.value for k, c in controls.items()})
+        return explore_recurrent(**values(controls))
 
     def refresh(*_: Any) -> None:
         e = state()

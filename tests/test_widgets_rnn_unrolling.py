@@ -1,4 +1,4 @@
-"""helpers.widgets.rnn: the explorer's pure logic against real nn.RNN modules."""
+"""helpers.widgets.rnn_unrolling: the explorer's pure logic against real nn.RNN modules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn  # noqa: E402
 
 from helpers.counting import count_params  # noqa: E402
 from helpers.models.rnn import measure_saved_numel  # noqa: E402
-from helpers.widgets.rnn import OUTPUT_CSS_CLASS, draw_unrolled, explore_rnn, rnn_explorer  # noqa: E402
+from helpers.widgets.rnn_unrolling import OUTPUT_CSS_CLASS, draw_unrolled, explore_rnn, rnn_explorer  # noqa: E402
 
 
 @settings(max_examples=30, deadline=None)

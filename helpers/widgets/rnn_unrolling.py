@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers import formulas, shapes
-from helpers.models.rnn import rnn_bptt_saved_numel
-from helpers.widgets._ui import STYLE, assemble, figure_pane, int_slider, show_figure
+from helpers.widgets._recurrent import RecurrentInput, configuration, sequence_error
+from helpers.widgets._ui import (STYLE, assemble, figure_pane, html_panes, int_slider,
+                                 output_html, show_figure, values)
 
 __all__ = ["RNNExploration", "explore_rnn", "draw_unrolled", "rnn_explorer"]
 
@@ -36,16 +37,11 @@ OUTPUT_CSS_CLASS = "dp-rnn-output"
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 
 
-@dataclass(frozen=True)
-class RNNExploration:
+@dataclass(frozen=True, kw_only=True)
+class RNNExploration(RecurrentInput):
     """What the explorer displays for one ``nn.RNN`` configuration and input.
 
-    Attributes:
-        seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first: the
-            configuration (T, B, I, H, L, D = 2 if bidirectional else 1).
-        input_shape: (B, T, I) if batch_first else (T, B, I).
-        output_shape: (B, T, D·H) or (T, B, D·H) — the top layer's h_t at every step.
-        h_n_shape: (D·L, B, H) — the last h of every layer and direction; never batch-first.
+    Attributes (besides the configuration and shapes of `RecurrentInput`):
         params: `formulas.rnn_params("RNN", …)` — independent of T and B.
         saved_numel: activations autograd keeps for full BPTT over T steps.
         tbptt_k: truncation window (None = full BPTT); tbptt_saved_numel: the same for k steps.
@@ -53,16 +49,6 @@ class RNNExploration:
         error: a friendly sentence if the configuration is invalid, else None.
     """
 
-    seq_len: int
-    batch: int
-    input_size: int
-    hidden_size: int
-    num_layers: int
-    bidirectional: bool
-    batch_first: bool
-    input_shape: Optional[tuple[int, ...]] = None
-    output_shape: Optional[tuple[int, ...]] = None
-    h_n_shape: Optional[tuple[int, ...]] = None
     params: Optional[int] = None
     saved_numel: Optional[int] = None
     tbptt_k: Optional[int] = None
@@ -73,10 +59,6 @@ class RNNExploration:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @property
-    def directions(self) -> int:
-        return 2 if self.bidirectional else 1
 
     @property
     def saved_bytes(self) -> Optional[int]:
@@ -138,15 +120,13 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
         tbptt_k: a truncation window for truncated BPTT (clipped to seq_len), or None.
         dtype: "float32", "bfloat16", "float16" or "float64" for the byte counts.
     """
-    base = dict(seq_len=seq_len, batch=batch, input_size=input_size, hidden_size=hidden_size,
-                num_layers=num_layers, bidirectional=bool(bidirectional), batch_first=bool(batch_first),
+    base = dict(configuration(seq_len, batch, input_size, hidden_size, num_layers, bidirectional, batch_first),
                 dtype=dtype)
     if dtype not in _DTYPE_BYTES:
         return RNNExploration(**base, error=f"dtype must be one of {sorted(_DTYPE_BYTES)}, got {dtype!r}")
-    for name, value in (("seq_len", seq_len), ("batch", batch)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            return RNNExploration(**base, error=f"{name} must be a positive integer (got {value!r}): "
-                                                f"an RNN needs at least one step of one sequence")
+    error = sequence_error(seq_len, batch)
+    if error:
+        return RNNExploration(**base, error=error)
     if tbptt_k is not None and (not isinstance(tbptt_k, int) or tbptt_k < 1):
         return RNNExploration(**base, error=f"the truncation window k must be a positive integer, got {tbptt_k!r}")
     try:
@@ -156,6 +136,8 @@ def explore_rnn(seq_len: int = 6, batch: int = 2, input_size: int = 3, hidden_si
         return RNNExploration(**base, error=str(exc))
     tensors = shapes.rnn_shapes("RNN", input_size, hidden_size, num_layers, seq_len=seq_len, batch=batch,
                                 batch_first=batch_first, bidirectional=bidirectional)
+    from helpers.models.rnn import rnn_bptt_saved_numel  # torch: only once a configuration is explored
+
     T, B, H, L = seq_len, batch, hidden_size, num_layers
     k = None if tbptt_k is None else min(tbptt_k, T)
     return RNNExploration(
@@ -252,14 +234,12 @@ def rnn_explorer(**initial: Any) -> Any:
         "dtype": w.ToggleButtons(options=["float32", "bfloat16"], value=initial.get("dtype", "float32"),
                                  description="dtype", style=STYLE),
     }
-    output_line = w.HTML()
-    output_line.add_class(OUTPUT_CSS_CLASS)
-    params = w.HTML()
-    memory = w.HTML()
+    output_line = output_html(OUTPUT_CSS_CLASS)
+    params, memory = html_panes(2)
     plot = figure_pane()
 
     def state() -> RNNExploration:
-        v = {k: c.value for k, c in controls.items()}
+        v = values(controls)
         v["tbptt_k"] = v["tbptt_k"] or None
         return explore_rnn(**v)
 

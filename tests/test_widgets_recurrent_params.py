@@ -1,4 +1,4 @@
-"""helpers.widgets.recurrent: the explorer's pure logic against real nn.RNN / nn.GRU / nn.LSTM."""
+"""helpers.widgets.recurrent_params: the explorer's pure logic against real nn.RNN / nn.GRU / nn.LSTM."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import helpers.widgets.recurrent as recurrent
+import helpers.widgets.recurrent_params as recurrent
 from helpers.counting import count_params
-from helpers.widgets.recurrent import OUTPUT_CSS_CLASS, explore_recurrent, recurrent_explorer
+from helpers.widgets.recurrent_params import OUTPUT_CSS_CLASS, explore_recurrent, recurrent_explorer
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
