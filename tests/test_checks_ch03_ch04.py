@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from helpers import formulas
+from helpers.checks import check
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import count_buffers, count_params
+from tests._limits import binding_limit
 
 SEEDS = [0, 1]
 
@@ -160,3 +162,90 @@ def test_fixed_model_counts_reference_runs_and_counts(seed):
         with torch.no_grad():
             assert tuple(model.eval()(torch.zeros(2, cin, H, W)).shape) == (2, K)
         assert count_buffers(model) == buffers
+
+
+def _torch_stack(cin, base, padding, blocks):
+    """The real stack of 03.deepest_stack on meta: Conv2d(c, base·2**i, 3, padding) → ReLU → MaxPool2d(2)."""
+    layers, c = [], cin
+    for i in range(blocks):
+        layers += [nn.Conv2d(c, base * 2 ** i, 3, padding=padding, device="meta"), nn.ReLU(), nn.MaxPool2d(2)]
+        c = base * 2 ** i
+    return nn.Sequential(*layers)
+
+
+def _torch_side(model, cin, size):
+    """Side of the output map, or 0 when torch refuses the input (a layer larger than its map)."""
+    try:
+        return model(torch.empty(1, cin, size, size, device="meta")).shape[-1]
+    except RuntimeError:
+        return 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_deepest_stack_meets_both_limits_in_torch_and_one_more_block_breaks_one(seed):
+    q = get("03.deepest_stack")
+    params_only, side_only = 0, 0
+    for (size, cin, base, padding, budget, min_side), _ in cases_of(q.id, seed):
+        n = q.reference(size, cin, base, padding, budget, min_side)
+        if n:
+            model = _torch_stack(cin, base, padding, n)
+            assert count_params(model) <= budget and _torch_side(model, cin, size) >= min_side
+        deeper = _torch_stack(cin, base, padding, n + 1)
+        too_many = count_params(deeper) > budget
+        too_small = _torch_side(deeper, cin, size) < min_side
+        assert too_many or too_small
+        params_only += too_many and not too_small  # only the budget stops the stack
+        side_only += too_small and not too_many    # only the map size stops it
+    assert params_only and side_only  # both limits matter
+
+
+def _deepest_stack_student(size, in_channels, base_channels, padding, budget, min_side, use_side=True):
+    n, params, c, side = 0, 0, in_channels, size
+    while True:
+        out = base_channels * 2 ** n
+        params += out * c * 9 + out
+        side = (side + 2 * padding - 2) // 2
+        if params > budget or (use_side and side < min_side):
+            return n
+        n, c = n + 1, out
+
+
+def test_deepest_stack_right_passes_and_budget_only_fails(capsys):
+    assert check("03.deepest_stack", _deepest_stack_student)
+    assert not check("03.deepest_stack", lambda *a: _deepest_stack_student(*a, use_side=False))
+    assert "❌" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_widest_block_meets_both_limits_in_torch(seed):
+    from helpers.models import ConvBlock
+
+    q = get("04.widest_block")
+    binding = set()
+    for (cin, H, W, B, state, output), _ in cases_of(q.id, seed):
+        F = q.reference(cin, H, W, B, state, output)
+
+        def measured(filters):
+            with torch.device("meta"):
+                block = ConvBlock(cin, filters, 3)
+                y = block(torch.empty(B, cin, H, W))
+            return {"state": count_params(block) + count_buffers(block), "output": y.numel()}
+
+        binding.add(binding_limit(F, measured, {"state": state, "output": output}))
+    assert binding == {"state", "output"}
+
+
+def _widest_block_student(in_channels, height, width, batch, state_budget, activation_budget, buffers=True):
+    F = 0
+    while True:
+        f = F + 1
+        state = f * in_channels * 9 + 2 * f + ((2 * f + 1) if buffers else 0)
+        if state > state_budget or batch * f * (height // 2) * (width // 2) > activation_budget:
+            return F
+        F = f
+
+
+def test_widest_block_right_passes_and_forgetting_buffers_fails(capsys):
+    assert check("04.widest_block", _widest_block_student)
+    assert not check("04.widest_block", lambda *a: _widest_block_student(*a, buffers=False))
+    assert "❌" in capsys.readouterr().out

@@ -16,6 +16,7 @@ from helpers.checks import check
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import count_params
 from helpers.models.rnn import measure_saved_numel, rnn_bptt_manual
+from tests._limits import binding_limit
 
 SEEDS = [0, 1]
 
@@ -55,9 +56,6 @@ def test_ch05_references_are_torch(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_ch07_references_are_torch(seed: int) -> None:
-    q = get("07.embedding_params")
-    for args, kwargs in cases_of(q.id, seed):
-        assert q.reference(*args, **kwargs) == count_params(nn.Embedding(*args, **kwargs, device="meta"))
     q = get("07.embedding_output_shape")
     for (shape, V, D), _ in cases_of(q.id, seed):
         assert list(q.reference(shape, V, D)) == list(shape) + [D]
@@ -112,10 +110,6 @@ def simple_rnn_params(input_size, hidden_size, output_size, num_layers):
     return vanilla_rnn_params(input_size, hidden_size, num_layers) + hidden_size * output_size + output_size
 
 
-def embedding_params(num_embeddings, embedding_dim, padding_idx=None, max_norm=None, drop_pad=False):
-    return (num_embeddings - (drop_pad and padding_idx is not None)) * embedding_dim
-
-
 def embedding_output_shape(index_shape, num_embeddings, embedding_dim):
     return tuple(index_shape) + (embedding_dim,)
 
@@ -136,9 +130,32 @@ def vocab_memory_bytes(vocab_size, d_model, dtype, tie_weights):
     return (1 if tie_weights else 2) * vocab_size * d_model * size
 
 
+def _largest(fits):
+    """Largest n >= 1 with fits(n) (0 if none): a student's plain loop."""
+    n = 0
+    while fits(n + 1):
+        n += 1
+    return n
+
+
+def largest_rnn_hidden(input_size, num_layers, k, batch, param_budget, activation_budget, memory=True):
+    return _largest(lambda h: vanilla_rnn_params(input_size, h, num_layers) <= param_budget
+                    and (not memory or tbptt_saved_activations(k, batch, input_size, h, num_layers)
+                         <= activation_budget))
+
+
+def largest_vocab(d_model, max_len, tie_weights, positional, param_budget, memory_budget, dtype, positions=True):
+    per_token = d_model * (1 if tie_weights else 2)
+    fixed = 2 * d_model + (max_len * d_model if positional == "learned" and positions else 0)
+    size = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}[dtype]
+    by_params = max(0, (param_budget - fixed) // per_token)
+    return min(by_params, memory_budget // (per_token * size))
+
+
 RIGHT = {"05.vanilla_rnn_params": vanilla_rnn_params, "05.rnn_shapes": rnn_shapes, "05.bptt_step": bptt_step,
          "05.tbptt_saved_activations": tbptt_saved_activations, "05.simple_rnn_params": simple_rnn_params,
-         "07.embedding_params": embedding_params, "07.embedding_output_shape": embedding_output_shape,
+         "05.largest_rnn_hidden": largest_rnn_hidden, "07.largest_vocab": largest_vocab,
+         "07.embedding_output_shape": embedding_output_shape,
          "07.one_hot_matmul": one_hot_matmul, "07.tinylm_params": tinylm_params,
          "07.vocab_memory_bytes": vocab_memory_bytes}
 WRONG = {
@@ -147,7 +164,8 @@ WRONG = {
     "05.bptt_step": lambda *a: bptt_step(*a, derivative=False),                           # forgot tanh'
     "05.tbptt_saved_activations": lambda *a: tbptt_saved_activations(*a, with_h0=False),  # forgot h_0
     "05.simple_rnn_params": lambda I, H, O, L: vanilla_rnn_params(I, H, L, biases=1) + H * O + O,
-    "07.embedding_params": lambda *a, **k: embedding_params(*a, **k, drop_pad=True),      # padding row dropped
+    "05.largest_rnn_hidden": lambda *a: largest_rnn_hidden(*a, memory=False),           # the budget only
+    "07.largest_vocab": lambda *a: largest_vocab(*a, positions=False),                  # forgot max_len·D
     "07.embedding_output_shape": lambda s, V, D: tuple(s) + (V, D),
     "07.one_hot_matmul": lambda idx, W: [W[i][:1] * len(W[0]) for i in idx],
     "07.tinylm_params": lambda *a: tinylm_params(*a, double_count=True),                  # tied head twice
@@ -161,3 +179,41 @@ def test_right_answer_passes_and_wrong_answer_fails(qid: str, capsys: pytest.Cap
     assert not check(qid, WRONG[qid])
     out = capsys.readouterr().out
     assert "✅" in out and "❌" in out
+
+
+# ----------------------------------------------------------------------------- two-limit questions vs torch
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_largest_rnn_hidden_meets_both_limits_in_torch(seed: int) -> None:
+    q = get("05.largest_rnn_hidden")
+    binding = set()
+    for (I, L, k, B, params, memory), _ in cases_of(q.id, seed):
+        H = q.reference(I, L, k, B, params, memory)
+
+        def measured(h):
+            rnn = nn.RNN(I, h, L)
+            return {"params": count_params(rnn), "memory": measure_saved_numel(rnn, torch.zeros(k, B, I))}
+
+        binding.add(binding_limit(H, measured, {"params": params, "memory": memory}))
+    assert binding == {"params", "memory"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_largest_vocab_meets_both_limits_in_torch(seed: int) -> None:
+    from helpers.counting import bytes_for
+    from helpers.models.embedding import TinyLM
+
+    q = get("07.largest_vocab")
+    binding = set()
+    for (D, P, tie, pos, params, memory, dtype), _ in cases_of(q.id, seed):
+        V = q.reference(D, P, tie, pos, params, memory, dtype)
+
+        def measured(v):
+            with torch.device("meta"):
+                model = TinyLM(v, D, max_len=P, tie_weights=tie, positional=pos)
+            tables = {id(t): t for t in (model.tok_emb.weight, model.lm_head.weight)}  # one tensor if tied
+            return {"params": count_params(model),
+                    "memory": sum(bytes_for(t.numel(), getattr(torch, dtype)) for t in tables.values())}
+
+        binding.add(binding_limit(V, measured, {"params": params, "memory": memory}))
+    assert binding == {"params", "memory"}

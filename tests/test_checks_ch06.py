@@ -132,3 +132,35 @@ def test_run_cases_accepts_the_reference_itself():
         q = get(qid)
         outcomes = run_cases(q.reference, cases_of(qid, 3), timeout=30)
         assert len(outcomes) == len(cases_of(qid, 3))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recurrent_chain_reference_is_a_real_chained_forward(seed):
+    q = get("06.recurrent_chain")
+    for (B, T, I, layers), _ in cases_of(q.id, seed):
+        x, total = torch.zeros(B, T, I), 0
+        with torch.no_grad():
+            for layer in layers:
+                kwargs = {k: v for k, v in layer.items() if k not in ("mode", "hidden_size")}
+                module = getattr(nn, layer["mode"])(x.shape[-1], layer["hidden_size"], batch_first=True, **kwargs)
+                total += count_params(module)
+                x = module(x)[0]
+        assert q.reference(B, T, I, layers) == [tuple(x.shape), total]
+
+
+def _chain_student(batch, seq_len, input_size, layers, project_next=True):
+    features, total = input_size, 0
+    for layer in layers:
+        H, L, P = layer["hidden_size"], layer["num_layers"], layer.get("proj_size", 0)
+        D, gates = (2 if layer["bidirectional"] else 1), {"RNN": 1, "GRU": 3, "LSTM": 4}[layer["mode"]]
+        H_r = P or H
+        for k in range(L):
+            layer_in = features if k == 0 else D * H_r
+            total += D * (gates * (H * layer_in + H * H_r + 2 * H) + P * H)
+        features = D * (H_r if project_next else H)
+    return [(batch, seq_len, features), total]
+
+
+def test_recurrent_chain_right_passes_and_ignoring_proj_size_downstream_fails():
+    assert all_correct("06.recurrent_chain", _chain_student)
+    assert not all_correct("06.recurrent_chain", lambda *a: _chain_student(*a, project_next=False))

@@ -14,6 +14,7 @@ from helpers.checks import check
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import bytes_for
 from helpers.models.attention import MultiHeadAttention
+from tests._limits import binding_limit
 
 SEEDS = [0, 1]
 QIDS = [q.id for q in questions_for_chapter("08") + questions_for_chapter("11")]
@@ -57,13 +58,6 @@ def test_kv_cache_reference_equals_tensor_sizes(seed):
         dtype = {1: torch.int8, 2: torch.bfloat16, 4: torch.float32}[bpe]
         k = torch.empty(B, h, T, d, dtype=dtype, device="meta")  # one layer's keys
         assert q.reference(L, h, d, T, **kw) == 2 * L * k.numel() * k.element_size()
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_transformer_layer_reference_equals_formula(seed):
-    q = get("08.transformer_layer_params")
-    for args, kw in cases_of(q.id, seed):
-        assert q.reference(*args, **kw) == formulas.transformer_layer_params(*args, **kw)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -139,7 +133,76 @@ def _int4_as_int8(num_params, dtype):
     return num_params * {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 1}[dtype]
 
 
-@pytest.mark.parametrize("qid,wrong", [("08.mha_params", _naive_mha), ("08.kv_cache_bytes", _naive_kv),
+def _deepest_gpt_student(vocab_size, block_size, n_head, n_embd, batch_size, param_budget, kv_budget_bytes,
+                         embeddings=True):
+    C = n_embd
+    fixed = (vocab_size * C + block_size * C if embeddings else 0) + 2 * C       # wte, wpe, ln_f
+    block = 12 * C * C + 13 * C
+    by_params = max(0, (param_budget - fixed) // block)
+    return min(by_params, kv_budget_bytes // (2 * batch_size * block_size * C * 2))
+
+
+def _dominant_student(input_size, in_channels, layers, same_index=False):
+    side, c, params, macs = input_size, in_channels, [], []
+    for layer in layers:
+        k, s, p, o = layer["kernel_size"], layer["stride"], layer["padding"], layer["out_channels"]
+        side = (side + 2 * p - k) // s + 1
+        params.append(o * c * k * k + o)
+        macs.append(o * side * side * c * k * k)
+        c = o
+    i = params.index(max(params))
+    return [i, i if same_index else macs.index(max(macs))]
+
+
+def test_two_new_questions_accept_a_plain_python_answer(capsys):
+    assert check("08.deepest_gpt", _deepest_gpt_student)
+    assert check("11.dominant_layers", _dominant_student)
+    assert "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_deepest_gpt_meets_both_limits_on_the_real_gpt(seed):
+    from helpers.counting import count_params
+    from helpers.models.gpt import GPT, GPTConfig
+
+    q = get("08.deepest_gpt")
+    binding = set()
+    for (V, T, h, C, B, params, kv), _ in cases_of(q.id, seed)[:6]:
+        n = q.reference(V, T, h, C, B, params, kv)
+
+        def measured(n_layer):
+            with torch.device("meta"):
+                model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=n_layer, n_head=h, n_embd=C))
+                qkv = model.transformer.h[0].attn.c_attn(torch.empty(B, T, C))  # (B, T, 3C)
+            k, v = qkv.split(C, dim=2)[1:]
+            return {"params": count_params(model), "cache": n_layer * (k.numel() + v.numel()) * 2}  # bf16
+
+        binding.add(binding_limit(n, measured, {"params": params, "cache": kv}))
+    assert binding == {"params", "cache"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dominant_layers_reference_equals_formulas(seed):
+    from helpers import cost
+
+    q = get("11.dominant_layers")
+    differ = 0
+    for (size, cin, layers), _ in cases_of(q.id, seed):
+        side, c, params, macs = size, cin, [], []
+        for layer in layers:
+            side = shapes.conv_output_size(side, layer["kernel_size"], layer["stride"], layer["padding"])
+            params.append(formulas.conv_params(c, layer["out_channels"], layer["kernel_size"]))
+            macs.append(cost.conv_macs(c, layer["out_channels"], layer["kernel_size"], (side, side)))
+            c = layer["out_channels"]
+        answer = q.reference(size, cin, layers)
+        assert answer == [params.index(max(params)), macs.index(max(macs))]
+        differ += answer[0] != answer[1]
+    assert differ >= 2  # the layer with the most parameters is not always the one doing the most work
+
+
+@pytest.mark.parametrize("qid,wrong", [("08.deepest_gpt", lambda *a: _deepest_gpt_student(*a, embeddings=False)),
+                                       ("11.dominant_layers", lambda *a: _dominant_student(*a, same_index=True)),
+                                       ("08.mha_params", _naive_mha), ("08.kv_cache_bytes", _naive_kv),
                                        ("11.linear_flops", _macs_not_flops),
                                        ("11.adam_training_bytes", _adam_forgets_state),
                                        ("11.weight_memory_bytes", _int4_as_int8),

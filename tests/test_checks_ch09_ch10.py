@@ -130,3 +130,118 @@ def test_largest_d_model_is_tight(seed):
             if d:
                 assert count_params(MambaBlock(d, n)) <= budget
             assert count_params(MambaBlock(d + m, n)) > budget
+
+
+def _valid_in_torch(size, depth):
+    """An unpadded 3×3 2-D U-Net of this depth runs on size×size AND every pooling sees an even size."""
+    with torch.device("meta"):
+        model = UNet(1, 1, 2, depth, 3, dim=2, padded=False, batch_norm=False)
+    odd = []
+    pools = [m for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    hooks = [m.register_forward_pre_hook(lambda m, args: odd.append(args[0].shape[-1] % 2)) for m in pools]
+    try:
+        model(torch.empty(1, 1, size, size, device="meta"))
+    except RuntimeError:
+        return False
+    finally:
+        for h in hooks:
+            h.remove()
+    return not any(odd)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_deepest_unet_is_valid_fits_and_no_deeper_one_does(seed):
+    q = get("09.deepest_unet")
+    binding = set()
+    for (size, cin, cout, base, budget), _ in cases_of(q.id, seed)[:10]:
+        d = q.reference(size, cin, cout, base, budget)
+
+        def params(depth):
+            with torch.device("meta"):
+                return count_params(UNet(cin, cout, base, depth, 3, dim=2, padded=False, batch_norm=False))
+
+        if d:
+            assert _valid_in_torch(size, d) and params(d) <= budget
+        for deeper in range(d + 1, 8):
+            if params(deeper) > budget:
+                binding.add("budget")
+                break
+            assert not _valid_in_torch(size, deeper)
+            binding.add("validity")
+    assert binding == {"budget", "validity"}
+
+
+def _deepest_unet_student(input_size, in_channels, out_channels, base_channels, budget, check_pooling=True):
+    def valid(depth):
+        size = input_size
+        for level in range(depth):
+            size -= 4
+            if size < 1:
+                return False
+            if level < depth - 1:
+                if size % 2 and check_pooling:
+                    return False
+                size //= 2
+        for _ in range(depth - 1):
+            size = 2 * size - 4
+            if size < 1:
+                return False
+        return True
+
+    def params(depth):
+        total, c = 0, in_channels
+        for level in range(depth):
+            o = base_channels * 2 ** level
+            total += (c * o * 9 + o) + (o * o * 9 + o)
+            c = o
+        for level in range(depth - 1):
+            o = base_channels * 2 ** level
+            total += (2 * o * o * 4 + o) + (2 * o * o * 9 + o) + (o * o * 9 + o)
+        return total + base_channels * out_channels + out_channels
+
+    best = 0
+    for depth in range(1, 12):
+        if params(depth) > budget:
+            break
+        if valid(depth):
+            best = depth
+    return best
+
+
+def test_deepest_unet_right_passes_and_ignoring_odd_poolings_fails(capsys):
+    from helpers.checks import check
+
+    assert check("09.deepest_unet", _deepest_unet_student)
+    assert not check("09.deepest_unet", lambda *a: _deepest_unet_student(*a, check_pooling=False))
+    assert "❌" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kv_crossover_compares_real_cache_tensors(seed):
+    q = get("10.kv_crossover")
+    for (d_model, attn_layers, mamba_layers), kw in cases_of(q.id, seed)[:8]:
+        T = q.reference(d_model, attn_layers, mamba_layers, **kw)
+        with torch.device("meta"):
+            block = MambaBlock(d_model, kw.get("d_state", 16), kw.get("d_conv", 4), kw.get("expand", 2))
+            state = mamba_layers * sum(t.numel() for t in block.allocate_inference_cache(1))
+            c_attn = torch.nn.Linear(d_model, 3 * d_model)  # a GPT layer's fused q, k, v projection
+
+            def cache(seq_len):
+                k, v = c_attn(torch.empty(1, seq_len, d_model)).split(d_model, dim=2)[1:]
+                return attn_layers * (k.numel() + v.numel())
+
+            assert cache(T) > state
+            if T > 1:
+                assert cache(T - 1) <= state
+
+
+def test_kv_crossover_right_passes_and_keys_only_fails(capsys):
+    from helpers.checks import check
+
+    def crossover(d_model, attn_layers, mamba_layers, d_state=16, d_conv=4, expand=2, factor=2):
+        state = mamba_layers * expand * d_model * (d_state + d_conv)
+        return state // (factor * attn_layers * d_model) + 1
+
+    assert check("10.kv_crossover", crossover)
+    assert not check("10.kv_crossover", lambda *a, **k: crossover(*a, **k, factor=1))
+    assert "❌" in capsys.readouterr().out

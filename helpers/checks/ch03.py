@@ -201,3 +201,65 @@ register(Question(
     hint="conv1 (3×3, padding=1) keeps H×W; MaxPool2d(2) halves each side, rounding DOWN (odd sizes lose "
          "their last row/column); flatten multiplies channels × height × width.",
 ))
+
+
+# --------------------------------------------------------------------------- 6. two limits on depth
+
+def _stack_params(in_channels: int, base_channels: int, blocks: int) -> int:
+    """Parameters of `blocks` blocks Conv2d(c, base·2**i, 3, padding) → ReLU → MaxPool2d(2)."""
+    total, c = 0, in_channels
+    for i in range(blocks):
+        total += formulas.conv_params(c, base_channels * 2 ** i, 3)
+        c = base_channels * 2 ** i
+    return total
+
+
+def _stack_side(size: int, padding: int, blocks: int) -> int:
+    """Side of the square map after `blocks` blocks (0 once a layer no longer fits its input)."""
+    for _ in range(blocks):
+        if size + 2 * padding < 3:
+            return 0
+        size = shapes.conv_output_size(size, 3, padding=padding)
+        if size < 2:
+            return 0
+        size = shapes.pool_output_size(size, 2)
+    return size
+
+
+def deepest_stack_reference(size: int, in_channels: int, base_channels: int, padding: int, budget: int,
+                            min_side: int) -> int:
+    """Most blocks such that the conv parameters fit `budget` AND the final map keeps side >= min_side.
+
+    Both limits are monotone in the number of blocks (the count grows, the side shrinks), so the
+    answer is the smaller of the two largest_fitting answers (0 if not even one block meets both).
+    """
+    by_params = largest_fitting(lambda n: _stack_params(in_channels, base_channels, n), budget)
+    by_side = largest_fitting(lambda n: -_stack_side(size, padding, n), -min_side)
+    return min(by_params, by_side)
+
+
+def _deepest_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        cin, base, padding = rng.choice([1, 3]), rng.choice([4, 8, 16, 32, 64]), rng.choice([0, 1])
+        size, min_side = rng.randint(8, 512), rng.randint(1, 8)
+        depth = rng.randint(1, 7)  # where the parameter limit binds (between depth and depth + 1 blocks)
+        budget = budget_for_size(rng, lambda n: _stack_params(cin, base, n), depth,
+                                 "exact" if i % 4 == 0 else "between")
+        if i == 3:
+            budget = _stack_params(cin, base, 1) - 1  # not even one block fits
+        cases.append(((size, cin, base, padding, budget, min_side), {}))
+    return cases
+
+
+register(Question(
+    id="03.deepest_stack",
+    title="How many blocks Conv2d(3×3) → ReLU → MaxPool2d(2) (channels doubling) fit both a parameter "
+          "budget and a minimum final map size?",
+    cases=_deepest_cases,
+    reference=deepest_stack_reference,
+    hint="two limits, each monotone in the number of blocks n: the conv parameters grow with n (block i "
+         "maps its input channels to base·2**i, 3×3 kernels with bias), the side shrinks "
+         "(conv: s + 2p − 2, pool: halve rounding down). Add blocks while BOTH still hold; the answer "
+         "is the last n that met both (0 if the first block already breaks one).",
+))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 
-from helpers.checks._gen import close
+from helpers import formulas, shapes
+from helpers.checks._gen import budget_for_size, close, largest_fitting
 from helpers.checks.registry import Question, register
 
 
@@ -190,4 +191,55 @@ register(Question(
     hint="BatchNorm2d's num_features must be the conv's out_channels; after MaxPool2d(2) the map is "
          "(H//2)×(W//2), so the Linear takes filters·(H//2)·(W//2) inputs. Only conv, BN and Linear "
          "own parameters; only BN owns buffers.",
+))
+
+
+# --------------------------------------------------------------------------- 6. two limits on width
+
+def _block_state(in_channels: int, filters: int) -> int:
+    """state_dict elements of ConvBlock(in_channels, filters, 3): conv weights + BN γ, β + BN buffers."""
+    return (formulas.conv_params(in_channels, filters, 3, bias=False) + formulas.batchnorm_params(filters)
+            + formulas.batchnorm_buffers(filters))
+
+
+def _block_output(batch: int, height: int, width: int, filters: int) -> int:
+    """Elements of ConvBlock's output (B, F, H//2, W//2) (the 3×3 conv with padding 1 keeps H×W)."""
+    h, w = shapes.pool_output_size((height, width), 2)
+    return batch * filters * h * w
+
+
+def widest_block_reference(in_channels: int, height: int, width: int, batch: int, state_budget: int,
+                           activation_budget: int) -> int:
+    """Largest filters F of ConvBlock(in_channels, F, 3) whose state_dict (parameters + buffers) fits
+    state_budget AND whose output on a (batch, in_channels, height, width) input fits activation_budget."""
+    by_state = largest_fitting(lambda f: _block_state(in_channels, f), state_budget)
+    by_output = largest_fitting(lambda f: _block_output(batch, height, width, f), activation_budget)
+    return min(by_state, by_output)
+
+
+def _widest_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        cin, batch = rng.choice([1, 3, 16, 64]), rng.choice([1, 8, 32, 128])
+        h, w = rng.randint(2, 64), rng.randint(2, 64)
+        filters = rng.randint(1, 256)  # the answer of one limit; the other is drawn freely around it
+        state = budget_for_size(rng, lambda f: _block_state(cin, f), filters, "between")
+        output = budget_for_size(rng, lambda f: _block_output(batch, h, w, f),
+                                 max(1, int(filters * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        if i == 5:
+            state = _block_state(cin, 1) - 1  # not even one filter fits
+        cases.append(((cin, h, w, batch, state, output), {}))
+    return cases
+
+
+register(Question(
+    id="04.widest_block",
+    title="Largest number of filters of ConvBlock(in_channels, F, 3) whose state_dict fits one budget and "
+          "whose output fits another",
+    cases=_widest_cases,
+    reference=widest_block_reference,
+    hint="two limits, both growing with F: the state_dict holds the conv weights (F·C·9, no bias), BatchNorm's "
+         "γ and β (2F) AND its buffers (running_mean, running_var: 2F, num_batches_tracked: 1); the output "
+         "is (B, F, H//2, W//2) because the padded 3×3 conv keeps H×W and MaxPool2d(2) halves it. "
+         "Take the largest F of each limit and return the smaller (0 if F = 1 already breaks one).",
 ))

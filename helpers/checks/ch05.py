@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas
-from helpers.checks._gen import close, rnn_config_cases
+from helpers.checks._gen import budget_for_size, close, largest_fitting, rnn_config_cases
 from helpers.checks.registry import Question, register
 
 
@@ -164,4 +164,43 @@ register(Question(
     reference=simple_rnn_params_reference,
     hint="The RNN part: per layer H·in + H·H + 2·H (in = input_size for layer 0, H above); the head: "
          "H·output_size + output_size. The sequence length does not appear anywhere.",
+))
+
+
+# --------------------------------------------------------------------------- 6. two limits on the width
+
+def largest_rnn_hidden_reference(input_size: int, num_layers: int, k: int, batch: int, param_budget: int,
+                                 activation_budget: int) -> int:
+    """Largest hidden_size of nn.RNN(input_size, hidden_size, num_layers) whose parameters fit
+    param_budget AND whose k-step truncated-BPTT window on `batch` sequences keeps at most
+    activation_budget numbers (both counts grow with hidden_size; 0 if hidden_size=1 breaks one)."""
+    by_params = largest_fitting(lambda h: vanilla_rnn_params_reference(input_size, h, num_layers), param_budget)
+    by_memory = largest_fitting(lambda h: tbptt_saved_activations_reference(k, batch, input_size, h, num_layers),
+                                activation_budget)
+    return min(by_params, by_memory)
+
+
+def _largest_hidden_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(14):
+        I, L, k, B = rng.randint(1, 64), rng.randint(1, 3), rng.randint(1, 40), rng.randint(1, 8)
+        hidden = rng.randint(1, 200)  # the answer of the parameter limit; the memory limit lands near it
+        params = budget_for_size(rng, lambda h: vanilla_rnn_params_reference(I, h, L), hidden, "between")
+        memory = budget_for_size(rng, lambda h: tbptt_saved_activations_reference(k, B, I, h, L),
+                                 max(1, int(hidden * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        if i == 2:
+            params = vanilla_rnn_params_reference(I, 1, L) - 1  # not even hidden_size=1 fits
+        cases.append(((I, L, k, B, params, memory), {}))
+    return cases
+
+
+register(Question(
+    id="05.largest_rnn_hidden",
+    title="Largest hidden_size of nn.RNN(input_size, hidden_size, num_layers) that fits a parameter budget "
+          "AND a truncated-BPTT memory budget (k steps, batch sequences)",
+    cases=_largest_hidden_cases,
+    reference=largest_rnn_hidden_reference,
+    hint="both counts grow with hidden_size: the parameters (your vanilla_rnn_params) roughly as H², the saved "
+         "activations of one window (your tbptt_saved_activations) roughly as k·B·H. Find the largest H for "
+         "each budget and return the smaller; 0 if H = 1 already breaks one.",
 ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import warnings
 
-from helpers import formulas
+from helpers import formulas, shapes
 from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, rnn_config_cases
 from helpers.checks.registry import Question, register
 
@@ -189,4 +189,52 @@ register(Question(
     reference=packed_batch_sizes_reference,
     hint="batch_sizes[t] is the number of sequences that are still running at step t, i.e. whose "
          "length is > t, for t = 0 … max(lengths) − 1. The order of `lengths` does not matter.",
+))
+
+
+# --------------------------------------------------------------------------- 7. a chain of recurrent layers
+
+def recurrent_chain_reference(batch: int, seq_len: int, input_size: int, layers: list) -> list:
+    """[output shape, total parameters] of recurrent layers applied one after the other (batch_first).
+
+    Each layer is ``{"mode": "LSTM" | "GRU" | "RNN", "hidden_size": H, "num_layers": L,
+    "bidirectional": b}`` (+ ``"proj_size"`` for an LSTM) and reads the previous layer's output
+    features (helpers.shapes.rnn_shapes, helpers.formulas.rnn_params; tests/test_checks_ch06.py
+    runs the real chain)."""
+    features, total = input_size, 0
+    shape: tuple = (batch, seq_len, input_size)
+    for layer in layers:
+        kwargs = {k: v for k, v in layer.items() if k not in ("mode", "hidden_size")}
+        total += formulas.rnn_params(layer["mode"], features, layer["hidden_size"], **kwargs)
+        shape = shapes.rnn_shapes(layer["mode"], features, layer["hidden_size"], seq_len=seq_len, batch=batch,
+                                  batch_first=True, **kwargs)["output"]
+        features = shape[-1]
+    return [tuple(shape), total]
+
+
+def _chain_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(14):
+        layers = []
+        for _ in range(rng.randint(2, 4)):
+            mode = rng.choice(["LSTM", "GRU", "RNN"])
+            layer: dict = {"mode": mode, "hidden_size": rng.randint(2, 64), "num_layers": rng.randint(1, 3),
+                           "bidirectional": rng.random() < 0.5}
+            if mode == "LSTM" and rng.random() < 0.5:
+                layer["proj_size"] = rng.randint(1, layer["hidden_size"] - 1)
+            layers.append(layer)
+        cases.append(((rng.randint(1, 16), rng.randint(1, 50), rng.randint(1, 64), layers), {}))
+    return cases
+
+
+register(Question(
+    id="06.recurrent_chain",
+    title="Recurrent layers applied one after the other (batch_first): predict the final output shape and "
+          "the total parameter count",
+    cases=_chain_cases,
+    reference=recurrent_chain_reference,
+    hint="each layer's input_size is the feature size of the previous layer's output: D·H, or D·proj_size "
+         "for an LSTM with projections (D = 2 if bidirectional). Count each layer with that input_size "
+         "(your lstm_params; a GRU has 3 gate blocks, an RNN 1, an LSTM 4 — and proj_size shrinks W_hh and "
+         "adds W_hr). batch and seq_len never change.",
 ))

@@ -11,42 +11,11 @@ import random
 from typing import Optional
 
 from helpers import formulas
-from helpers.checks._gen import close
+from helpers.checks._gen import budget_for_size, close, largest_fitting
 from helpers.checks.registry import Question, register
 
-# --------------------------------------------------------------------------- 1. embedding params
 
-
-def embedding_params_reference(num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
-                               max_norm: Optional[float] = None) -> int:
-    """Parameters of nn.Embedding(num_embeddings, embedding_dim, padding_idx=..., max_norm=...)."""
-    return formulas.embedding_params(num_embeddings, embedding_dim, padding_idx=padding_idx, max_norm=max_norm)
-
-
-def _emb_params_cases(rng: random.Random) -> list:
-    cases: list = [((10, 4), {})]                                      # the seed's example
-    for _ in range(15):
-        V, D = rng.randint(1, 60000), rng.randint(1, 1024)
-        kwargs: dict = {}
-        if rng.random() < 0.4:
-            kwargs["padding_idx"] = rng.randint(0, V - 1)
-        if rng.random() < 0.3:
-            kwargs["max_norm"] = round(rng.uniform(0.5, 5.0), 2)
-        cases.append(((V, D), kwargs))
-    return cases
-
-
-register(Question(
-    id="07.embedding_params",
-    title="Implement embedding_params(num_embeddings, embedding_dim, padding_idx=None, max_norm=None)",
-    cases=_emb_params_cases,
-    reference=embedding_params_reference,
-    hint="The weight is one (num_embeddings, embedding_dim) table. padding_idx only freezes one row "
-         "(it is still a parameter) and max_norm rescales rows at lookup time: neither changes the count.",
-))
-
-
-# --------------------------------------------------------------------------- 2. output shape
+# --------------------------------------------------------------------------- 1. output shape
 
 def embedding_output_shape_reference(index_shape: list, num_embeddings: int, embedding_dim: int) -> tuple:
     """Shape of nn.Embedding(num_embeddings, embedding_dim)(ids) for ids of shape index_shape."""
@@ -77,7 +46,7 @@ register(Question(
 ))
 
 
-# --------------------------------------------------------------------------- 3. one-hot × matrix
+# --------------------------------------------------------------------------- 2. one-hot × matrix
 
 def one_hot_matmul_reference(indices: list, weight: list) -> list:
     """F.embedding(indices, weight) computed by torch in float64, as nested lists."""
@@ -109,7 +78,7 @@ register(Question(
 ))
 
 
-# --------------------------------------------------------------------------- 4. TinyLM params (tying)
+# --------------------------------------------------------------------------- 3. TinyLM params (tying)
 
 def tinylm_params_reference(vocab_size: int, d_model: int, max_len: int, tie_weights: bool,
                             positional: Optional[str]) -> int:
@@ -140,7 +109,7 @@ register(Question(
 ))
 
 
-# --------------------------------------------------------------------------- 5. vocabulary memory
+# --------------------------------------------------------------------------- 4. vocabulary memory
 
 def vocab_memory_bytes_reference(vocab_size: int, d_model: int, dtype: str, tie_weights: bool) -> int:
     """Bytes of an input embedding + output head (tied or not) at `dtype`, built on meta."""
@@ -170,4 +139,58 @@ register(Question(
     reference=vocab_memory_bytes_reference,
     hint="Count the numbers first (one V·D matrix if tied, two if not), then multiply by the element "
          "size: 4 bytes for float32, 2 for bfloat16/float16, 8 for float64.",
+))
+
+
+# --------------------------------------------------------------------------- 5. two limits on the vocabulary
+
+def _tinylm_count(vocab_size: int, d_model: int, max_len: int, tie_weights: bool, positional: Optional[str]) -> int:
+    """TinyLM's parameters from helpers.formulas (tests/test_checks_ch05_ch07.py compares with TinyLM)."""
+    tables = 1 if tie_weights else 2
+    positions = formulas.embedding_params(max_len, d_model) if positional == "learned" else 0
+    return tables * formulas.embedding_params(vocab_size, d_model) + positions + formulas.layernorm_params(d_model)
+
+
+def _vocab_bytes(vocab_size: int, d_model: int, dtype: str, tie_weights: bool) -> int:
+    """Bytes of the token table + bias-free head (one tensor if tied) stored as `dtype`."""
+    import torch
+
+    tables = 1 if tie_weights else 2
+    return tables * formulas.embedding_params(vocab_size, d_model) * getattr(torch, dtype).itemsize
+
+
+def largest_vocab_reference(d_model: int, max_len: int, tie_weights: bool, positional: Optional[str],
+                            param_budget: int, memory_budget: int, dtype: str) -> int:
+    """Largest vocab_size whose TinyLM has at most param_budget parameters AND whose embedding + head
+    weights take at most memory_budget bytes in `dtype` (0 if vocab_size=1 breaks one)."""
+    by_params = largest_fitting(lambda v: _tinylm_count(v, d_model, max_len, tie_weights, positional), param_budget)
+    by_memory = largest_fitting(lambda v: _vocab_bytes(v, d_model, dtype, tie_weights), memory_budget)
+    return min(by_params, by_memory)
+
+
+def _largest_vocab_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(16):
+        D, P = rng.choice([16, 64, 256, 512, 768, 1024]), rng.randint(1, 2048)
+        tie, positional = rng.random() < 0.5, rng.choice(["learned", "sinusoidal", None])
+        dtype = rng.choice(["float32", "bfloat16", "float16", "float64"])
+        vocab = rng.randint(2, 100_000)  # the answer of the parameter limit; the memory limit lands near it
+        params = budget_for_size(rng, lambda v: _tinylm_count(v, D, P, tie, positional), vocab, "between")
+        memory = budget_for_size(rng, lambda v: _vocab_bytes(v, D, dtype, tie),
+                                 max(1, int(vocab * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        if i == 3:
+            params = _tinylm_count(1, D, P, tie, positional) - 1  # not even one token fits
+        cases.append(((D, P, tie, positional, params, memory, dtype), {}))
+    return cases
+
+
+register(Question(
+    id="07.largest_vocab",
+    title="Largest vocabulary for TinyLM under two limits: a parameter budget for the whole model and a "
+          "byte budget for its embedding + head weights",
+    cases=_largest_vocab_cases,
+    reference=largest_vocab_reference,
+    hint="both limits grow with V: the parameters (your tinylm_params) by D per token when tied, 2·D when not, "
+         "plus what does not depend on V (learned positions, the LayerNorm); the bytes (your vocab_memory_bytes) "
+         "by D or 2·D numbers of the dtype's size per token. Take the largest V of each and return the smaller.",
 ))

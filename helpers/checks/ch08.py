@@ -1,8 +1,8 @@
 """Chapter 08 (Attention and transformers) exercise questions.
 
 Reference answers are computed by torch itself on the ``meta`` device (``nn.MultiheadAttention``,
-``nn.TransformerEncoderLayer``/``DecoderLayer``, the course's ``GPT`` and attention function) or by
-``helpers.cost`` (pure arithmetic that tests/test_cost.py checks against real key/value tensors).
+the course's ``GPT`` and attention function) or by ``helpers.cost`` (pure arithmetic that
+tests/test_cost.py checks against real key/value tensors).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import random
 from typing import Optional
 
 from helpers import cost
-from helpers.checks._gen import largest_fitting
+from helpers.checks._gen import budget_for_size, largest_fitting
 from helpers.checks.registry import Question, register
 
 
@@ -119,42 +119,7 @@ register(Question(
 ))
 
 
-# --------------------------------------------------------------------------- 4. transformer layer
-
-def transformer_layer_params_reference(d_model: int, nhead: int, dim_feedforward: int = 2048,
-                                       decoder: bool = False) -> int:
-    """count_params of the real nn.TransformerEncoderLayer / DecoderLayer (built on meta)."""
-    from torch import nn
-
-    from helpers.counting import count_params
-
-    cls = nn.TransformerDecoderLayer if decoder else nn.TransformerEncoderLayer
-    return count_params(cls(d_model, nhead, dim_feedforward, batch_first=True, device="meta"))
-
-
-def _layer_cases(rng: random.Random) -> list:
-    cases: list = [((512, 8), {}), ((512, 8), {"decoder": True})]
-    for _ in range(14):
-        heads, dim = _heads_and_dim(rng)
-        kwargs: dict = {"dim_feedforward": rng.choice([dim * 4, dim * 2, rng.randint(1, 4096)])}
-        if rng.random() < 0.5:
-            kwargs["decoder"] = True
-        cases.append(((dim, heads), kwargs))
-    return cases
-
-
-register(Question(
-    id="08.transformer_layer_params",
-    title="Count nn.TransformerEncoderLayer (or DecoderLayer if decoder=True): "
-          "transformer_layer_params(d_model, nhead, dim_feedforward=2048, decoder=False)",
-    cases=_layer_cases,
-    reference=transformer_layer_params_reference,
-    hint="encoder = self-attention (4d² + 4d) + linear1 (d·ff + ff) + linear2 (ff·d + d) + 2 LayerNorms (2d each); "
-         "the decoder adds a cross-attention (4d² + 4d) and a third LayerNorm.",
-))
-
-
-# --------------------------------------------------------------------------- 5. GPT
+# --------------------------------------------------------------------------- 4. GPT
 
 def gpt_params_reference(vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
                          tie_weights: bool = True) -> int:
@@ -190,7 +155,7 @@ register(Question(
 ))
 
 
-# --------------------------------------------------------------------------- 6. fit a budget
+# --------------------------------------------------------------------------- 5. fit a budget
 
 def max_context_reference(budget_bytes: int, n_layer: int, n_head: int, head_dim: int, batch_size: int = 1,
                           bytes_per_element: int = 2) -> int:
@@ -217,4 +182,59 @@ register(Question(
     reference=max_context_reference,
     hint="the KV cache grows linearly with seq_len: divide the budget by the bytes ONE token costs "
          "(2 · n_layer · n_head · head_dim · batch_size · bytes_per_element) and round down.",
+))
+
+
+# --------------------------------------------------------------------------- 6. two limits on depth
+
+def _gpt_count(vocab_size: int, block_size: int, n_head: int, n_embd: int):
+    """count(n_layer) of the course's GPT (tied): affine in n_layer, every block being the same, so it is
+    measured on the real model with 1 and 2 blocks (built on meta) and extended linearly
+    (tests/test_checks_ch08_ch11.py compares it with the real GPT at the answer and one block more)."""
+    one = gpt_params_reference(vocab_size, block_size, 1, n_head, n_embd)
+    per_block = gpt_params_reference(vocab_size, block_size, 2, n_head, n_embd) - one
+    base = one - per_block
+    return lambda n_layer: base + n_layer * per_block
+
+
+def deepest_gpt_reference(vocab_size: int, block_size: int, n_head: int, n_embd: int, batch_size: int,
+                          param_budget: int, kv_budget_bytes: int) -> int:
+    """Most blocks n_layer such that the tied GPT has at most param_budget parameters AND its bf16 KV cache
+    for batch_size full contexts (block_size tokens) takes at most kv_budget_bytes (0 if one block breaks one)."""
+    by_params = largest_fitting(_gpt_count(vocab_size, block_size, n_head, n_embd), param_budget)
+    by_cache = largest_fitting(lambda n: cost.kv_cache_bytes(n, n_head, n_embd // n_head, block_size, batch_size, 2),
+                               kv_budget_bytes)
+    return min(by_params, by_cache)
+
+
+def _deepest_cases(rng: random.Random) -> list:
+    cases: list = []
+    for i in range(12):
+        heads = rng.choice([1, 2, 4, 8, 12])
+        V, T, C, B = rng.randint(100, 60_000), rng.choice([128, 256, 512, 1024, 2048]), heads * rng.choice(
+            [8, 16, 32, 64]), rng.randint(1, 32)
+        depth = rng.randint(1, 48)  # the answer of the parameter limit; the cache limit lands near it
+        params = budget_for_size(rng, _gpt_count(V, T, heads, C), depth, "between")
+
+        def cache(n: int) -> int:
+            return cost.kv_cache_bytes(n, heads, C // heads, T, B, 2)
+
+        kv = budget_for_size(rng, cache, max(1, int(depth * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        if i == 2:
+            kv = cache(1) - 1  # not even one block's cache fits
+        cases.append(((V, T, heads, C, B, params, kv), {}))
+    return cases
+
+
+register(Question(
+    id="08.deepest_gpt",
+    title="How many blocks can a tied GPT have under a parameter budget AND a bf16 KV-cache budget for "
+          "batch_size full contexts?",
+    cases=_deepest_cases,
+    reference=deepest_gpt_reference,
+    timeout=30.0,  # the first nn.Embedding built on meta loads torch's decompositions (~3 s, once)
+    hint="both limits grow with n_layer: parameters = the embeddings and final LayerNorm (paid once) + n_layer "
+         "identical blocks (your gpt_params); the KV cache = n_layer × what one layer keeps for batch_size "
+         "sequences of block_size tokens (your kv_cache_bytes with head_dim = n_embd // n_head, 2 bytes). "
+         "Return the smaller of the two largest n_layer (0 if one block already breaks a limit).",
 ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from helpers.checks._gen import budget_for_size, largest_fitting
 from helpers.checks.registry import Question, register
 
 
@@ -175,4 +176,53 @@ register(Question(
     reference=skip_crop_reference,
     hint="crop = (encoder size after the level's two convs) − (decoder size right after the up-conv at "
          "that level). For 572 and level 0: 568 − 392 = 176.",
+))
+
+
+# --------------------------------------------------------------------------- 6. two limits on depth
+
+def _is_valid(input_size: int, depth: int) -> bool:
+    """`input_size` is valid for an unpadded 3×3 U-Net of this depth (helpers.models.unet, strict)."""
+    from helpers.models.unet import unet_level_sizes
+
+    try:
+        unet_level_sizes(input_size, depth, 3, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def deepest_unet_reference(input_size: int, in_channels: int, out_channels: int, base_channels: int,
+                           budget: int) -> int:
+    """Largest depth whose unpadded 3×3 2-D U-Net accepts `input_size` (every pooling sees an even size,
+    every conv fits) AND has at most `budget` parameters (no BatchNorm); 0 if depth 1 breaks one.
+
+    The parameter count grows with depth (largest_fitting); validity is checked on each depth up to
+    that limit and the answer is the deepest depth meeting both."""
+    by_params = largest_fitting(lambda d: unet_params_reference(in_channels, out_channels, base_channels, d),
+                                budget)
+    return max((d for d in range(1, by_params + 1) if _is_valid(input_size, d)), default=0)
+
+
+def _deepest_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(14):
+        cin, cout, base = rng.choice([1, 3]), rng.randint(1, 10), rng.choice([4, 8, 16, 32, 64])
+        size = _valid_unpadded(rng, rng.randint(1, 6), 3) + (1 if i % 5 == 4 else 0)  # sometimes odd
+        depth = rng.randint(1, 6)  # the answer of the parameter limit; validity may cut it further
+        budget = budget_for_size(rng, lambda d: unet_params_reference(cin, cout, base, d), depth,
+                                 "exact" if i % 4 == 0 else "between")
+        cases.append(((size, cin, cout, base, budget), {}))
+    return cases
+
+
+register(Question(
+    id="09.deepest_unet",
+    title="Deepest unpadded 3×3 2-D U-Net that accepts a given input size AND fits a parameter budget",
+    cases=_deepest_cases,
+    reference=deepest_unet_reference,
+    hint="check each depth 1, 2, 3, …: is the input valid (walk the sizes down: −4 per level, halve between "
+         "levels and only even sizes may be halved; then up: ×2, −4 — nothing may drop below 1) and does "
+         "your unet_params(in, out, base, depth) stay within the budget? Return the deepest depth that "
+         "passes both (0 if none does).",
 ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from helpers import cost
 from helpers.checks._gen import largest_fitting
 from helpers.checks.registry import Question, register
 
@@ -158,4 +159,37 @@ register(Question(
     reference=x_proj_out_features_reference,
     hint="A is not projected from the input (it is the parameter A_log). x_proj produces the low-rank "
          "Δ (dt_rank = ceil(d_model/16) numbers) and B and C (d_state numbers each).",
+))
+
+
+
+# --------------------------------------------------------------------------- 6. which memory dominates
+
+def kv_crossover_reference(d_model: int, attn_layers: int, mamba_layers: int, d_state: int = 16,
+                           d_conv: int = 4, expand: int = 2) -> int:
+    """Smallest sequence length at which a transformer's KV cache (attn_layers layers, n_head·head_dim =
+    d_model; helpers.cost.kv_cache_bytes) holds MORE than a Mamba model's generation state (mamba_layers
+    blocks of the same d_model), at the same batch size and precision (both cancel: one sequence, 1 byte)."""
+    state = state_bytes_reference(1, mamba_layers, d_model, d_state, d_conv, expand, bytes_per_element=1)
+    return largest_fitting(lambda seq_len: cost.kv_cache_bytes(attn_layers, 1, d_model, seq_len, 1, 1), state) + 1
+
+
+def _crossover_cases(rng: random.Random) -> list:
+    cases: list = [((768, 12, 24), {})]  # GPT-2 small's width and depth against twice as many Mamba blocks
+    for _ in range(15):
+        kwargs = {"d_state": rng.choice([8, 16, 32, 64]), "d_conv": rng.choice([2, 3, 4]), "expand": rng.choice([1, 2])}
+        cases.append(((rng.choice([64, 256, 512, 768, 1024, 2048, 2560]), rng.randint(1, 48), rng.randint(1, 96)),
+                      kwargs))
+    return cases
+
+
+register(Question(
+    id="10.kv_crossover",
+    title="From which sequence length does a transformer's KV cache outgrow a Mamba model's generation "
+          "state? kv_crossover(d_model, attn_layers, mamba_layers, d_state=16, d_conv=4, expand=2)",
+    cases=_crossover_cases,
+    reference=kv_crossover_reference,
+    hint="the Mamba state does not depend on the sequence length (your state_bytes); the KV cache grows by "
+         "2·attn_layers·d_model numbers per token (keys AND values, n_head·head_dim = d_model). Batch size and "
+         "bytes per element multiply both sides. Return the first seq_len whose cache is strictly larger.",
 ))

@@ -212,3 +212,58 @@ register(Question(
     hint="fp32 = 4 bytes per weight, bf16/fp16 = 2, int8 = 1, int4 = half a byte (two weights per byte).",
     compare=close_within(1e-12),
 ))
+
+
+# --------------------------------------------------------------------------- 7. which layer dominates
+
+def dominant_layers_reference(input_size: int, in_channels: int, layers: list) -> list:
+    """[index of the layer with the most parameters, index of the layer with the most MACs] of a chain of
+    nn.Conv2d layers (dicts of out_channels, kernel_size, stride, padding) on a (1, in_channels,
+    input_size, input_size) input: count_params and FlopCounterMode / 2 of each real layer on meta.
+    Ties go to the earlier layer."""
+    import torch
+    from torch import nn
+
+    from helpers.counting import count_params
+
+    x = torch.empty(1, in_channels, input_size, input_size, device="meta")
+    params, macs = [], []
+    for layer in layers:
+        conv = nn.Conv2d(x.shape[1], layer["out_channels"], layer["kernel_size"], stride=layer["stride"],
+                         padding=layer["padding"], device="meta")
+        params.append(count_params(conv))
+        macs.append(_flops(conv, x) // 2)
+        x = conv(x)  # (1, out_channels, H', W')
+    return [params.index(max(params)), macs.index(max(macs))]
+
+
+def _dominant_cases(rng: random.Random) -> list:
+    """A CNN-like chain: channels grow (×1, ×2 or ×4) while strides shrink the map."""
+    cases: list = []
+    while len(cases) < 14:
+        size, channels = rng.randint(16, 224), rng.choice([1, 3])
+        layers, side, width = [], size, rng.choice([8, 16, 32, 64])
+        for _ in range(rng.randint(3, 6)):
+            k = rng.choice([1, 3, 3, 5, 7])
+            layer = {"out_channels": width, "kernel_size": k, "stride": rng.choice([1, 2, 2]),
+                     "padding": rng.choice([0, k // 2, k // 2])}
+            if side + 2 * layer["padding"] < k:
+                break
+            side = (side + 2 * layer["padding"] - k) // layer["stride"] + 1
+            layers.append(layer)
+            width = min(1024, width * rng.choice([1, 2, 2, 4]))
+        if len(layers) >= 3:
+            cases.append(((size, channels, layers), {}))
+    return cases
+
+
+register(Question(
+    id="11.dominant_layers",
+    title="In a chain of Conv2d layers, which layer holds the most parameters and which does the most "
+          "MACs? Return [params index, MACs index]",
+    cases=_dominant_cases,
+    reference=dominant_layers_reference,
+    hint="track the map through the chain: H' = (H + 2p − k) // s + 1 and the channels become out_channels. "
+         "Parameters (C·O·k² + O) do not depend on H, MACs (O·H'·W'·C·k², your conv2d_macs) do: wide late layers "
+         "own the parameters, early layers on large maps often do the work. Index from 0; on a tie, the earlier layer.",
+))
