@@ -13,7 +13,7 @@ from torch import nn
 
 from helpers import formulas
 from helpers.checks._gen import (BUDGET_PLACES, budget_for_size, close, close_within, largest_fitting,
-                                 log_uniform, rnn_config_cases)
+                                 largest_fitting_all, log_uniform, rnn_config_cases, two_limit_budgets)
 from helpers.counting import count_params
 
 
@@ -165,3 +165,49 @@ def test_close_within_sets_the_tolerance():
     assert strict(3_369_207_808.0, 3_369_207_808) and not strict(3_369_207_808.0, 3_369_207_809)
     assert not strict(0.5, True)
     assert close(3_369_207_808.0, 3_369_207_809)               # the default 1e-6 would accept it
+
+
+# --------------------------------------------------------------------------- two limits at once
+
+@settings(max_examples=80, deadline=None)
+@given(i=st.integers(1, 40), h=st.integers(1, 300), layers=st.integers(1, 3), budget1=st.integers(0, 400_000),
+       budget2=st.integers(0, 3_000))
+def test_largest_fitting_all_is_the_largest_size_meeting_every_limit(i, h, layers, budget1, budget2):
+    """Brute force over real nn.RNN parameter counts and a second, linear limit (e.g. activations)."""
+    def params(n: int) -> int:
+        return count_params(nn.RNN(i, n, layers)) if n <= h else formulas.rnn_params("RNN", i, n, layers)
+
+    def activations(n: int) -> int:
+        return 7 * n
+
+    want = 0
+    while params(want + 1) <= budget1 and activations(want + 1) <= budget2:
+        want += 1
+    assert largest_fitting_all((params, budget1), (activations, budget2)) == want
+
+
+def test_largest_fitting_all_with_a_floor_and_no_limits():
+    side = lambda n: 512 // 2 ** n  # noqa: E731 — a map halved n times must keep side >= 16
+    assert largest_fitting_all((lambda n: -side(n), -16), (lambda n: n * 100, 10_000)) == 5
+    with pytest.raises(ValueError):
+        largest_fitting_all()
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_two_limit_budgets_put_each_limit_at_its_own_answer(exact):
+    rng = random.Random(3)
+    first = lambda n: formulas.linear_params(64, n)  # noqa: E731
+    second = lambda n: 2 * n * n  # noqa: E731
+    answers = set()
+    for _ in range(200):
+        size = rng.randint(1, 100)
+        state = rng.getstate()
+        b1, b2 = two_limit_budgets(rng, first, second, size, exact=exact)
+        assert largest_fitting(first, b1) == size
+        size2 = largest_fitting(second, b2)
+        assert size // 2 - 1 <= size2 <= 2 * size and (not exact or b2 == second(size2))
+        answers.add(largest_fitting_all((first, b1), (second, b2)) == size)
+        rng2 = random.Random()
+        rng2.setstate(state)
+        assert two_limit_budgets(rng2, first, second, size, exact=exact) == (b1, b2), "same seed, same budgets"
+    assert answers == {True, False}, "either limit must be able to bind"

@@ -108,6 +108,33 @@ def budget_for_size(rng: random.Random, count: Callable[[int], int], size: int,
     raise ValueError(f"place must be one of {BUDGET_PLACES}, got {place!r}")
 
 
+def largest_fitting_all(*limits: tuple[Callable[[int], int], int]) -> int:
+    """Largest size meeting EVERY (count, budget) limit: the smallest of their :func:`largest_fitting`
+    answers (each count increasing in the size; 0 if size 1 already breaks one).
+
+    A decreasing quantity that must stay above a floor (a feature map's side ≥ min_side) is the
+    increasing count ``-side`` under the budget ``-min_side``.
+    """
+    if not limits:
+        raise ValueError("largest_fitting_all needs at least one (count, budget) limit")
+    return min(largest_fitting(count, budget) for count, budget in limits)
+
+
+def two_limit_budgets(rng: random.Random, first: Callable[[int], int], second: Callable[[int], int], size: int,
+                      *, exact: bool, spread: tuple[float, float] = (0.5, 2.0)) -> tuple[int, int]:
+    """Budgets for a "fits two limits" question: the first limit's answer is `size` (strictly between two
+    counts), the second's lands near it (`size` scaled by uniform(`spread`)), exactly on its count when
+    `exact` — so either limit can be the one that binds.
+
+    Draws, in order: the first budget, the spread factor, the second budget (a fixed order, so the same
+    seed gives the same cases).
+    """
+    budget1 = budget_for_size(rng, first, size, "between")
+    size2 = max(1, int(size * rng.uniform(*spread)))
+    budget2 = budget_for_size(rng, second, size2, "exact" if exact else "between")
+    return budget1, budget2
+
+
 # --------------------------------------------------------------------------- recurrent layers
 
 def rnn_config_cases(rng: random.Random, n: int, *, bidirectional_p: float,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import budget_for_size, largest_fitting
+from helpers.checks._gen import budget_for_size, largest_fitting, largest_fitting_all
 from helpers.checks.registry import Question, register
 
 
@@ -233,9 +233,8 @@ def deepest_stack_reference(size: int, in_channels: int, base_channels: int, pad
     Both limits are monotone in the number of blocks (the count grows, the side shrinks), so the
     answer is the smaller of the two largest_fitting answers (0 if not even one block meets both).
     """
-    by_params = largest_fitting(lambda n: _stack_params(in_channels, base_channels, n), budget)
-    by_side = largest_fitting(lambda n: -_stack_side(size, padding, n), -min_side)
-    return min(by_params, by_side)
+    return largest_fitting_all((lambda n: _stack_params(in_channels, base_channels, n), budget),
+                               (lambda n: -_stack_side(size, padding, n), -min_side))
 
 
 def _deepest_cases(rng: random.Random) -> list:

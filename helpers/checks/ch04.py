@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import budget_for_size, close, largest_fitting
+from helpers.checks._gen import close, largest_fitting_all, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -212,9 +212,8 @@ def widest_block_reference(in_channels: int, height: int, width: int, batch: int
                            activation_budget: int) -> int:
     """Largest filters F of ConvBlock(in_channels, F, 3) whose state_dict (parameters + buffers) fits
     state_budget AND whose output on a (batch, in_channels, height, width) input fits activation_budget."""
-    by_state = largest_fitting(lambda f: _block_state(in_channels, f), state_budget)
-    by_output = largest_fitting(lambda f: _block_output(batch, height, width, f), activation_budget)
-    return min(by_state, by_output)
+    return largest_fitting_all((lambda f: _block_state(in_channels, f), state_budget),
+                               (lambda f: _block_output(batch, height, width, f), activation_budget))
 
 
 def _widest_cases(rng: random.Random) -> list:
@@ -223,9 +222,8 @@ def _widest_cases(rng: random.Random) -> list:
         cin, batch = rng.choice([1, 3, 16, 64]), rng.choice([1, 8, 32, 128])
         h, w = rng.randint(2, 64), rng.randint(2, 64)
         filters = rng.randint(1, 256)  # the answer of one limit; the other is drawn freely around it
-        state = budget_for_size(rng, lambda f: _block_state(cin, f), filters, "between")
-        output = budget_for_size(rng, lambda f: _block_output(batch, h, w, f),
-                                 max(1, int(filters * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        state, output = two_limit_budgets(rng, lambda f: _block_state(cin, f),
+                                          lambda f: _block_output(batch, h, w, f), filters, exact=i % 4 == 0)
         if i == 5:
             state = _block_state(cin, 1) - 1  # not even one filter fits
         cases.append(((cin, h, w, batch, state, output), {}))

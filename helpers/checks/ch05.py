@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas
-from helpers.checks._gen import budget_for_size, close, largest_fitting, rnn_config_cases
+from helpers.checks._gen import close, largest_fitting_all, rnn_config_cases, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -174,10 +174,9 @@ def largest_rnn_hidden_reference(input_size: int, num_layers: int, k: int, batch
     """Largest hidden_size of nn.RNN(input_size, hidden_size, num_layers) whose parameters fit
     param_budget AND whose k-step truncated-BPTT window on `batch` sequences keeps at most
     activation_budget numbers (both counts grow with hidden_size; 0 if hidden_size=1 breaks one)."""
-    by_params = largest_fitting(lambda h: vanilla_rnn_params_reference(input_size, h, num_layers), param_budget)
-    by_memory = largest_fitting(lambda h: tbptt_saved_activations_reference(k, batch, input_size, h, num_layers),
-                                activation_budget)
-    return min(by_params, by_memory)
+    return largest_fitting_all(
+        (lambda h: vanilla_rnn_params_reference(input_size, h, num_layers), param_budget),
+        (lambda h: tbptt_saved_activations_reference(k, batch, input_size, h, num_layers), activation_budget))
 
 
 def _largest_hidden_cases(rng: random.Random) -> list:
@@ -185,9 +184,9 @@ def _largest_hidden_cases(rng: random.Random) -> list:
     for i in range(14):
         I, L, k, B = rng.randint(1, 64), rng.randint(1, 3), rng.randint(1, 40), rng.randint(1, 8)
         hidden = rng.randint(1, 200)  # the answer of the parameter limit; the memory limit lands near it
-        params = budget_for_size(rng, lambda h: vanilla_rnn_params_reference(I, h, L), hidden, "between")
-        memory = budget_for_size(rng, lambda h: tbptt_saved_activations_reference(k, B, I, h, L),
-                                 max(1, int(hidden * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        params, memory = two_limit_budgets(rng, lambda h: vanilla_rnn_params_reference(I, h, L),
+                                           lambda h: tbptt_saved_activations_reference(k, B, I, h, L), hidden,
+                                           exact=i % 4 == 0)
         if i == 2:
             params = vanilla_rnn_params_reference(I, 1, L) - 1  # not even hidden_size=1 fits
         cases.append(((I, L, k, B, params, memory), {}))

@@ -11,7 +11,7 @@ import random
 from typing import Optional
 
 from helpers import formulas
-from helpers.checks._gen import budget_for_size, close, largest_fitting
+from helpers.checks._gen import close, largest_fitting_all, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -163,9 +163,8 @@ def largest_vocab_reference(d_model: int, max_len: int, tie_weights: bool, posit
                             param_budget: int, memory_budget: int, dtype: str) -> int:
     """Largest vocab_size whose TinyLM has at most param_budget parameters AND whose embedding + head
     weights take at most memory_budget bytes in `dtype` (0 if vocab_size=1 breaks one)."""
-    by_params = largest_fitting(lambda v: _tinylm_count(v, d_model, max_len, tie_weights, positional), param_budget)
-    by_memory = largest_fitting(lambda v: _vocab_bytes(v, d_model, dtype, tie_weights), memory_budget)
-    return min(by_params, by_memory)
+    return largest_fitting_all((lambda v: _tinylm_count(v, d_model, max_len, tie_weights, positional), param_budget),
+                               (lambda v: _vocab_bytes(v, d_model, dtype, tie_weights), memory_budget))
 
 
 def _largest_vocab_cases(rng: random.Random) -> list:
@@ -175,9 +174,8 @@ def _largest_vocab_cases(rng: random.Random) -> list:
         tie, positional = rng.random() < 0.5, rng.choice(["learned", "sinusoidal", None])
         dtype = rng.choice(["float32", "bfloat16", "float16", "float64"])
         vocab = rng.randint(2, 100_000)  # the answer of the parameter limit; the memory limit lands near it
-        params = budget_for_size(rng, lambda v: _tinylm_count(v, D, P, tie, positional), vocab, "between")
-        memory = budget_for_size(rng, lambda v: _vocab_bytes(v, D, dtype, tie),
-                                 max(1, int(vocab * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        params, memory = two_limit_budgets(rng, lambda v: _tinylm_count(v, D, P, tie, positional),
+                                           lambda v: _vocab_bytes(v, D, dtype, tie), vocab, exact=i % 4 == 0)
         if i == 3:
             params = _tinylm_count(1, D, P, tie, positional) - 1  # not even one token fits
         cases.append(((D, P, tie, positional, params, memory, dtype), {}))

@@ -11,7 +11,7 @@ import random
 from typing import Optional
 
 from helpers import cost
-from helpers.checks._gen import budget_for_size, largest_fitting
+from helpers.checks._gen import largest_fitting, largest_fitting_all, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -201,10 +201,9 @@ def deepest_gpt_reference(vocab_size: int, block_size: int, n_head: int, n_embd:
                           param_budget: int, kv_budget_bytes: int) -> int:
     """Most blocks n_layer such that the tied GPT has at most param_budget parameters AND its bf16 KV cache
     for batch_size full contexts (block_size tokens) takes at most kv_budget_bytes (0 if one block breaks one)."""
-    by_params = largest_fitting(_gpt_count(vocab_size, block_size, n_head, n_embd), param_budget)
-    by_cache = largest_fitting(lambda n: cost.kv_cache_bytes(n, n_head, n_embd // n_head, block_size, batch_size, 2),
-                               kv_budget_bytes)
-    return min(by_params, by_cache)
+    return largest_fitting_all(
+        (_gpt_count(vocab_size, block_size, n_head, n_embd), param_budget),
+        (lambda n: cost.kv_cache_bytes(n, n_head, n_embd // n_head, block_size, batch_size, 2), kv_budget_bytes))
 
 
 def _deepest_cases(rng: random.Random) -> list:
@@ -214,12 +213,10 @@ def _deepest_cases(rng: random.Random) -> list:
         V, T, C, B = rng.randint(100, 60_000), rng.choice([128, 256, 512, 1024, 2048]), heads * rng.choice(
             [8, 16, 32, 64]), rng.randint(1, 32)
         depth = rng.randint(1, 48)  # the answer of the parameter limit; the cache limit lands near it
-        params = budget_for_size(rng, _gpt_count(V, T, heads, C), depth, "between")
-
         def cache(n: int) -> int:
             return cost.kv_cache_bytes(n, heads, C // heads, T, B, 2)
 
-        kv = budget_for_size(rng, cache, max(1, int(depth * rng.uniform(0.5, 2.0))), "exact" if i % 4 == 0 else "between")
+        params, kv = two_limit_budgets(rng, _gpt_count(V, T, heads, C), cache, depth, exact=i % 4 == 0)
         if i == 2:
             kv = cache(1) - 1  # not even one block's cache fits
         cases.append(((V, T, heads, C, B, params, kv), {}))
