@@ -92,12 +92,18 @@ class ImportGuard(importlib.abc.MetaPathFinder):
 
 # --------------------------------------------------------------------------- the graded view
 
-def _extract(source: str, names: tuple[str, ...]) -> str:
+def _extract(source: str, names: tuple[str, ...], root: Path = _ROOT, *, future: bool = True) -> str:
     """The top-level definitions of `source` that `names` need (transitively), with the imports
-    they use and nothing else: how ``check_shape`` reaches the view without the size functions."""
+    they use and nothing else: how ``check_shape`` reaches the view without the size functions.
+
+    A name the definitions take from another helpers module (``from helpers._args import is_int``)
+    is extracted from that module's source in turn and inlined above them, so the view holds only
+    the definitions it runs, never a whole helpers module.
+    """
     tree = ast.parse(source)
     defs: dict[str, ast.stmt] = {}
     imports: dict[str, ast.stmt] = {}
+    from_helpers: dict[str, str] = {}  # name -> the helpers module it is imported from
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defs[node.name] = node
@@ -105,8 +111,10 @@ def _extract(source: str, names: tuple[str, ...]) -> str:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     defs[target.id] = node
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and not (
-                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers")):
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+            for alias in node.names:
+                from_helpers[alias.asname or alias.name] = node.module or ""
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 imports[(alias.asname or alias.name).split(".")[0]] = node
     needed, todo = set(), list(names)
@@ -119,8 +127,20 @@ def _extract(source: str, names: tuple[str, ...]) -> str:
     used = {n.id for name in needed for n in ast.walk(defs[name]) if isinstance(n, ast.Name)}
     keep = {id(defs[n]) for n in needed} | {id(imports[n]) for n in used if n in imports}
     body = [node for node in tree.body if id(node) in keep
-            or (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
-    return ast.unparse(ast.Module(body=body, type_ignores=[]))
+            or (future and isinstance(node, ast.ImportFrom) and node.module == "__future__")]
+    inlined: dict[str, list[str]] = {}
+    for name in sorted(used - set(defs)):
+        if name in from_helpers:
+            inlined.setdefault(from_helpers[name], []).append(name)
+    prefix = "".join(
+        _extract((root / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"), tuple(wanted), root,
+                 future=False) + "\n\n"
+        for module, wanted in sorted(inlined.items()))
+    code = ast.unparse(ast.Module(body=body, type_ignores=[]))
+    if future and prefix and code.startswith("from __future__"):
+        head, _, rest = code.partition("\n")
+        return f"{head}\n{prefix}{rest}"
+    return prefix + code
 
 
 def refuse_attribute(module: str, name: str) -> None:
