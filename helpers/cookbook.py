@@ -6,6 +6,10 @@ in `helpers.formulas` (and its ``Shapes:`` paragraph) and of each output-size fu
 `prove()` builds each real ``torch.nn`` module on the CPU, compares the formula with
 `helpers.counting.count_params`, runs one forward pass and compares the output shape with the
 shape rule (computed with `helpers.shapes` for conv/pool, by the docstring's rule otherwise).
+Layers that are not one ``torch.nn`` call (chapters 12–14: GQA attention, SwiGLU, MoE, ResNet and
+MobileNetV2 blocks, LoRA, RoPE) name what builds them (`Case.factory`, by dotted path: a course class
+of `helpers.models`, or a recipe below around peft / Hugging Face) and, where the formula is not the
+plain parameter count, what it is compared with (`Case.count`: LoRA's trainable, MoE's routed).
 
     >>> from helpers.cookbook import table, prove
     >>> table()            # HTML in Jupyter, aligned text in a terminal
@@ -146,6 +150,13 @@ class Case:
         if self.config is not None:
             return self.target()(_resolve(self.config)(*self.args, **self.kwargs))
         return self.target()(*self.args, **self.kwargs)
+
+    def counted(self, module: Any, inputs: Sequence[Any]) -> int:
+        """What the formula is compared with: `count` of (module, inputs), else ``count_params(module)``."""
+        if self.count is not None:
+            return _resolve(self.count)(module, inputs)
+        from helpers.counting import count_params  # noqa: PLC0415
+        return count_params(module)
 
     def dtypes(self) -> tuple[str, ...]:
         """One dtype name per input."""
@@ -473,7 +484,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("nn.RMSNorm", formulas.rmsnorm_params, formulas.rmsnorm_params, _same, (
         _case("RMSNorm", 64, inputs=[(2, 5, 64)]),
         _case("RMSNorm", (4, 8), inputs=[(3, 4, 8)], elementwise_affine=False),
-        _case("RMSNorm", 32, inputs=[(2, 3, 32)], factory=_LLAMA + "RMSNorm", formula_args=(32,)),
+        _case("RMSNorm", 32, inputs=[(2, 3, 32)], factory=_LLAMA + "RMSNorm"),
     ), chapter=(_CH12, "2 · RMSNorm: $d$ parameters instead of $2d$")),
     Entry("RoPE (rotary position embedding)", None, None, _rotary, (
         _case("hf_rotary_embedding", 64, 4, inputs=[(2, 5, 64), (2, 5)], dtype=("float", "long"),
@@ -612,6 +623,10 @@ class Proof:
         return self.formula == self.torch and self.expected_shape == self.torch_shape
 
 
+_AGREE = ("formula == count_params(module) (LoRA: trainable only; MoE active: router + the experts one token "
+          "is routed to) and shape rule == the module's forward pass")
+
+
 class ProofTable(list):
     """A list of `Proof`; prints as an aligned table; `.ok` when every row agrees."""
 
@@ -628,8 +643,7 @@ class ProofTable(list):
         lines = ["  ".join(c.ljust(w) if i != 2 and i != 3 else c.rjust(w)
                            for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in [header, *rows]]
         lines.insert(1, "-" * len(lines[0]))
-        lines.append(f"{sum(p.ok for p in self)}/{len(self)} configurations: formula == count_params(torch) "
-                     f"and shape rule == torch's forward pass")
+        lines.append(f"{sum(p.ok for p in self)}/{len(self)} configurations: {_AGREE}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -648,8 +662,7 @@ class ProofTable(list):
                                                     else f" ≠ {e(_shape_text(p.torch_shape))}"),
                 "✓" if p.ok else "<b style='color:#b00'>✗ mismatch</b>")) + "</tr>"
             for p in self)
-        foot = (f"<p>{sum(p.ok for p in self)}/{len(self)} configurations: formula == count_params(torch) "
-                f"and shape rule == torch's forward pass</p>")
+        foot = f"<p>{sum(p.ok for p in self)}/{len(self)} configurations: {html.escape(_AGREE)}</p>"
         return f"<table><tr>{head}</tr>{body}</table>{foot}"
 
 
@@ -675,8 +688,6 @@ def prove(entries: Sequence[Entry] = ENTRIES, *, seed: int = 0) -> ProofTable:
     import torch  # noqa: PLC0415
     import torch.nn as nn  # noqa: PLC0415
 
-    from helpers.counting import count_params  # noqa: PLC0415
-
     torch.manual_seed(seed)
     proofs = ProofTable()
     for entry in entries:
@@ -696,8 +707,7 @@ def prove(entries: Sequence[Entry] = ENTRIES, *, seed: int = 0) -> ProofTable:
                 out = module(*xs)
             if isinstance(module, nn.MultiheadAttention):
                 out = (out[0], out[1])
-            counted = count_params(module) if case.count is None else _resolve(case.count)(module, xs)
-            proofs.append(Proof(entry.layer, case.module_text, formula_call, formula_value, counted,
+            proofs.append(Proof(entry.layer, case.module_text, formula_call, formula_value, case.counted(module, xs),
                                 case.inputs, entry.expected(case, case.inputs), _shapes_of(out)))
     return proofs
 
