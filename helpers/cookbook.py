@@ -823,7 +823,8 @@ FAMOUS: tuple[Famous, ...] = (
            "3,504,872 (torchvision MobileNet_V2_Weights.IMAGENET1K_V1); 3.4M in Sandler et al. 2018, "
            "arXiv:1801.04381, Table 4", (_CH14, "3 · MobileNetV2: the inverted residual")),
     Famous("Stable Diffusion 1.5 U-Net (diffusers)", _sd15_unet,
-           "860M (Rombach et al. 2022, arXiv:2112.10752; CompVis/stable-diffusion README: \"a 860M UNet\")",
+           "860M (CompVis/stable-diffusion README: \"a 860M UNet and 123M text encoder\"; the model of "
+           "Rombach et al. 2022, arXiv:2112.10752)",
            ("09_unet", "8 · A modern U-Net: Stable Diffusion 1.5's denoiser")),
 )
 
