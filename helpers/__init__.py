@@ -33,6 +33,8 @@ from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm
                        transformer_layer_params_breakdown)
 from .formulas import DECODER_LM_PARTS, decoder_lm_params
 from .formulas import lora_params, lora_params_breakdown
+from .formulas import (basic_block_params, bottleneck_params, gqa_attention_params, inverted_residual_params,
+                       moe_params, rmsnorm_params, swiglu_params)
 from .shapes import (ShapeError, check_shape, conv_output_size, conv_transpose_output_size, pool_output_size,
                      rnn_shapes)
 

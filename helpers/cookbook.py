@@ -6,6 +6,10 @@ in `helpers.formulas` (and its ``Shapes:`` paragraph) and of each output-size fu
 `prove()` builds each real ``torch.nn`` module on the CPU, compares the formula with
 `helpers.counting.count_params`, runs one forward pass and compares the output shape with the
 shape rule (computed with `helpers.shapes` for conv/pool, by the docstring's rule otherwise).
+Layers that are not one ``torch.nn`` call (chapters 12–14: GQA attention, SwiGLU, MoE, ResNet and
+MobileNetV2 blocks, LoRA, RoPE) name what builds them (`Case.factory`, by dotted path: a course class
+of `helpers.models`, or a recipe below around peft / Hugging Face) and, where the formula is not the
+plain parameter count, what it is compared with (`Case.count`: LoRA's trainable, MoE's routed).
 
     >>> from helpers.cookbook import table, prove
     >>> table()            # HTML in Jupyter, aligned text in a terminal
@@ -25,9 +29,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from helpers import formulas, shapes
 
-__all__ = ["Case", "Entry", "ENTRIES", "first_paragraph", "shapes_paragraph", "heading_anchor", "table",
+__all__ = ["Case", "Entry", "ENTRIES", "swiglu_moe", "routed_params", "lora_linear", "trainable_params",
+           "hf_rotary_embedding", "first_paragraph", "shapes_paragraph", "heading_anchor", "table",
            "prove", "CookbookTable", "Proof", "ProofTable", "call_text", "Famous", "FAMOUS", "famous_models",
-           "FamousTable"]
+           "FamousTable", "active_params", "LLAMA_3_2_1B"]
 
 Shape = tuple[int, ...]
 
@@ -90,13 +95,29 @@ def call_text(name: str, args: Sequence[Any] = (), kwargs: Optional[dict[str, An
     return f"{name}({', '.join(parts)})"
 
 
+def _resolve(path: str) -> Any:
+    """The object named by a dotted path: ``"helpers.models.resnet.Bottleneck"`` (imported lazily, so
+    this module never imports torch or a reference library at import time)."""
+    import importlib  # noqa: PLC0415
+
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class Case:
     """One configuration: ``cls(*args, **kwargs)`` run on inputs of `inputs` shapes.
 
     formula_args/formula_kwargs: how the formula is called (default: the same as the module, which
     works because `helpers.formulas` names and orders its arguments like torch's constructors).
-    dtype: "float" or "long" (token ids) for the inputs.
+    dtype: "float" or "long" (token ids) for the inputs, or one of those per input.
+    factory: dotted path of what builds the module when it is not ``torch.nn.<cls>`` (a course
+        model class of `helpers.models`, or a recipe of this module around an independent
+        reference such as peft); `cls` is then the name shown. None: ``getattr(torch.nn, cls)``.
+    config: dotted path of a config class (``helpers.models.llama.LlamaConfig``): args/kwargs
+        build it and the factory receives it, shown as ``Cls(Config(…))``.
+    count: dotted path of ``(module, inputs) → int``, what the formula is compared with
+        (default `helpers.counting.count_params`), e.g. the parameters one token really uses.
     """
 
     cls: str
@@ -105,17 +126,46 @@ class Case:
     inputs: tuple[Shape, ...] = ()
     formula_args: Optional[tuple[Any, ...]] = None
     formula_kwargs: Optional[dict[str, Any]] = None
-    dtype: str = "float"
+    dtype: str | tuple[str, ...] = "float"
+    factory: Optional[str] = None
+    config: Optional[str] = None
+    count: Optional[str] = None
 
     @property
     def module_text(self) -> str:
-        return call_text(f"nn.{self.cls}", self.args, self.kwargs)
+        name = f"nn.{self.cls}" if self.factory is None else self.cls
+        if self.config is not None:
+            return f"{name}({call_text(self.config.rpartition('.')[2], self.args, self.kwargs)})"
+        return call_text(name, self.args, self.kwargs)
+
+    def target(self) -> Callable[..., Any]:
+        """The class or function that builds the module (``torch.nn.<cls>`` unless `factory`)."""
+        if self.factory is None:
+            import torch.nn as nn  # noqa: PLC0415
+            return getattr(nn, self.cls)
+        return _resolve(self.factory)
+
+    def build(self) -> Any:
+        """The module of this configuration, on the current default device."""
+        if self.config is not None:
+            return self.target()(_resolve(self.config)(*self.args, **self.kwargs))
+        return self.target()(*self.args, **self.kwargs)
+
+    def counted(self, module: Any, inputs: Sequence[Any]) -> int:
+        """What the formula is compared with: `count` of (module, inputs), else ``count_params(module)``."""
+        if self.count is not None:
+            return _resolve(self.count)(module, inputs)
+        from helpers.counting import count_params  # noqa: PLC0415
+        return count_params(module)
+
+    def dtypes(self) -> tuple[str, ...]:
+        """One dtype name per input."""
+        return (self.dtype,) * len(self.inputs) if isinstance(self.dtype, str) else self.dtype
 
     def bound(self) -> dict[str, Any]:
         """The constructor's arguments by name, defaults applied (as torch sees them)."""
-        import torch.nn as nn  # noqa: PLC0415
-
-        sig = inspect.signature(getattr(nn, self.cls))
+        target = _resolve(self.config) if self.config is not None else self.target()
+        sig = inspect.signature(target)
         args = self.args
         if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
             # nn.RNN/GRU/LSTM take (*args, **kwargs): use the formula's torch-named signature
@@ -154,7 +204,7 @@ class Entry:
     @property
     def formula_text(self) -> str:
         if self.formula is None:
-            return "0 — nothing to learn (no parameters, no buffers)."
+            return f"0 — nothing to learn; {self.note}" if self.note else "0 — nothing to learn (no parameters, no buffers)."
         text = first_paragraph(self.formula, formula=True, paragraphs=self.paragraphs)
         return f"{text} {self.note}".strip()
 
@@ -190,7 +240,8 @@ class Entry:
         if self.formula is not None:
             names.append(f"formulas.{self.formula.__name__}")
         if self.shape_doc is not None and self.shape_doc is not self.formula:
-            names.append(f"shapes.{self.shape_doc.__name__}")
+            names.append(f"{self.shape_doc.__module__.removeprefix('helpers.')}.{self.shape_doc.__name__}")
+        names += dict.fromkeys(c.factory.removeprefix("helpers.") for c in self.cases if c.factory)
         return ", ".join(names)
 
 
@@ -254,8 +305,11 @@ def _mha(case: Case, x: tuple[Shape, ...]) -> Any:
 
 
 def _case(cls: str, *args: Any, inputs: Sequence[Shape], formula_args: Optional[tuple[Any, ...]] = None,
-          formula_kwargs: Optional[dict[str, Any]] = None, dtype: str = "float", **kwargs: Any) -> Case:
-    return Case(cls, tuple(args), kwargs, tuple(tuple(s) for s in inputs), formula_args, formula_kwargs, dtype)
+          formula_kwargs: Optional[dict[str, Any]] = None, dtype: str | tuple[str, ...] = "float",
+          factory: Optional[str] = None, config: Optional[str] = None, count: Optional[str] = None,
+          **kwargs: Any) -> Case:
+    return Case(cls, tuple(args), kwargs, tuple(tuple(s) for s in inputs), formula_args, formula_kwargs, dtype,
+                factory, config, count)
 
 
 def _rnn_cases(mode: str) -> tuple[Case, ...]:
@@ -269,6 +323,70 @@ def _rnn_cases(mode: str) -> tuple[Case, ...]:
               formula_kwargs=dict(num_layers=3, bias=False, **extra), **extra),
     )
 
+
+def _block(case: Case, x: tuple[Shape, ...]) -> Shape:
+    """A residual block: its 3×3 conv (padding 1, stride s) sets H', W'; C_out = out_channels or e·planes."""
+    a = case.bound()
+    out = a["out_channels"] if "out_channels" in a else a["planes"] * case.target().expansion
+    return (x[0][0], out, *shapes.conv_output_size(tuple(x[0][2:]), 3, a["stride"], 1))
+
+
+def _rotary(case: Case, x: tuple[Shape, ...]) -> Any:
+    a = case.bound()
+    d = a["hidden_size"] // a["num_attention_heads"]
+    return ((*x[1], d), (*x[1], d))  # cos and sin, (B, T, d) each
+
+
+# -------------------------------------------------------- recipes: modules that are not one torch.nn call
+def swiglu_moe(hidden_size: int, intermediate_size: int, num_local_experts: int, num_experts_per_tok: int) -> Any:
+    """Mixtral's sparse MoE block: ``SparseMoE(D, E, k, lambda: LlamaMLP(LlamaConfig(dim=D,
+    intermediate_size=F)))`` (`helpers.models.moe.SparseMoE` of `helpers.models.llama.LlamaMLP`)."""
+    from helpers.models.llama import LlamaConfig, LlamaMLP  # noqa: PLC0415
+    from helpers.models.moe import SparseMoE  # noqa: PLC0415
+
+    config = LlamaConfig(dim=hidden_size, intermediate_size=intermediate_size, n_heads=1)
+    return SparseMoE(hidden_size, num_local_experts, num_experts_per_tok, lambda: LlamaMLP(config))
+
+
+def routed_params(moe: Any, inputs: Sequence[Any]) -> int:
+    """Parameters the first token of ``inputs[0]`` really uses in a `SparseMoE`: the router plus the
+    experts it is routed to (found by running the router, not by a formula)."""
+    from helpers.counting import count_params  # noqa: PLC0415
+
+    token = inputs[0].reshape(-1, inputs[0].shape[-1])[:1]  # (1, D)
+    _, experts = moe.route(token)  # (1, k)
+    return count_params(moe.gate) + sum(count_params(moe.experts[e]) for e in experts[0].tolist())
+
+
+def lora_linear(in_features: int, out_features: int, r: int) -> Any:
+    """peft's LoRA on one linear layer: ``get_peft_model(nn.Sequential(nn.Linear(in, out)),
+    LoraConfig(r=r, target_modules=["0"]))`` (the independent reference; W frozen, A and B trained)."""
+    import peft  # noqa: PLC0415
+    import torch.nn as nn  # noqa: PLC0415
+
+    return peft.get_peft_model(nn.Sequential(nn.Linear(in_features, out_features)),
+                               peft.LoraConfig(r=r, target_modules=["0"]))
+
+
+def trainable_params(module: Any, inputs: Sequence[Any]) -> int:
+    """``count_params(module, trainable_only=True)``: what an optimizer updates."""
+    from helpers.counting import count_params  # noqa: PLC0415
+
+    return count_params(module, trainable_only=True)
+
+
+def hf_rotary_embedding(hidden_size: int, num_attention_heads: int) -> Any:
+    """Hugging Face's ``LlamaRotaryEmbedding(LlamaConfig(hidden_size=D, num_attention_heads=h))``:
+    (x, position_ids (B, T)) → cos, sin (B, T, d), d = D // h."""
+    from transformers import LlamaConfig  # noqa: PLC0415
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding  # noqa: PLC0415
+
+    return LlamaRotaryEmbedding(LlamaConfig(hidden_size=hidden_size, num_attention_heads=num_attention_heads))
+
+
+_LLAMA = "helpers.models.llama."
+_CH12, _CH14 = "12_modern_llms", "14_vision_backbones"
+_LLAMA_CONFIG = _LLAMA + "LlamaConfig"
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("nn.Linear", formulas.linear_params, formulas.linear_params, _linear, (
@@ -362,6 +480,84 @@ ENTRIES: tuple[Entry, ...] = (
               formula_kwargs=dict(dim_feedforward=32, decoder=True)),
     ), shape_rule="output shape = input (target) shape (T, B, d_model), or (B, T, d_model) with batch_first.",
         chapter=("08_attention_transformers", "4. The feed-forward network and the transformer block")),
+    # ------------------------------------------------------------------ chapters 12–14
+    Entry("nn.RMSNorm", formulas.rmsnorm_params, formulas.rmsnorm_params, _same, (
+        _case("RMSNorm", 64, inputs=[(2, 5, 64)]),
+        _case("RMSNorm", (4, 8), inputs=[(3, 4, 8)], elementwise_affine=False),
+        _case("RMSNorm", 32, inputs=[(2, 3, 32)], factory=_LLAMA + "RMSNorm"),
+    ), chapter=(_CH12, "2 · RMSNorm: $d$ parameters instead of $2d$")),
+    Entry("RoPE (rotary position embedding)", None, None, _rotary, (
+        _case("hf_rotary_embedding", 64, 4, inputs=[(2, 5, 64), (2, 5)], dtype=("float", "long"),
+              factory="helpers.cookbook.hf_rotary_embedding"),
+        _case("hf_rotary_embedding", 96, 3, inputs=[(1, 7, 96), (1, 7)], dtype=("float", "long"),
+              factory="helpers.cookbook.hf_rotary_embedding"),
+    ), note="the rotation angles are fixed functions of the position (Su et al. 2021, arXiv:2104.09864). "
+            "The course's `apply_rotary` computes cos/sin in forward (no buffer); Hugging Face keeps "
+            "``inv_freq`` (d/2 values) as a non-persistent buffer, outside the state_dict.",
+        shape_rule="cos, sin: (B, T, d) each from position_ids (B, T), d = D // h; applied to q (B, h, T, d) and "
+                   "k (B, g, T, d), whose shapes do not change.",
+        chapter=(_CH12, "3 · RoPE: positions without parameters")),
+    Entry("GQA attention (LlamaAttention)", formulas.gqa_attention_params, formulas.gqa_attention_params, _same, (
+        _case("LlamaAttention", inputs=[(2, 5, 64)], factory=_LLAMA + "LlamaAttention", config=_LLAMA_CONFIG,
+              dim=64, n_heads=8, n_kv_heads=2,
+              formula_kwargs=dict(hidden_size=64, num_attention_heads=8, num_key_value_heads=2)),
+        _case("LlamaAttention", inputs=[(1, 3, 48)], factory=_LLAMA + "LlamaAttention", config=_LLAMA_CONFIG,
+              dim=48, n_heads=4, n_kv_heads=1, head_dim=16,
+              formula_kwargs=dict(hidden_size=48, num_attention_heads=4, num_key_value_heads=1, head_dim=16)),
+        _case("LlamaAttention", inputs=[(1, 4, 32)], factory=_LLAMA + "LlamaAttention", config=_LLAMA_CONFIG,
+              dim=32, n_heads=4, formula_kwargs=dict(hidden_size=32, num_attention_heads=4)),
+    ), chapter=(_CH12, "1 · Grouped-query and multi-query attention")),
+    Entry("SwiGLU MLP (LlamaMLP)", formulas.swiglu_params, formulas.swiglu_params, _same, (
+        _case("LlamaMLP", inputs=[(2, 5, 64)], factory=_LLAMA + "LlamaMLP", config=_LLAMA_CONFIG,
+              dim=64, intermediate_size=172, formula_kwargs=dict(hidden_size=64, intermediate_size=172)),
+        _case("LlamaMLP", inputs=[(3, 128)], factory=_LLAMA + "LlamaMLP", config=_LLAMA_CONFIG,
+              dim=128, intermediate_size=40, formula_kwargs=dict(hidden_size=128, intermediate_size=40)),
+    ), chapter=(_CH12, "4 · SwiGLU: three matrices, and why Llama-3-8B has `intermediate_size` 14336")),
+    Entry("MoE FFN (SparseMoE, total vs active)", formulas.moe_params, formulas.moe_params, _same, (
+        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.cookbook.swiglu_moe"),
+        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.cookbook.swiglu_moe",
+              count="helpers.cookbook.routed_params", formula_kwargs=dict(active=True)),
+        _case("swiglu_moe", 32, 48, 8, 1, inputs=[(1, 6, 32)], factory="helpers.cookbook.swiglu_moe",
+              count="helpers.cookbook.routed_params", formula_kwargs=dict(active=True)),
+    ), shape_rule_note="Active: `routed_params` runs the router on one token and counts the router plus the "
+                       "experts it picked.",
+        chapter=(_CH12, "8 · Mixture of experts: total vs active parameters")),
+    Entry("LoRA-adapted nn.Linear (peft)", formulas.lora_params, None, _linear, (
+        _case("lora_linear", 64, 32, inputs=[(2, 64)], factory="helpers.cookbook.lora_linear",
+              count="helpers.cookbook.trainable_params", r=8),
+        _case("lora_linear", 20, 50, inputs=[(3, 4, 20)], factory="helpers.cookbook.lora_linear",
+              count="helpers.cookbook.trainable_params", r=2),
+    ), note="Trainable only: the frozen W (out·in + out) still counts in the total.",
+        shape_rule="input (*, in_features) → output (*, out_features), like the Linear it adapts.",
+        chapter=("13_training_at_scale", "5. Fine-tuning: LoRA and QLoRA")),
+    Entry("ViT patch embedding (nn.Conv2d, kernel = stride = patch)", formulas.conv_params,
+          shapes.conv_output_size, _conv, (
+              _case("Conv2d", 3, 768, 16, inputs=[(1, 3, 224, 224)], stride=16),
+              _case("Conv2d", 3, 64, 8, inputs=[(2, 3, 32, 48)], stride=8),
+          ), note="With kernel_size = stride = p: C·p²·D + D.",
+        shape_rule_note="Then ``flatten(2).transpose(1, 2)``: (B, D, H/p, W/p) → (B, N, D), N = (H/p)·(W/p) "
+                        "tokens (`VisionTransformer.patchify`; +1 [CLS] token).",
+        chapter=(_CH14, "4 · ViT: an image as 197 tokens")),
+    Entry("ResNet basic block", formulas.basic_block_params, formulas.basic_block_params, _block, (
+        _case("BasicBlock", 64, 64, inputs=[(2, 64, 8, 8)], factory="helpers.models.resnet.BasicBlock"),
+        _case("BasicBlock", 64, 128, 2, inputs=[(1, 64, 9, 9)], factory="helpers.models.resnet.BasicBlock"),
+    ), chapter=(_CH14, "1 · Residual blocks")),
+    Entry("ResNet bottleneck", formulas.bottleneck_params, formulas.bottleneck_params, _block, (
+        _case("Bottleneck", 256, 64, inputs=[(1, 256, 8, 8)], factory="helpers.models.resnet.Bottleneck"),
+        _case("Bottleneck", 64, 64, inputs=[(2, 64, 6, 6)], factory="helpers.models.resnet.Bottleneck"),
+        _case("Bottleneck", 256, 128, 2, inputs=[(1, 256, 7, 7)], factory="helpers.models.resnet.Bottleneck"),
+    ), chapter=(_CH14, "1 · Residual blocks")),
+    Entry("MobileNetV2 inverted residual", formulas.inverted_residual_params, formulas.inverted_residual_params,
+          _block, (
+              _case("InvertedResidual", 24, 24, 1, 6, inputs=[(1, 24, 8, 8)],
+                    factory="helpers.models.mobilenet.InvertedResidual"),
+              _case("InvertedResidual", 32, 16, 1, 1, inputs=[(2, 32, 6, 6)],
+                    factory="helpers.models.mobilenet.InvertedResidual"),
+              _case("InvertedResidual", 16, 24, 2, 6, inputs=[(1, 16, 9, 9)],
+                    factory="helpers.models.mobilenet.InvertedResidual"),
+              _case("InvertedResidual", 8, 8, 1, 6, inputs=[(1, 8, 5, 5)], depthwise=False,
+                    factory="helpers.models.mobilenet.InvertedResidual"),
+          ), chapter=(_CH14, "3 · MobileNetV2: the inverted residual")),
 )
 
 
@@ -427,6 +623,10 @@ class Proof:
         return self.formula == self.torch and self.expected_shape == self.torch_shape
 
 
+_AGREE = ("formula == count_params(module) (LoRA: trainable only; MoE active: router + the experts one token "
+          "is routed to) and shape rule == the module's forward pass")
+
+
 class ProofTable(list):
     """A list of `Proof`; prints as an aligned table; `.ok` when every row agrees."""
 
@@ -443,8 +643,7 @@ class ProofTable(list):
         lines = ["  ".join(c.ljust(w) if i != 2 and i != 3 else c.rjust(w)
                            for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in [header, *rows]]
         lines.insert(1, "-" * len(lines[0]))
-        lines.append(f"{sum(p.ok for p in self)}/{len(self)} configurations: formula == count_params(torch) "
-                     f"and shape rule == torch's forward pass")
+        lines.append(f"{sum(p.ok for p in self)}/{len(self)} configurations: {_AGREE}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -463,8 +662,7 @@ class ProofTable(list):
                                                     else f" ≠ {e(_shape_text(p.torch_shape))}"),
                 "✓" if p.ok else "<b style='color:#b00'>✗ mismatch</b>")) + "</tr>"
             for p in self)
-        foot = (f"<p>{sum(p.ok for p in self)}/{len(self)} configurations: formula == count_params(torch) "
-                f"and shape rule == torch's forward pass</p>")
+        foot = f"<p>{sum(p.ok for p in self)}/{len(self)} configurations: {html.escape(_AGREE)}</p>"
         return f"<table><tr>{head}</tr>{body}</table>{foot}"
 
 
@@ -490,13 +688,11 @@ def prove(entries: Sequence[Entry] = ENTRIES, *, seed: int = 0) -> ProofTable:
     import torch  # noqa: PLC0415
     import torch.nn as nn  # noqa: PLC0415
 
-    from helpers.counting import count_params  # noqa: PLC0415
-
     torch.manual_seed(seed)
     proofs = ProofTable()
     for entry in entries:
         for case in entry.cases:
-            module = getattr(nn, case.cls)(*case.args, **case.kwargs).eval()
+            module = case.build().eval()
             f_args = case.args if case.formula_args is None else case.formula_args
             f_kwargs = case.kwargs if case.formula_kwargs is None else case.formula_kwargs
             if entry.formula is None:
@@ -504,14 +700,14 @@ def prove(entries: Sequence[Entry] = ENTRIES, *, seed: int = 0) -> ProofTable:
             else:
                 formula_value = entry.formula(*f_args, **f_kwargs)
                 formula_call = call_text(entry.formula.__name__, f_args, f_kwargs)
-            dtype = torch.long if case.dtype == "long" else torch.float32
-            xs = [torch.randint(0, 8, s) if dtype == torch.long else torch.randn(s) for s in case.inputs]
+            xs = [torch.randint(0, 8, s) if dtype == "long" else torch.randn(s)
+                  for s, dtype in zip(case.inputs, case.dtypes())]
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*not supported with oneDNN")
                 out = module(*xs)
             if isinstance(module, nn.MultiheadAttention):
                 out = (out[0], out[1])
-            proofs.append(Proof(entry.layer, case.module_text, formula_call, formula_value, count_params(module),
+            proofs.append(Proof(entry.layer, case.module_text, formula_call, formula_value, case.counted(module, xs),
                                 case.inputs, entry.expected(case, case.inputs), _shapes_of(out)))
     return proofs
 
@@ -526,6 +722,7 @@ class Famous:
     build: Callable[[], Any]
     published: str
     chapter: Optional[tuple[str, str]] = None
+    count: Optional[Callable[[Any], int]] = None  # default: helpers.counting.count_params
 
     @property
     def link(self) -> Optional[tuple[str, str]]:
@@ -546,6 +743,39 @@ def _model(name: str, *args: Any, config: Optional[str] = None) -> Callable[[], 
             return getattr(models, name)(getattr(models, config)())
         return getattr(models, name)(*args)
     return build
+
+
+def _llama(hf_config: Optional[dict[str, Any]] = None, planner: Optional[str] = None) -> Callable[[], Any]:
+    """The course's Llama from a Hugging Face config dict (or a `PLANNER_MODELS` entry by name)."""
+    def build() -> Any:
+        from helpers.models import Llama, LlamaConfig  # noqa: PLC0415
+        config = hf_config
+        if planner is not None:
+            from helpers.widgets.planner import PLANNER_MODELS  # noqa: PLC0415
+            config = PLANNER_MODELS[planner]
+        return Llama(LlamaConfig.from_hf(config))
+    return build
+
+
+def active_params(model: Any) -> int:
+    """Parameters one token uses in a Mixtral-style `Llama`: everything minus, per MoE layer, the
+    E − k experts it is not routed to (counted from the model's own expert tensors)."""
+    from helpers.counting import count_params  # noqa: PLC0415
+
+    unused = sum((m.num_experts - m.top_k) * count_params(m.experts[0]) for m in model.modules()
+                 if hasattr(m, "experts") and hasattr(m, "top_k"))
+    return count_params(model) - unused
+
+
+def _sd15_unet() -> Any:
+    from diffusers import UNet2DConditionModel  # noqa: PLC0415
+    return UNet2DConditionModel(cross_attention_dim=768)  # SD 1.5: CLIP ViT-L/14 text tokens of width 768
+
+
+#: Llama-3.2-1B's config.json (meta-llama/Llama-3.2-1B): head_dim 64 = 2048 / 32, tied embeddings
+LLAMA_3_2_1B: dict[str, Any] = dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192,
+                                    num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                                    head_dim=64, tie_word_embeddings=True)
 
 
 def _transformer_base() -> Any:
@@ -576,6 +806,26 @@ FAMOUS: tuple[Famous, ...] = (
     Famous("GPT-2 XL", _gpt2(48, 25, 1600), "1542M (Radford et al. 2019, Table 2)"),
     Famous("Llama-2-7B", _model("Llama", config="LlamaConfig"),
            "7B (Touvron et al. 2023, arXiv:2307.09288, Table 1)", _CH11_FAMOUS),
+    Famous("Llama-3-8B", _llama(planner="Llama-3-8B"), "8B (Llama Team 2024, arXiv:2407.21783, Table 3)",
+           (_CH12, "6 · Exact counts: closed form == Hugging Face == the course's Llama")),
+    Famous("Llama-3.2-1B", _llama(LLAMA_3_2_1B), "1.23B (Meta's Llama 3.2 model card, meta-llama/Llama-3.2-1B)",
+           (_CH12, "5 · Tied vs untied embeddings")),
+    Famous("Mixtral-8x7B (total)", _llama(planner="Mixtral-8x7B"),
+           "47B (Jiang et al. 2024, arXiv:2401.04088, abstract); 46.7B in Mistral AI's announcement",
+           (_CH12, "8 · Mixture of experts: total vs active parameters")),
+    Famous("Mixtral-8x7B (active per token)", _llama(planner="Mixtral-8x7B"),
+           "13B (Jiang et al. 2024, arXiv:2401.04088, abstract); 12.9B in Mistral AI's announcement",
+           (_CH12, "8 · Mixture of experts: total vs active parameters"), count=active_params),
+    Famous("ViT-B/16", _model("vit_b_16"),
+           "86,567,656 (torchvision ViT_B_16_Weights.IMAGENET1K_V1); 86M in Dosovitskiy et al. 2020, "
+           "arXiv:2010.11929, Table 1", (_CH14, "4 · ViT: an image as 197 tokens")),
+    Famous("MobileNetV2", _model("MobileNetV2"),
+           "3,504,872 (torchvision MobileNet_V2_Weights.IMAGENET1K_V1); 3.4M in Sandler et al. 2018, "
+           "arXiv:1801.04381, Table 4", (_CH14, "3 · MobileNetV2: the inverted residual")),
+    Famous("Stable Diffusion 1.5 U-Net (diffusers)", _sd15_unet,
+           "860M (CompVis/stable-diffusion README: \"a 860M UNet and 123M text encoder\"; the model of "
+           "Rombach et al. 2022, arXiv:2112.10752)",
+           ("09_unet", "8 · A modern U-Net: Stable Diffusion 1.5's denoiser")),
 )
 
 
@@ -611,5 +861,5 @@ def famous_models(models: Sequence[Famous] = FAMOUS) -> FamousTable:
     for famous in models:
         with torch.device("meta"):
             model = famous.build()
-        rows.append((famous.name, count_params(model), famous.published, famous.link))
+        rows.append((famous.name, (famous.count or count_params)(model), famous.published, famous.link))
     return rows

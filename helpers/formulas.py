@@ -605,3 +605,148 @@ def lora_params(in_features: int, out_features: int, r: int) -> int:
 
 
 __all__ += ["lora_params", "lora_params_breakdown"]
+
+
+# --------------------------------------------------------------------------- Layers of chapters 12–14
+
+__all__ += ["rmsnorm_params", "gqa_attention_params", "swiglu_params", "moe_params", "basic_block_params",
+            "bottleneck_params", "inverted_residual_params"]
+
+
+def rmsnorm_params(normalized_shape: IntOrTuple, eps: Optional[float] = None,
+                   elementwise_affine: bool = True) -> int:
+    """Parameters of ``nn.RMSNorm``: ``prod(normalized_shape)`` (the gain γ only: no β, no
+    mean-centring), 0 with elementwise_affine=False; no buffers. LayerNorm has twice as many.
+
+    Shapes: output shape = input shape (*, *normalized_shape); each vector is divided by its root
+    mean square over the trailing normalized_shape dims.
+
+    >>> rmsnorm_params(4096)   # one Llama-2-7B norm
+    4096
+    """
+    n = _normalized_numel(normalized_shape)
+    return n if elementwise_affine else 0
+
+
+def _heads(hidden_size: int, num_attention_heads: int, num_key_value_heads: Optional[int],
+           head_dim: Optional[int]) -> tuple[int, int, int, int]:
+    """(D, h, g, d) validated: h a multiple of g, d = D // h unless given."""
+    D = require_positive_int(hidden_size, "hidden_size")
+    h = require_positive_int(num_attention_heads, "num_attention_heads")
+    g = h if num_key_value_heads is None else require_positive_int(num_key_value_heads, "num_key_value_heads")
+    if h % g:
+        raise ValueError(f"num_attention_heads={h} must be a multiple of num_key_value_heads={g}: each "
+                         f"key/value head is shared by a whole group of query heads")
+    if head_dim is None and D % h:
+        raise ValueError(f"hidden_size={D} is not divisible by num_attention_heads={h}; pass head_dim")
+    return D, h, g, D // h if head_dim is None else require_positive_int(head_dim, "head_dim")
+
+
+def gqa_attention_params(hidden_size: int, num_attention_heads: int, num_key_value_heads: Optional[int] = None,
+                         head_dim: Optional[int] = None, attention_bias: bool = False) -> int:
+    """Parameters of grouped-query attention (``helpers.models.llama.LlamaAttention``, Hugging
+    Face ``LlamaAttention``): ``D·h·d + 2·D·g·d + h·d·D`` — q (h·d, D), k and v (g·d, D), o (D, h·d),
+    with D = hidden_size, h = num_attention_heads, g = num_key_value_heads (h: MHA, 1: MQA), d =
+    head_dim (D // h); ``+ h·d + 2·g·d + D`` with attention_bias. RoPE adds nothing.
+
+    Shapes: (B, T, D) → (B, T, D); inside, q (B, h, T, d) and k, v (B, g, T, d).
+
+    >>> gqa_attention_params(4096, 32, 8)   # one Llama-3-8B layer
+    41943040
+    """
+    D, h, g, d = _heads(hidden_size, num_attention_heads, num_key_value_heads, head_dim)
+    return 2 * D * h * d + 2 * D * g * d + ((h * d + 2 * g * d + D) if attention_bias else 0)
+
+
+def swiglu_params(hidden_size: int, intermediate_size: int, mlp_bias: bool = False) -> int:
+    """Parameters of a SwiGLU MLP (``helpers.models.llama.LlamaMLP``, down(silu(gate(x)) · up(x))):
+    ``3·D·F`` — gate and up (F, D), down (D, F) — ``+ 2F + D`` with mlp_bias (Hugging Face only).
+
+    Shapes: (B, T, D) → (B, T, F) (gate, up) → (B, T, D) (down).
+
+    >>> swiglu_params(4096, 14336)   # one Llama-3-8B MLP
+    176160768
+    """
+    D = require_positive_int(hidden_size, "hidden_size")
+    Fh = require_positive_int(intermediate_size, "intermediate_size")
+    return 3 * D * Fh + ((2 * Fh + D) if mlp_bias else 0)
+
+
+def moe_params(hidden_size: int, intermediate_size: int, num_local_experts: int, num_experts_per_tok: int = 1,
+               *, active: bool = False) -> int:
+    """Parameters of a sparse MoE feed-forward of SwiGLU experts (``helpers.models.moe.SparseMoE``,
+    Mixtral's block): total ``E·D + E·3·D·F`` (router (E, D) + E experts), active per token
+    ``E·D + k·3·D·F`` (the router scores all E, the token runs through k), E = num_local_experts,
+    k = num_experts_per_tok.
+
+    Shapes: (B, T, D) → (B, T, D); routing is per token: (B·T, D) → weights and indices (B·T, k).
+
+    >>> moe_params(4096, 14336, 8, 2), moe_params(4096, 14336, 8, 2, active=True)   # Mixtral-8x7B
+    (1409318912, 352354304)
+    """
+    D = require_positive_int(hidden_size, "hidden_size")
+    E = require_positive_int(num_local_experts, "num_local_experts")
+    k = require_positive_int(num_experts_per_tok, "num_experts_per_tok")
+    if k > E:
+        raise ValueError(f"num_experts_per_tok={k} cannot exceed num_local_experts={E}")
+    return E * D + (k if active else E) * swiglu_params(D, intermediate_size)
+
+
+def _projection(in_channels: int, out_channels: int, stride: int) -> int:
+    """The 1×1 conv + BatchNorm shortcut of a ResNet block where identity does not fit, else 0."""
+    return 0 if in_channels == out_channels and stride == 1 else in_channels * out_channels + 2 * out_channels
+
+
+def basic_block_params(in_channels: int, planes: int, stride: int = 1) -> int:
+    """Parameters of ResNet's basic block (``helpers.models.resnet.BasicBlock``, torchvision's):
+    ``9·C_in·P + 9·P² + 4P`` (two 3×3 convs without bias, two BatchNorms) ``+ C_in·P + 2P`` for the
+    1×1 projection shortcut when C_in ≠ P or stride ≠ 1.
+
+    Shapes: (B, C_in, H, W) → (B, P, ⌈H/s⌉, ⌈W/s⌉).
+
+    >>> basic_block_params(64, 128, 2)   # first block of ResNet-18's stage 2
+    230144
+    """
+    C = require_positive_int(in_channels, "in_channels")
+    P = require_positive_int(planes, "planes")
+    s = require_positive_int(stride, "stride")
+    return 9 * C * P + 9 * P * P + 4 * P + _projection(C, P, s)
+
+
+def bottleneck_params(in_channels: int, planes: int, stride: int = 1) -> int:
+    """Parameters of ResNet's bottleneck (``helpers.models.resnet.Bottleneck``, torchvision's V1.5):
+    ``C_in·P + 9·P² + 4·P² + 12P`` (1×1 reduce, 3×3, 1×1 expand to 4P, no biases; three BatchNorms)
+    ``+ 4P·C_in + 8P`` for the projection shortcut when C_in ≠ 4P or stride ≠ 1.
+
+    Shapes: (B, C_in, H, W) → (B, 4P, ⌈H/s⌉, ⌈W/s⌉).
+
+    >>> bottleneck_params(256, 64)   # a ResNet-50 stage-1 block with an identity shortcut
+    70400
+    """
+    C = require_positive_int(in_channels, "in_channels")
+    P = require_positive_int(planes, "planes")
+    s = require_positive_int(stride, "stride")
+    return C * P + 9 * P * P + 4 * P * P + 12 * P + _projection(C, 4 * P, s)
+
+
+def inverted_residual_params(in_channels: int, out_channels: int, stride: int, expand_ratio: int,
+                             *, depthwise: bool = True) -> int:
+    """Parameters of MobileNetV2's inverted residual (``helpers.models.mobilenet.InvertedResidual``,
+    torchvision's): with M = round(t·C_in), ``C_in·M + 2M`` (1×1 expand + BN, absent when t = 1)
+    ``+ 9·M + 2M`` (3×3 depthwise + BN) ``+ M·C_out + 2·C_out`` (1×1 linear projection + BN);
+    a full 3×3 (depthwise=False) costs 9·M² instead of 9·M.
+
+    Shapes: (B, C_in, H, W) → (B, M, H, W) → (B, C_out, ⌈H/s⌉, ⌈W/s⌉); the input is added back
+    when s = 1 and C_in = C_out.
+
+    >>> inverted_residual_params(24, 24, 1, 6)
+    8832
+    """
+    C = require_positive_int(in_channels, "in_channels")
+    Co = require_positive_int(out_channels, "out_channels")
+    if stride not in (1, 2):
+        raise ValueError(f"an inverted residual has stride 1 or 2, got {stride}")
+    t = require_positive_int(expand_ratio, "expand_ratio")
+    M = int(round(C * t))
+    expand = 0 if t == 1 else C * M + 2 * M
+    return expand + (9 * M if depthwise else 9 * M * M) + 2 * M + M * Co + 2 * Co

@@ -85,14 +85,40 @@ def test_look_alike_rows_differ():
 
 
 def test_worked_count_is_torchs():
-    import torch.nn as nn
+    import torch
 
     from helpers.counting import count_params
 
     for entry in cookbook.ENTRIES:
         case = entry.cases[0]
-        module = getattr(nn, case.cls)(*case.args, **case.kwargs)
-        assert entry.worked == f"{case.module_text} → {count_params(module):,} parameters"
+        module = case.build()
+        n = case.counted(module, [torch.randn(s) for s in case.inputs])
+        assert entry.worked == f"{case.module_text} → {n:,} parameters"
+        if case.count is None:
+            assert n == count_params(module)
+
+
+def test_rows_of_chapters_12_to_14_build_the_real_modules():
+    """Each new row is proven on the module it names: torch's own where it exists, else the course's class
+    or an independent reference (peft, Hugging Face)."""
+    import torch.nn as nn
+
+    by_layer = {e.layer: e for e in cookbook.ENTRIES}
+    built = {layer: type(by_layer[layer].cases[0].build()).__name__ for layer in (
+        "nn.RMSNorm", "RoPE (rotary position embedding)", "GQA attention (LlamaAttention)", "SwiGLU MLP (LlamaMLP)",
+        "MoE FFN (SparseMoE, total vs active)", "LoRA-adapted nn.Linear (peft)", "ResNet basic block",
+        "ResNet bottleneck", "MobileNetV2 inverted residual")}
+    assert built == {"nn.RMSNorm": "RMSNorm", "RoPE (rotary position embedding)": "LlamaRotaryEmbedding",
+                     "GQA attention (LlamaAttention)": "LlamaAttention", "SwiGLU MLP (LlamaMLP)": "LlamaMLP",
+                     "MoE FFN (SparseMoE, total vs active)": "SparseMoE", "LoRA-adapted nn.Linear (peft)": "PeftModel",
+                     "ResNet basic block": "BasicBlock", "ResNet bottleneck": "Bottleneck",
+                     "MobileNetV2 inverted residual": "InvertedResidual"}
+    assert isinstance(by_layer["nn.RMSNorm"].cases[0].build(), nn.RMSNorm)
+    assert by_layer["GQA attention (LlamaAttention)"].cases[0].module_text == \
+        "LlamaAttention(LlamaConfig(dim=64, n_heads=8, n_kv_heads=2))"
+    # the MoE row proves total AND active: the active case counts what the router really picks
+    moe = by_layer["MoE FFN (SparseMoE, total vs active)"]
+    assert {c.count for c in moe.cases} == {None, "helpers.cookbook.routed_params"}
 
 
 def test_famous_models_match_independent_references():
@@ -103,13 +129,27 @@ def test_famous_models_match_independent_references():
 
     from helpers.counting import count_params
 
-    wanted = [f for f in cookbook.FAMOUS if f.name in ("GPT-2 small", "ResNet-50", "LeNet-5 (modern form)")]
+    from transformers import LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM
+
+    from helpers.formulas import decoder_lm_params
+    from helpers.widgets.planner import PLANNER_MODELS
+
+    wanted = [f for f in cookbook.FAMOUS if f.name in ("GPT-2 small", "ResNet-50", "LeNet-5 (modern form)",
+                                                       "Llama-3.2-1B", "Mixtral-8x7B (total)",
+                                                       "Mixtral-8x7B (active per token)")]
     rows = {name: n for name, n, _, _ in cookbook.famous_models(wanted)}
+    mixtral = PLANNER_MODELS["Mixtral-8x7B"]
     with torch.device("meta"):
         hf_gpt2 = count_params(GPT2LMHeadModel(GPT2Config()))
         hf_resnet50 = count_params(ResNetForImageClassification(ResNetConfig(num_labels=1000)))
+        hf_llama_1b = count_params(LlamaForCausalLM(LlamaConfig(**cookbook.LLAMA_3_2_1B)))
+        hf_mixtral = count_params(MixtralForCausalLM(MixtralConfig(**mixtral)))
     assert rows["GPT-2 small"] == hf_gpt2
     assert rows["ResNet-50"] == hf_resnet50
+    assert rows["Llama-3.2-1B"] == hf_llama_1b
+    assert rows["Mixtral-8x7B (total)"] == hf_mixtral
+    # active: the total minus 6 of the 8 experts in each of the 32 layers (decoder_lm_params is proven vs HF)
+    assert rows["Mixtral-8x7B (active per token)"] == decoder_lm_params(**mixtral)["active"] < hf_mixtral
     # LeNet-5 by hand: conv 1→6 5×5, conv 6→16 5×5, 400→120→84→10 (weights + biases)
     assert rows["LeNet-5 (modern form)"] == (6 * 25 + 6) + (16 * 6 * 25 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
     html = cookbook.famous_models(wanted)._repr_html_()
