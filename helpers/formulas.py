@@ -20,6 +20,18 @@ Formulas (``k`` = product of the kernel sizes, ``G`` = gates: RNN 1, GRU 3, LSTM
     GroupNorm         2·C
     RNN/GRU/LSTM      per layer and direction: G·H·in + G·H·H_r + 2·G·H (+ P·H with proj_size P)
     MultiheadAttention 3·E·E (or E·(E + kdim + vdim)) + 3E + E·E + E (+ 2E with add_bias_kv)
+    RMSNorm           prod(normalized_shape)           (gain only)
+
+Modern blocks and whole models (chapters 12–14; no ``…_breakdown`` twin unless noted, their
+tests compare with Hugging Face / peft / the course's models)::
+
+    GQA attention     D·h·d + 2·D·g·d + h·d·D          (h query heads, g key/value heads, d = head_dim)
+    SwiGLU MLP        3·D·F
+    MoE FFN           E·D + E·3·D·F total, E·D + k·3·D·F active per token
+    decoder LM        decoder_lm_params: embeddings + L·(attention + MLP/experts + router + 2 norms) + norm + head
+    LoRA              r·(in + out) per adapted Linear  (lora_params_breakdown)
+    ResNet blocks     basic_block_params, bottleneck_params (+ 1×1 projection shortcut where needed)
+    MobileNetV2       inverted_residual_params (1×1 expand → 3×3 depthwise → 1×1 project, BatchNorm each)
 """
 
 from __future__ import annotations
@@ -547,23 +559,10 @@ def decoder_lm_params(vocab_size: int, hidden_size: int, intermediate_size: int,
     8030261248
     """
     V = require_positive_int(vocab_size, "vocab_size")
-    D = require_positive_int(hidden_size, "hidden_size")
-    Fh = require_positive_int(intermediate_size, "intermediate_size")
     L = require_positive_int(num_hidden_layers, "num_hidden_layers")
-    h = require_positive_int(num_attention_heads, "num_attention_heads")
-    g = h if num_key_value_heads is None else require_positive_int(num_key_value_heads, "num_key_value_heads")
+    D, h, g, d = _heads(hidden_size, num_attention_heads, num_key_value_heads, head_dim)
     E = require_positive_int(num_local_experts, "num_local_experts")
     k = require_positive_int(num_experts_per_tok, "num_experts_per_tok")
-    if h % g:
-        raise ValueError(f"num_attention_heads={h} must be a multiple of num_key_value_heads={g}: each "
-                         f"key/value head is shared by a whole group of query heads")
-    if head_dim is None:
-        if D % h:
-            raise ValueError(f"hidden_size={D} is not divisible by num_attention_heads={h}; pass head_dim "
-                             f"explicitly or choose a hidden_size that splits into {h} equal heads")
-        d = D // h
-    else:
-        d = require_positive_int(head_dim, "head_dim")
     if d % 2:
         raise ValueError(f"head_dim={d} is odd: rotary position embeddings (RoPE) rotate the features of "
                          f"each head in pairs, so head_dim (hidden_size / num_attention_heads) must be even")
@@ -573,8 +572,8 @@ def decoder_lm_params(vocab_size: int, hidden_size: int, intermediate_size: int,
     if E > 1 and mlp_bias:
         raise ValueError(f"mlp_bias=True with num_local_experts={E}: mlp_bias applies to a dense (Llama) MLP; "
                          "Mixtral-style experts have no biases")
-    expert = 3 * D * Fh + ((2 * Fh + D) if mlp_bias else 0)  # one SwiGLU MLP
-    attn = D * h * d + 2 * D * g * d + h * d * D + ((h * d + 2 * g * d + D) if attention_bias else 0)
+    expert = swiglu_params(D, intermediate_size, mlp_bias)  # one SwiGLU MLP
+    attn = gqa_attention_params(D, h, g, d, attention_bias)
     parts = {"embed_tokens": V * D, "attention": L * attn, "mlp": L * E * expert,
              "router": L * E * D if E > 1 else 0, "norms": (2 * L + 1) * D,
              "lm_head": 0 if tie_word_embeddings else V * D}
@@ -638,7 +637,8 @@ def _heads(hidden_size: int, num_attention_heads: int, num_key_value_heads: Opti
         raise ValueError(f"num_attention_heads={h} must be a multiple of num_key_value_heads={g}: each "
                          f"key/value head is shared by a whole group of query heads")
     if head_dim is None and D % h:
-        raise ValueError(f"hidden_size={D} is not divisible by num_attention_heads={h}; pass head_dim")
+        raise ValueError(f"hidden_size={D} is not divisible by num_attention_heads={h}; pass head_dim "
+                         f"explicitly or choose a hidden_size that splits into {h} equal heads")
     return D, h, g, D // h if head_dim is None else require_positive_int(head_dim, "head_dim")
 
 
@@ -688,7 +688,8 @@ def moe_params(hidden_size: int, intermediate_size: int, num_local_experts: int,
     E = require_positive_int(num_local_experts, "num_local_experts")
     k = require_positive_int(num_experts_per_tok, "num_experts_per_tok")
     if k > E:
-        raise ValueError(f"num_experts_per_tok={k} cannot exceed num_local_experts={E}")
+        raise ValueError(f"num_experts_per_tok={k} cannot exceed num_local_experts={E}: a token cannot "
+                         f"be routed to more experts than exist")
     return E * D + (k if active else E) * swiglu_params(D, intermediate_size)
 
 
