@@ -79,12 +79,12 @@ def base_submission() -> dict:
     return base
 
 
-def write_submissions(folder: Path, cases: dict[str, dict]) -> dict[str, Path]:
-    """Write ``01_<case>.ipynb`` for each case; {case: path}."""
+def write_submissions(folder: Path, cases: dict[str, dict], pattern: str = "01_{}.ipynb") -> dict[str, Path]:
+    """Write ``pattern.format(case)`` (default ``01_<case>.ipynb``) for each case; {case: path}."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, notebook in cases.items():
-        path = folder / f"01_{name}.ipynb"
+        path = folder / pattern.format(name)
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         paths[name] = path
     return paths
@@ -270,13 +270,7 @@ def build_class_02(folder: Path) -> dict[str, Path]:
                                                                       "return filters - filters % groups + 1"))
     notebooks["judy"] = nb
 
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for student, notebook in notebooks.items():
-        path = folder / f"{student}_02_convolution_exercises.ipynb"
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        paths[student] = path
-    return paths
+    return write_submissions(folder, notebooks, "{}_02_convolution_exercises.ipynb")
 
 
 def write_roster(path: Path) -> Path:
