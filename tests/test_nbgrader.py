@@ -49,6 +49,7 @@ def course(tmp_path_factory):
         folder.mkdir(parents=True)
         (folder / name).write_text(text, encoding="utf-8")
     _nbgrader(course, "autograde", TOPIC, "--create", "--force")
+    _nbgrader(course, "generate_feedback", TOPIC, "--force")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -71,3 +72,10 @@ def test_nbgrader_scores_equal_the_graders(course):
     assert course["nbgrader"]["solution"] == 5 and course["nbgrader"]["blank"] == 0
     assert 0 < course["nbgrader"]["mistake"] < 5  # linear_params wrong (and what builds on it)
     assert course["nbgrader"] == course["grader"]
+
+
+def test_generate_feedback_writes_each_students_page(course):
+    page = (course["course"] / "feedback" / "solution" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
+    assert "Score: 5.0 / 5.0" in page
+    blank = (course["course"] / "feedback" / "blank" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
+    assert "Score: 0.0 / 5.0" in blank
