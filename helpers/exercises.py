@@ -340,7 +340,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if exercises/ is out of date")
     parser.add_argument("--force", action="store_true", help="re-execute even up-to-date notebooks")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell when executing")
+    parser.add_argument("--nbgrader", type=Path, metavar="DIR",
+                        help="write an nbgrader course into DIR (nbgrader_config.py, source/NN_topic/…) and stop")
     args = parser.parse_args(argv)
+    if args.nbgrader is not None:
+        from helpers.checks.registry import get
+        from helpers.nbgrader_export import export_course
+
+        written = export_course(args.nbgrader, lambda qid: get(qid).points, args.solutions or None)
+        print(f"nbgrader course: {args.nbgrader} ({len(written)} assignment(s) in source/)")
+        return 0
     if args.check:
         report = check_all()
         for warning in report.warnings:

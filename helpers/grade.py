@@ -23,12 +23,23 @@ Submissions are untrusted notebooks. The pipeline, one single-purpose step each 
    registry's reference answers computed in the grader's own process (:func:`reference_answers`).
    Printing "✅", editing check cells or monkeypatching ``helpers`` cannot raise a score.
 
+5. :func:`report_submission` gathers it all in a typed :class:`helpers.grade_report.SubmissionReport`;
+   :func:`grade_class` returns a :class:`~helpers.grade_report.ClassReport` for the batch, which
+   :mod:`helpers.feedback` (``feedback/``), :mod:`helpers.overview` (``grades_overview.html``) and
+   :mod:`helpers.gradebook` (``gradebook.csv``, student ids from ``--roster`` / ``--id-pattern``)
+   present. The seed is saved in ``grades_run.json``.
+
+Cells are numbered as the student counts them: code cells only, from 1, and quoted by their first
+line. A missing function's reason names the cell that defines it and that cell's own error (or
+"no cell defines it; … defines `conv_param` — renamed?").
+
 ``grades.csv`` has one row per submission × question and a ``TOTAL`` row per submission, with the
-columns ``submission, question, points, max_points, status, reason, sha256, sandbox, seconds``. Each
+columns ``submission, question, points, max_points, status, reason, sha256, sandbox, seconds, hint``. Each
 submission's rows are appended (one write, fsync) as soon as it is graded, so Ctrl-C or a crash
 keeps everything graded so far; at the end the file is rewritten atomically in input order.
 ``--resume`` skips submissions whose path and SHA-256 already have a TOTAL row. A question scores
-its points only if every case is correct, so re-running gives the same scores.
+its points only if every case is correct (``--partial``: proportional to the cases passed), so
+re-running gives the same scores.
 
 Question statuses: correct, wrong, wrong_type, error (raised), not_attempted, timeout, memory,
 missing (no such function), forbidden_import, crashed (the process died or sent garbage),
@@ -64,15 +75,20 @@ from typing import Optional
 from helpers.checks import protocol
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, not_callable_message
 from helpers.checks.registry import Question, make_cases, questions_for_chapter
-from helpers.checks.verdict import References, is_memory_error, judge, reference_answers
+from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.overview)
+from helpers.checks.verdict import References, count_passed, is_memory_error, judge, matches, reference_answers
+from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport, question_points
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME
 from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run, unavailable_reason
 
 __all__ = ["Row", "GradingPlan", "Submission", "RunReport", "read_submission", "run_submission", "collect",
-           "session_notes", "question_row", "grade", "grade_submission", "write_csv", "main", "COLUMNS"]
+           "session_notes", "question_result", "question_row", "missing_cause", "code_cells", "cells_to_run",
+           "report_submission", "rows_of", "grade", "grade_class", "grade_submission", "write_csv",
+           "write_run_info", "main", "COLUMNS"]
 
-COLUMNS = ["submission", "question", "points", "max_points", "status", "reason", "sha256", "sandbox", "seconds"]
+COLUMNS = ["submission", "question", "points", "max_points", "status", "reason", "sha256", "sandbox", "seconds",
+           "hint"]
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL = "TOTAL"
 GRACE = 2.0  # seconds allowed on top of each phase's own limit (reporting, process exit)
@@ -94,10 +110,11 @@ class Row:
     sha256: str = ""
     sandbox: str = ""
     seconds: str = ""  # wall time of the submission's run (TOTAL rows)
+    hint: str = ""     # the hint the instant check shows (question rows that lost points)
 
     def as_csv(self) -> list[str]:
         return [self.submission, self.question, _num(self.points), _num(self.max_points), self.status,
-                " ".join(self.reason.split()), self.sha256, self.sandbox, self.seconds]
+                " ".join(self.reason.split()), self.sha256, self.sandbox, self.seconds, " ".join(self.hint.split())]
 
 
 def _num(x: float) -> str:
@@ -142,6 +159,7 @@ class Settings:
     python: str = sys.executable
     startup_slack: float = 15.0     # seconds for the sandboxed process to start (Python, IPython)
     sandbox: Optional[Sandbox] = None  # None: a plain child process (tests of single steps)
+    partial: bool = False           # points proportional to the cases passed (--partial)
 
     def limit_for(self, q: Question) -> float:
         return q.timeout if self.question_timeout is None else min(q.timeout, self.question_timeout)
@@ -193,15 +211,42 @@ def _is_check_cell(cell: dict) -> bool:
     return isinstance(tags, list) and "check" in tags
 
 
+def code_cells(nb: dict) -> dict[int, str]:
+    """Every code cell's source by its number AS THE STUDENT COUNTS: code cells only, from 1
+    (markdown cells are not counted; a message also quotes the cell's first line)."""
+    return {number: cell["source"] for number, cell in
+            enumerate((c for c in nb["cells"] if c.get("cell_type") == "code"), start=1)}
+
+
+def ignored_parts(nb: dict) -> list[str]:
+    """What the grader does not run: check cells and ``check(…)`` lines (it asks the functions itself)."""
+    skipped, trimmed = [], []
+    for number, cell in enumerate((c for c in nb["cells"] if c.get("cell_type") == "code"), start=1):
+        source = cell["source"]
+        kept = [(n, s) for n, s in cells_to_run({"cells": [cell]})]
+        if _is_check_cell(cell) or (_CHECK_CALL.search(source) and not kept):
+            skipped.append(number)
+        elif _CHECK_CALL.search(source):
+            trimmed.append(number)
+    out = []
+    if skipped:
+        out.append(f"{len(skipped)} check cell(s) not run (code cells {', '.join(map(str, skipped))}): the grader "
+                   f"calls your functions itself, on fresh inputs")
+    if trimmed:
+        out.append(f"check(…) lines dropped from code cell(s) {', '.join(map(str, trimmed))}")
+    return out
+
+
 def cells_to_run(nb: dict) -> list[tuple[int, str]]:
-    """(1-based cell number, source) of the code cells the grader executes.
+    """(code-cell number, source) of the code cells the grader executes; code cells are numbered
+    from 1 as the student counts them (see :func:`code_cells`).
 
     Check cells are skipped: tagged ``check``, or containing nothing but ``check(…)`` calls (and
     comments/imports of check). In other cells, top-level lines calling ``check(`` are dropped.
     """
     out = []
-    for number, cell in enumerate(nb["cells"], start=1):
-        if cell.get("cell_type") != "code" or _is_check_cell(cell):
+    for number, cell in enumerate((c for c in nb["cells"] if c.get("cell_type") == "code"), start=1):
+        if _is_check_cell(cell):
             continue
         source = cell["source"]
         if _CHECK_CALL.search(source):
@@ -266,6 +311,7 @@ class Submission:
     problem: str = ""               # why it cannot be graded (unreadable, invalid, wrong notebook)
     status: str = ""                # invalid_notebook / wrong_notebook when `problem`
     chapter: Optional[str] = None   # the chapter it is graded as
+    student: str = ""               # student id (see helpers.gradebook.student_ids)
 
     @property
     def name(self) -> str:
@@ -414,10 +460,51 @@ def collect(run: Completed) -> RunReport:
 # --------------------------------------------------------------------------- 4. notes and rows
 
 def _cell_label(number: int, sources: dict[int, str]) -> str:
+    """``code cell 7 (`def conv_params(…`)``: numbered as the student counts, quoted by its first line."""
     first = next((l.strip() for l in sources.get(number, "").split("\n") if l.strip()), "")
     if len(first) > 40:
         first = first[:39] + "…"
-    return f"cell {number} (`{first}`)" if first else f"cell {number}"
+    return f"code cell {number} (`{first}`)" if first else f"code cell {number}"
+
+
+def _defining_cells(name: str, sources: dict[int, str]) -> list[int]:
+    """Code cells that define `name` (``def name(``, ``class name``, ``name = …``), by their text
+    (a cell with a syntax error is found too)."""
+    pattern = re.compile(rf"^\s*(?:async\s+def|def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*(?::[^=\n]*)?=(?!=)",
+                         re.MULTILINE)
+    return [n for n, src in sources.items() if pattern.search(src)]
+
+
+def missing_cause(name: str, report: "RunReport", sources: dict[int, str], session: "Session") -> str:
+    """Why the notebook has no function `name` at the end: the error of the cell that defines it,
+    a cell never reached, or no cell defining it (with a near name: renamed?)."""
+    defining = _defining_cells(name, sources)
+    errors = {e["index"]: e for e in report.cell_errors}
+    for number in reversed(defining):
+        if number in errors:
+            err = errors[number]
+            text = f": {err['message']}" if err["message"] else ""
+            if err["type"] == protocol.CELL_TIMEOUT:
+                return f"the cell that defines it, {_cell_label(number, sources)}, was stopped by the time limit"
+            return f"the cell that defines it, {_cell_label(number, sources)}, raised {err['type']}{text}"
+    if defining:
+        number = defining[-1]
+        stopped = [e["index"] for e in report.cell_errors if e["type"] == protocol.CELL_TIMEOUT]
+        reached = (number < min(stopped)) if stopped else (
+            report.cells_done or (report.last_cell is not None and report.last_cell > number))
+        if not reached:
+            return f"the cell that defines it, {_cell_label(number, sources)}, was never run ({session.first or 'the run stopped'})"
+        return (f"{_cell_label(number, sources)} defines it, but it was gone at the end (deleted, or "
+                f"redefined under another name?)")
+    import difflib
+
+    defined = sorted({m for src in sources.values()
+                      for m in re.findall(r"^\s*def\s+([A-Za-z_]\w*)", src, re.MULTILINE)})
+    close = difflib.get_close_matches(name, defined, n=1, cutoff=0.6)
+    if close:
+        number = _defining_cells(close[0], sources)[0]
+        return f"no cell defines it; {_cell_label(number, sources)} defines `{close[0]}` — renamed?"
+    return "no cell defines it"
 
 
 def _exit_description(run: Completed) -> str:
@@ -506,10 +593,14 @@ def _unanswered(q: Question, report: RunReport, run: Completed, session: Session
     return "error", "no answer received"
 
 
-def _answered(q: Question, event: dict, plan: GradingPlan, session: Session) -> tuple[str, str]:
+def _answered(q: Question, event: dict, plan: GradingPlan, session: Session, result: QuestionResult,
+              report: RunReport, sources: dict[int, str]) -> tuple[str, str]:
     if event.get("missing"):
         reason = f"the notebook does not define a function named `{q.answer}`"
-        return "missing", reason + (f" (maybe because {session.first})" if session.first else "")
+        cause = missing_cause(q.answer, report, sources, session)
+        if session.timed_out and "was never run" in cause:  # the time ran out before its cell
+            return "timeout", f"not graded: {cause}"
+        return "missing", f"{reason}: {cause}"
     if "not_callable" in event:
         return "wrong_type", not_callable_message(q.answer, str(event["not_callable"])[:60])
     outcomes = event.get("outcomes")
@@ -517,35 +608,67 @@ def _answered(q: Question, event: dict, plan: GradingPlan, session: Session) -> 
         return "crashed", "the notebook's process sent a malformed answer"
     try:
         verdict = judge(q, plan.cases[q.id], outcomes, plan.references[q.id])
+        result.passed = count_passed(q, outcomes, plan.references[q.id])
     except Exception as exc:  # values of unexpected types: the report is not trusted
         return "crashed", f"the notebook's process sent an answer that cannot be read ({type(exc).__name__})"
+    result.call, result.expected, result.got = verdict.call, verdict.expected, verdict.got
+    result.values = [o.get("value") if "value" in o else None for o in outcomes]
     return verdict.status, "" if verdict.passed else verdict.message
 
 
-def question_row(sub: Submission, q: Question, plan: GradingPlan, report: RunReport, run: Completed,
-                 session: Session, sandbox: str) -> Row:
-    """Judge one question: its row (points only if every case is correct)."""
+def question_result(q: Question, plan: GradingPlan, report: RunReport, run: Completed, session: Session,
+                    sources: Optional[dict[int, str]] = None, partial: bool = False) -> QuestionResult:
+    """Judge one question (`sources`: every code cell by its number, to name a missing function's cause)."""
+    result = QuestionResult(q.id, q.title, q.answer, "", "", 0, q.points, cases=len(plan.cases[q.id]))
     event = report.answers.get(q.id)
-    status, reason = (_answered(q, event, plan, session) if event is not None
+    status, reason = (_answered(q, event, plan, session, result, report, sources or {}) if event is not None
                       else _unanswered(q, report, run, session))
     if status not in ("correct", "forbidden_import") and session.forbidden:
         status, reason = "forbidden_import", f"{session.forbidden[0]} — so: {reason}"
-    points = q.points if status == "correct" else 0
-    return Row(sub.name, q.id, points, q.points, status, reason, sub.sha256, sandbox)
+    if status == "correct":
+        result.passed = result.cases
+    result.status, result.reason = status, reason
+    result.hint = q.hint if status != "correct" else ""
+    result.points = question_points(q.points, status, result.passed, result.cases, partial)
+    return result
 
 
-def _unrunnable_rows(sub: Submission, plan: Optional[GradingPlan], sandbox: str) -> list[Row]:
+def question_row(sub: Submission, q: Question, plan: GradingPlan, report: RunReport, run: Completed,
+                 session: Session, sandbox: str, partial: bool = False) -> Row:
+    """Judge one question: its CSV row (see :func:`question_result`)."""
+    r = question_result(q, plan, report, run, session, partial=partial)
+    return Row(sub.name, q.id, r.points, r.max_points, r.status, r.reason, sub.sha256, sandbox, hint=r.hint)
+
+
+def _unrunnable(sub: Submission, plan: Optional[GradingPlan]) -> SubmissionReport:
     questions = plan.questions if plan is not None else []
-    rows = [Row(sub.name, q.id, 0, q.points, sub.status, sub.problem, sub.sha256, sandbox) for q in questions]
-    maximum = plan.max_points if plan is not None else 0
-    return rows + [Row(sub.name, TOTAL, 0, maximum, sub.status, sub.problem, sub.sha256, sandbox)]
+    return SubmissionReport(sub.name, sub.student, sub.sha256, sub.chapter, sub.status, [sub.problem], [],
+                            [QuestionResult(q.id, q.title, q.answer, sub.status, sub.problem, 0, q.points)
+                             for q in questions])
+
+
+def rows_of(report: SubmissionReport, sandbox: str) -> list[Row]:
+    """A submission's CSV rows: one per question, then its TOTAL row (at most 3 notes)."""
+    rows = [Row(report.submission, q.id, q.points, q.max_points, q.status, q.reason, report.sha256, sandbox,
+                hint=q.hint) for q in report.questions]
+    notes = report.notes
+    shown = notes[:3] + ([f"+{len(notes) - 3} more"] if len(notes) > 3 else [])
+    seconds = f"{report.seconds:.1f}" if report.seconds else ""
+    return rows + [Row(report.submission, TOTAL, report.points, report.max_points, report.status, "; ".join(shown),
+                       report.sha256, sandbox, seconds)]
 
 
 def grade_submission(path: Path | Submission, plans: dict[str, GradingPlan], settings: Settings,
                      chapter: Optional[str] = None, seed: int = 0, slot: int = 0) -> list[Row]:
     """Grade one submission: its question rows plus a TOTAL row."""
-    sub = path if isinstance(path, Submission) else read_submission(Path(path), chapter)
     sandbox = settings.sandbox.label if settings.sandbox is not None else "NONE (--no-sandbox)"
+    return rows_of(report_submission(path, plans, settings, chapter, seed, slot), sandbox)
+
+
+def report_submission(path: Path | Submission, plans: dict[str, GradingPlan], settings: Settings,
+                      chapter: Optional[str] = None, seed: int = 0, slot: int = 0) -> SubmissionReport:
+    """Grade one submission: its typed report (read → run → collect → notes → one result per question)."""
+    sub = path if isinstance(path, Submission) else read_submission(Path(path), chapter)
     plan = None
     if sub.chapter is not None:
         if sub.chapter not in plans:
@@ -554,28 +677,26 @@ def grade_submission(path: Path | Submission, plans: dict[str, GradingPlan], set
         if not plan.questions and not sub.problem:
             sub.problem, sub.status = f"chapter {sub.chapter} has no exercise questions", "invalid_notebook"
     if sub.problem:
-        return _unrunnable_rows(sub, plan if sub.problem and plan and plan.questions else None, sandbox)
+        return _unrunnable(sub, plan if sub.problem and plan and plan.questions else None)
     assert plan is not None and sub.nb is not None
     cells = cells_to_run(sub.nb)
+    sources = code_cells(sub.nb)
     run = run_submission(cells, plan, settings, slot)
     report = collect(run)
-    session = session_notes(report, run, dict(cells), settings)
-    rows = [question_row(sub, q, plan, report, run, session, sandbox) for q in plan.questions]
-    inside = [r for r in rows if r.status == "forbidden_import" and not session.forbidden]
+    session = session_notes(report, run, sources, settings)
+    results = [question_result(q, plan, report, run, session, sources, settings.partial) for q in plan.questions]
+    inside = [r for r in results if r.status == "forbidden_import" and not session.forbidden]
     if inside:  # imported inside a function: the run as a whole is flagged too
         session.statuses.add("forbidden_import")
-        session.notes.insert(0, f"{inside[0].question}: {inside[0].reason}")
+        session.notes.insert(0, f"{inside[0].id}: {inside[0].reason}")
     try:
         if hashlib.sha256(sub.path.read_bytes()).hexdigest() != sub.sha256:
             session.notes.append("WARNING: the submission file changed on disk during grading (graded the original bytes)")
     except OSError:
         pass
     status = next(s for s in _TOTAL_PRIORITY if s in session.statuses)
-    notes = session.notes
-    shown = notes[:3] + ([f"+{len(notes) - 3} more"] if len(notes) > 3 else [])
-    rows.append(Row(sub.name, TOTAL, sum(r.points for r in rows), plan.max_points, status, "; ".join(shown),
-                    sub.sha256, sandbox, f"{run.seconds:.1f}"))
-    return rows
+    return SubmissionReport(sub.name, sub.student, sub.sha256, sub.chapter, status, list(session.notes),
+                            ignored_parts(sub.nb), results, seconds=run.seconds)
 
 
 # --------------------------------------------------------------------------- the CSV
@@ -671,13 +792,28 @@ class CsvLog:
 def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb: int = 2048,
           seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
           progress: bool = True, sandbox: bool = True, out: Optional[Path] = None,
-          resume: bool = False) -> tuple[list[Row], int]:
-    """Grade `paths` (in parallel with `jobs` sandboxes); returns (rows in input order, seed used).
+          resume: bool = False, partial: bool = False) -> tuple[list[Row], int]:
+    """Grade `paths`; returns (CSV rows in input order, seed used). See :func:`grade_class`."""
+    batch = grade_class(paths, jobs=jobs, timeout=timeout, memory_mb=memory_mb, seed=seed, chapter=chapter,
+                        question_timeout=question_timeout, progress=progress, sandbox=sandbox, out=out,
+                        resume=resume, partial=partial)
+    return [row for sub in batch.reports for row in rows_of(sub, batch.sandbox)], batch.seed
+
+
+def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb: int = 2048,
+                seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
+                progress: bool = True, sandbox: bool = True, out: Optional[Path] = None, resume: bool = False,
+                partial: bool = False, roster: Optional[dict[str, str]] = None,
+                id_pattern: Optional[str] = None) -> ClassReport:
+    """Grade `paths` (in parallel with `jobs` sandboxes) into a :class:`ClassReport` (input order).
 
     With `out`, each submission's rows are appended to that CSV as soon as it is graded (and with
-    `resume`, submissions it already grades completely are skipped). Raises
+    `resume`, submissions it already grades completely are skipped: their reports are rebuilt from
+    its rows). `partial`: points proportional to the cases passed. Raises
     :class:`SandboxUnavailable` when `sandbox` is on and no sandbox can be created here.
     """
+    from helpers.gradebook import student_id
+
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     if chapter is not None:
@@ -692,47 +828,79 @@ def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb:
     try:
         box = Sandbox(python, Limits(memory_mb=memory_mb), build_view(Path(view.name)), enabled=sandbox)
         settings = Settings(timeout=timeout, question_timeout=question_timeout, memory_mb=memory_mb,
-                            python=python, sandbox=box)
+                            python=python, sandbox=box, partial=partial)
+        label = box.label
         log = CsvLog(out, resume) if out is not None else None
         subs = [read_submission(Path(p), chapter) for p in paths]
+        for sub in subs:
+            sub.student = student_id(sub.path, roster, id_pattern)
+        kept: dict[tuple[str, str], SubmissionReport] = {}
         if log is not None and resume:
-            done = log.graded()
-            subs = [s for s in subs if (s.name, s.sha256) not in done]
-            if len(subs) < len(paths):
-                print(f"--resume: {len(paths) - len(subs)} submission(s) already graded in {out}, skipped",
+            kept = {(r.submission, r.sha256): r for r in reports_from_rows(log.previous)}
+            todo = [s for s in subs if (s.name, s.sha256) not in kept]
+            if len(todo) < len(subs):
+                print(f"--resume: {len(subs) - len(todo)} submission(s) already graded in {out}, skipped",
                       file=sys.stderr)
+        else:
+            todo = subs
         plans: dict[str, GradingPlan] = {}
         for sub in subs:  # in this thread, up front (torch imports, reference answers)
             if sub.chapter is not None and sub.chapter not in plans:
                 plans[sub.chapter] = GradingPlan.build(sub.chapter, seed)
-        results = _grade_all(subs, plans, settings, seed, jobs, progress, log)
-        rows = [row for i in range(len(subs)) for row in results[i]]
+        results = _grade_all(todo, plans, settings, seed, jobs, progress, log)
+        fresh = {(s.name, s.sha256): results[i] for i, s in enumerate(todo)}
+        reports = []
+        for sub in subs:
+            rep = fresh.get((sub.name, sub.sha256)) or kept[(sub.name, sub.sha256)]
+            rep.student, rep.name = sub.student, (roster or {}).get(sub.student, "")
+            reports.append(rep)
         if log is not None:
-            log.finish(rows)
+            log.finish([row for i in range(len(todo)) for row in rows_of(results[i], label)])
             log = None
-        return rows, seed
+        return ClassReport(reports, seed, partial, label,
+                           questions={q.id: q for plan in plans.values() for q in plan.questions},
+                           cases={qid: c for plan in plans.values() for qid, c in plan.cases.items()},
+                           references={qid: r.normalised for plan in plans.values() for qid, r in plan.references.items()},
+                           roster=dict(roster or {}))
     finally:
         if log is not None:
             log.close()
         view.cleanup()
 
 
+def reports_from_rows(rows: list[Row]) -> list[SubmissionReport]:
+    """Reports rebuilt from a grades CSV (``--resume``): statuses, reasons and points, no values."""
+    by_sub: dict[tuple[str, str], SubmissionReport] = {}
+    for r in rows:
+        key = (r.submission, r.sha256)
+        rep = by_sub.setdefault(key, SubmissionReport(r.submission, "", r.sha256, None, "ok"))
+        if r.question == TOTAL:
+            rep.status, rep.notes = r.status, [n for n in r.reason.split("; ") if n]
+            rep.seconds = float(r.seconds) if r.seconds.replace(".", "", 1).isdigit() else 0.0
+        else:
+            rep.chapter = r.question[:2]
+            rep.questions.append(QuestionResult(r.question, r.question, "", r.status, r.reason, r.points,
+                                                r.max_points, hint=r.hint))
+    return list(by_sub.values())
+
+
 def _grade_all(subs: list[Submission], plans: dict[str, GradingPlan], settings: Settings, seed: int, jobs: int,
-               progress: bool, log: Optional[CsvLog]) -> dict[int, list[Row]]:
+               progress: bool, log: Optional[CsvLog]) -> dict[int, SubmissionReport]:
     from tqdm import tqdm
 
     slots: "queue.Queue[int]" = queue.Queue()
     for slot in range(max(1, jobs)):
         slots.put(slot)
 
-    def one(sub: Submission) -> list[Row]:
+    def one(sub: Submission) -> SubmissionReport:
         slot = slots.get()
         try:
-            return grade_submission(sub, plans, settings, seed=seed, slot=slot)
+            return report_submission(sub, plans, settings, seed=seed, slot=slot)
         finally:
             slots.put(slot)
 
-    results: dict[int, list[Row]] = {}
+    label = settings.sandbox.label if settings.sandbox else ""
+    results: dict[int, SubmissionReport] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             tqdm(total=len(subs), desc="grading", unit="nb", disable=not progress, file=sys.stderr) as bar:
         futures = {pool.submit(one, sub): i for i, sub in enumerate(subs)}
@@ -741,16 +909,31 @@ def _grade_all(subs: list[Submission], plans: dict[str, GradingPlan], settings: 
             try:
                 results[i] = future.result()
             except Exception as exc:  # a grader bug must not lose the other submissions
-                results[i] = [Row(subs[i].name, TOTAL, 0, 0, "crashed", f"grader error: {type(exc).__name__}: {exc}",
-                                  subs[i].sha256, settings.sandbox.label if settings.sandbox else "")]
+                results[i] = SubmissionReport(subs[i].name, subs[i].student, subs[i].sha256, subs[i].chapter,
+                                              "crashed", [f"grader error: {type(exc).__name__}: {exc}"])
             if log is not None:
-                log.append(results[i])
+                log.append(rows_of(results[i], label))
             bar.update(1)
     return results
 
 
-def summary(rows: list[Row], seconds: float, seed: int, jobs: int, out: Path, sandboxed: bool = True) -> str:
-    totals = [r for r in rows if r.question == TOTAL]
+def write_run_info(batch: ClassReport, out: Path, argv: list[str]) -> Path:
+    """``<out stem>_run.json`` beside the CSV: the seed (``--seed`` re-draws the same inputs),
+    partial credit, the sandbox and the command line."""
+    path = Path(out).with_name(Path(out).stem + "_run.json")
+    path.write_text(json.dumps({"seed": batch.seed, "partial": batch.partial, "sandbox": batch.sandbox,
+                                "chapters": sorted({q[:2] for q in batch.questions}),
+                                "submissions": len(batch.reports),
+                                "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "argv": argv}, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def summary(rows: list[Row] | ClassReport, seconds: float, seed: int, jobs: int, out: Path, sandboxed: bool = True) -> str:
+    """The text printed at the end: counts, the seed, and every submission that needs a look
+    (a non-ok run or any wrong answer)."""
+    batch = rows if isinstance(rows, ClassReport) else ClassReport(reports_from_rows(rows), seed)
+    totals = batch.reports
     full = sum(1 for r in totals if r.max_points and r.points == r.max_points)
     lines = [f"Graded {len(totals)} submission(s) in {seconds:.1f} s with {jobs} job(s) (seed {seed}) → {out}"]
     lines.append("  sandbox: bubblewrap (no network, own PID namespace, read-only environment, no answers)"
@@ -759,18 +942,21 @@ def summary(rows: list[Row], seconds: float, seed: int, jobs: int, out: Path, sa
     if totals:
         scored = [r.points / r.max_points for r in totals if r.max_points]
         mean = 100 * sum(scored) / len(scored) if scored else 0.0
-        lines.append(f"  full marks: {full}/{len(totals)} · mean score {mean:.0f}% of the maximum")
-    problems = [r for r in totals if r.status != "ok"]
+        lines.append(f"  full marks: {full}/{len(totals)} · mean score {mean:.0f}% of the maximum"
+                     + (" (partial credit)" if batch.partial else ""))
+    problems = [(r, r.look_reasons()) for r in totals if r.look_reasons()]
     if problems:
         lines.append(f"  {len(problems)} submission(s) need a look:")
-        for r in problems:
-            lines.append(f"  - {r.submission}: {_num(r.points)}/{_num(r.max_points)} [{r.status}] {r.reason[:160]}")
+        for r, reasons in problems:
+            lines.append(f"  - {r.submission}: {_num(r.points)}/{_num(r.max_points)} [{r.status}] "
+                         f"{'; '.join(reasons)[:160]}")
     return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.grade",
-                                     description="Grade exercise notebooks (untrusted) into a CSV.")
+                                     description="Grade exercise notebooks (untrusted) into a CSV, per-student "
+                                                 "feedback, a class overview and a gradebook.")
     parser.add_argument("submissions", nargs="+", type=Path, help="submitted .ipynb files")
     parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV to write (default grades.csv)")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel")
@@ -780,7 +966,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="cap on each question's own time limit (default: the question's, 10 s)")
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission (default 2048)")
     parser.add_argument("--chapter", help="grade every submission as this chapter (default: from the notebook)")
-    parser.add_argument("--seed", type=int, help="random inputs' seed (default: fresh each run)")
+    parser.add_argument("--seed", type=int, help="random inputs' seed (default: fresh each run; saved in <out>_run.json)")
+    parser.add_argument("--partial", action="store_true",
+                        help="partial credit: a question's points proportional to the cases passed "
+                             "(default: all or nothing)")
+    parser.add_argument("--roster", type=Path, help="CSV of students (id column, optional name): ids matched in file names")
+    parser.add_argument("--id-pattern", help="regex on the file name giving the student id (group 'id' or 1)")
+    parser.add_argument("--no-reports", action="store_true",
+                        help="only the CSV (no feedback/, overview or gradebook)")
     parser.add_argument("--resume", action="store_true",
                         help="keep --out's rows and skip submissions (same path and SHA-256) it already grades")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -789,16 +982,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        rows, seed = grade(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
-                           seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
-                           progress=not args.quiet, sandbox=not args.no_sandbox, out=args.out, resume=args.resume)
+        roster = None
+        if args.roster is not None:
+            from helpers.gradebook import read_roster
+
+            roster = read_roster(args.roster)
+        batch = grade_class(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
+                            seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
+                            progress=not args.quiet, sandbox=not args.no_sandbox, out=args.out,
+                            resume=args.resume, partial=args.partial, roster=roster, id_pattern=args.id_pattern)
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # e.g. --resume from a CSV of another layout
+    except (ValueError, OSError) as exc:  # e.g. --resume from a CSV of another layout, an unreadable roster
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(summary(rows, time.monotonic() - start, seed, args.jobs, args.out, sandboxed=not args.no_sandbox))
+    write_run_info(batch, args.out, list(sys.argv[1:] if argv is None else argv))
+    text = summary(batch, time.monotonic() - start, batch.seed, args.jobs, args.out, sandboxed=not args.no_sandbox)
+    if not args.no_reports:
+        from helpers.feedback import write_feedback
+        from helpers.gradebook import write_gradebook
+        from helpers.overview import write_overview
+
+        folder = write_feedback(batch, args.out.parent / "feedback")
+        book = write_gradebook(batch, args.out.with_name("gradebook.csv"))
+        page = write_overview(batch, args.out.with_name(args.out.stem + "_overview.html"))
+        text += f"\n  feedback: {folder}/ · overview: {page} · gradebook: {book}"
+    print(text)
     return 0
 
 

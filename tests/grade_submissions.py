@@ -79,12 +79,12 @@ def base_submission() -> dict:
     return base
 
 
-def write_submissions(folder: Path, cases: dict[str, dict]) -> dict[str, Path]:
-    """Write ``01_<case>.ipynb`` for each case; {case: path}."""
+def write_submissions(folder: Path, cases: dict[str, dict], pattern: str = "01_{}.ipynb") -> dict[str, Path]:
+    """Write ``pattern.format(case)`` (default ``01_<case>.ipynb``) for each case; {case: path}."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, notebook in cases.items():
-        path = folder / f"01_{name}.ipynb"
+        path = folder / pattern.format(name)
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         paths[name] = path
     return paths
@@ -184,3 +184,95 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     paths["truncated"] = folder / "01_truncated.ipynb"
     paths["truncated"].write_bytes(correct_text.encode("utf-8")[: len(correct_text) * 3 // 5])
     return paths
+
+
+# --------------------------------------------------------------------------- a chapter-02 class of 10
+
+SOLUTION_02 = ROOT / "solutions" / "02_convolution_exercises.ipynb"
+EXERCISE_02 = ROOT / "exercises" / "02_convolution_exercises.ipynb"
+SETUP_02, BUGGY_02 = "978e34f7", "6775ec95"
+CONV_02, SHAPE_02, SAME_02, BUDGET_02, FC_02 = "31993b0f", "71d4a69e", "6bb00758", "08030247", "e8b0f2b2"
+#: the class roster: ten students who hand in, one who does not
+ROSTER_02 = {"alice": "Alice A", "bob": "Bob B", "carol": "Carol C", "dan": "Dan D", "erin": "Erin E",
+             "frank": "Frank F", "grace": "Grace G", "heidi": "Heidi H", "ivan": "Ivan I", "judy": "Judy J",
+             "mallory": "Mallory M"}
+
+_CONV_IGNORES_BIAS = ("def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):\n"
+                      "    sizes = [kernel_size, kernel_size] if isinstance(kernel_size, int) else list(kernel_size)\n"
+                      "    per_filter = in_channels // groups\n"
+                      "    for k in sizes:\n"
+                      "        per_filter *= k\n"
+                      "    return out_channels * per_filter + out_channels  # bias always counted\n")
+
+
+def _light_02(nb: dict) -> dict:
+    """No torch in the graded run (each submission then starts in ~1 s): the setup cell imports
+    only check, and the torch demo cell is gone. Outputs cleared."""
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if c.get("id") != BUGGY_02]
+    set_source(nb, SETUP_02, "from helpers.checks import check\n")
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
+def build_class_02(folder: Path) -> dict[str, Path]:
+    """Ten chapter-02 submissions ``<student>_02_convolution_exercises.ipynb``; {student: path}.
+
+    alice correct · bob blank · carol, dan, heidi count the bias even when bias=False · dan also
+    ignores dilation · erin: a scratch cell raising NameError, then a SyntaxError in the cell of
+    max_out_channels · frank renamed fc_in_features · grace forgot the bias and ignores dilation in
+    same_padding · heidi returns the shape as a str · ivan hard-coded 16·5·5 · judy ignores groups and
+    answers max_out_channels one too many.
+    """
+    base = _light_02(_load(SOLUTION_02))
+    notebooks: dict[str, dict] = {"alice": copy.deepcopy(base), "bob": _light_02(_load(EXERCISE_02))}
+
+    nb = copy.deepcopy(base)
+    set_source(nb, CONV_02, _CONV_IGNORES_BIAS)
+    notebooks["carol"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, CONV_02, _CONV_IGNORES_BIAS)
+    set_source(nb, SHAPE_02, _source(cell(base, SHAPE_02)).replace("dilation * (kernel_size - 1)", "(kernel_size - 1)"))
+    notebooks["dan"] = nb
+
+    nb = copy.deepcopy(base)
+    insert_after(nb, SETUP_02, "print(kernel)  # scratch\n", "scratch")
+    set_source(nb, BUDGET_02, "def max_out_channels(in_channels, kernel_size, budget, groups=1):\n"
+                              "    per_filter = (in_channels // groups) * kernel_size * kernel_size + 1\n"
+                              "    return budget // per_filter -\n")
+    notebooks["erin"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, FC_02, _source(cell(base, FC_02)).replace("def fc_in_features(", "def fc_in_feature("))
+    notebooks["frank"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, CONV_02, _source(cell(base, CONV_02)).replace(" + (out_channels if bias else 0)", ""))
+    set_source(nb, SAME_02, "def same_padding(kernel_size, dilation=1):\n    return (kernel_size - 1) // 2\n")
+    notebooks["grace"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, CONV_02, _CONV_IGNORES_BIAS)
+    set_source(nb, SHAPE_02, _source(cell(base, SHAPE_02)).replace("def conv_output_shape(", "def _shape(")
+               + "\n\ndef conv_output_shape(*args, **kwargs):\n    return str(_shape(*args, **kwargs))\n")
+    notebooks["heidi"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, FC_02, "def fc_in_features(height, width):\n    return 16 * 5 * 5\n")
+    notebooks["ivan"] = nb
+
+    nb = copy.deepcopy(base)
+    set_source(nb, CONV_02, _source(cell(base, CONV_02)).replace("in_channels // groups", "in_channels"))
+    set_source(nb, BUDGET_02, _source(cell(base, BUDGET_02)).replace("return filters - filters % groups",
+                                                                      "return filters - filters % groups + 1"))
+    notebooks["judy"] = nb
+
+    return write_submissions(folder, notebooks, "{}_02_convolution_exercises.ipynb")
+
+
+def write_roster(path: Path) -> Path:
+    path.write_text("id,name\n" + "".join(f"{sid},{name}\n" for sid, name in ROSTER_02.items()), encoding="utf-8")
+    return path

@@ -28,8 +28,8 @@ EXPECTED = {
     "blank": (0, "ok", dict.fromkeys(QUESTIONS, "not_attempted"), []),
     "wrong": (1, "ok", {LIN: "wrong", SHAPE: "wrong_type", MLP: "wrong", HIDDEN: "correct", FIXED: "missing"}, []),
     "hardcoded": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
-    "loop_cell": (2, "timeout", {LIN: "correct", SHAPE: "correct", MLP: "missing", HIDDEN: "missing",
-                                 FIXED: "missing"}, [f"did not finish within {TIMEOUT} s", "infinite loop"]),
+    "loop_cell": (2, "timeout", {LIN: "correct", SHAPE: "correct", MLP: "timeout", HIDDEN: "timeout",
+                                 FIXED: "timeout"}, [f"did not finish within {TIMEOUT} s", "infinite loop"]),
     "loop_function": (4, "ok", {LIN: "correct", SHAPE: "correct", MLP: "correct", HIDDEN: "timeout",
                                 FIXED: "correct"}, []),
     "exception": (4, "cell_errors", {FIXED: "error"}, ["ValueError: my experiment went wrong"]),
@@ -125,7 +125,9 @@ def test_csv_layout(graded):
     assert len(graded["rows"]) == len(EXPECTED) * (len(QUESTIONS) + 1)
     for case, rows in graded["by_case"].items():
         assert float(rows["TOTAL"]["points"]) == sum(float(rows[q]["points"]) for q in QUESTIONS)
-    assert not [p for p in graded["out"].parent.iterdir() if p.name != "grades.csv"], "no temporary file left"
+    written = {"grades.csv", "grades_run.json", "gradebook.csv", "feedback", "grades_overview.html",
+               "grades_overview_scores.png", "grades_overview_questions.png"}
+    assert sorted(p.name for p in graded["out"].parent.iterdir()) == sorted(written), "no temporary file left"
 
 
 def test_scores_are_reproducible_with_fresh_inputs(graded):
@@ -160,7 +162,7 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
     monkeypatch.undo()
     grader.write_csv(rows, out)
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,,"]
+    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,,,"]
 
 
 def test_check_cells_are_not_executed():
@@ -222,7 +224,7 @@ def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
     settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=15)
     rows = grader.grade_submission(path, {}, settings, seed=1)
     total = rows[-1]
-    assert total.status == "timeout" and "killed after the time limit while running cell 2" in total.reason
+    assert total.status == "timeout" and "killed after the time limit while running code cell 2" in total.reason
     assert {r.status for r in rows[:-1]} == {"timeout"} and total.points == 0
 
 
@@ -313,14 +315,14 @@ def _invalid(path: Path) -> Path:
 def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, monkeypatch):
     out = tmp_path / "grades.csv"
     a, b, c = (_invalid(tmp_path / f"01_{n}.ipynb") for n in "abc")
-    real = grader.grade_submission
+    real = grader.report_submission
 
     def interrupted(sub, *args, **kwargs):
         if sub.path == b:
             raise KeyboardInterrupt
         return real(sub, *args, **kwargs)
 
-    monkeypatch.setattr(grader, "grade_submission", interrupted)
+    monkeypatch.setattr(grader, "report_submission", interrupted)
     with pytest.raises(KeyboardInterrupt):
         grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False)
     kept = grader.read_csv(out)
@@ -329,7 +331,7 @@ def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, mon
         f.write(f"{b},01.linear_params,0,1,invalid_notebook,x,{'0' * 64},none,\n{b},01.output")
     monkeypatch.undo()
     graded = []
-    monkeypatch.setattr(grader, "grade_submission", lambda sub, *a, **k: graded.append(sub.path) or real(sub, *a, **k))
+    monkeypatch.setattr(grader, "report_submission", lambda sub, *a, **k: graded.append(sub.path) or real(sub, *a, **k))
     rows, _ = grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False, resume=True)
     assert graded == [b, c], "a is complete in the CSV: skipped"
     final = grader.read_csv(out)

@@ -47,7 +47,7 @@ EXPECTED = {
     "kill_sibling": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
     "network": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "ConnectionRefusedError", 5),
     "daemon": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
-    "ignore_alarm": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit while running cell", 0),
+    "ignore_alarm": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit while running code cell", 0),
     "pipe_holder": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
     "huge_answer": ("ok", {LIN: "error"}, "too large to grade", 1),
     "flood_channel": ("crashed", dict.fromkeys(QUESTIONS, "crashed"), "sent too much", 0),

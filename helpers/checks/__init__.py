@@ -10,12 +10,16 @@ short line:
     ⏳ 01.linear_params: not attempted yet — replace the `raise NotImplementedError` …
 
 The inputs are seeded from the question id, so a notebook's output is the same on every run.
+Under nbgrader's autograder (``NBGRADER_EXECUTION=autograde``, see :mod:`helpers.nbgrader_export`)
+the inputs are fresh every run and a check that does not pass raises ``AssertionError`` (so the
+test cell scores 0).
 The batch grader (``python -m helpers.grade``) does NOT trust this output: it draws fresh inputs
 every run and computes its verdicts in its own process.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Callable
 
@@ -67,7 +71,9 @@ def check(question_id: str, answer: Callable) -> CheckResult:
         verdict = Verdict(str(question_id), "unknown_question", 0, 0, str(exc.args[0]))
         print(verdict.line())
         return CheckResult(verdict)
-    cases = make_cases(question, checker_rng(question.id))
+    autograde = os.environ.get("NBGRADER_EXECUTION") == "autograde"
+    rng = random.Random(random.SystemRandom().randrange(2**32)) if autograde else checker_rng(question.id)
+    cases = make_cases(question, rng)
     if not callable(answer):
         verdict = Verdict(question.id, "wrong_type", 0, len(cases),
                           not_callable_message(question.answer, type(answer).__name__))
@@ -75,4 +81,6 @@ def check(question_id: str, answer: Callable) -> CheckResult:
         outcomes = run_cases(answer, cases, question.timeout)
         verdict = judge(question, cases, outcomes, reference_answers(question, cases))
     print(verdict.line())
+    if autograde and not verdict.passed:  # nbgrader scores a test cell by whether it raises
+        raise AssertionError(verdict.line())
     return CheckResult(verdict)

@@ -20,7 +20,7 @@ from helpers.checks.protocol import ANSWER_LIMIT_BYTES, NotPlainData, normalise,
 from helpers.checks.graded import forbidden_module
 
 __all__ = ["Verdict", "References", "reference_answers", "normalise", "NotPlainData", "outcome_of_exception",
-           "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error"]
+           "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error", "matches", "count_passed", "short_repr"]
 
 #: status → symbol printed by ``check`` (everything not listed is ❌).
 STATUS_SYMBOL = {"correct": "✅", "not_attempted": "⏳", "internal_error": "⚠️"}
@@ -47,6 +47,9 @@ class Verdict:
     total: int
     message: str
     hint: str = ""
+    call: str = ""       # the first failing call, e.g. ``conv_params(3, 8, 5, bias=False)``
+    expected: str = ""   # what it should have returned (short repr), for a wrong value or type
+    got: str = ""        # what it returned (short repr)
 
     @property
     def passed(self) -> bool:
@@ -64,6 +67,9 @@ class Verdict:
 def _short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+short_repr = _short_repr
 
 
 def describe_call(name: str, args: tuple | list, kwargs: dict) -> str:
@@ -207,17 +213,32 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
                            question.hint)
         failed = _judge_outcome(call, name, i == 0, outcomes[i])
         if failed is not None:
-            return Verdict(qid, failed[0], i, total, failed[1], question.hint)
+            return Verdict(qid, failed[0], i, total, failed[1], question.hint, call=call)
         if i >= len(references.normalised):
             return Verdict(qid, "internal_error", i, total,
                            f"{references.failure}; this is a bug in the exercise, not in your code — please report it.")
         want, got = references.normalised[i], outcomes[i]["value"]
         shown = _styled(want, references.raw[i])
         problem = _compare(question, want, got)
-        if problem == "type":
-            return Verdict(qid, "wrong_type", i, total, _type_message(call, shown, _styled(got, shown)), question.hint)
-        if problem == "value":
-            return Verdict(qid, "wrong", i, total,
-                           f"{call} returned {_short_repr(_styled(got, shown))}, expected {_short_repr(shown)}.",
-                           question.hint)
+        if problem is not None:
+            seen, wanted = _short_repr(_styled(got, shown)), _short_repr(shown)
+            message = (_type_message(call, shown, _styled(got, shown)) if problem == "type"
+                       else f"{call} returned {seen}, expected {wanted}.")
+            return Verdict(qid, "wrong_type" if problem == "type" else "wrong", i, total, message, question.hint,
+                           call=call, expected=wanted, got=seen)
     return Verdict(qid, "correct", total, total, f"{total}/{total} cases correct", question.hint)
+
+
+def matches(question: Any, want: Any, got: Any) -> bool:
+    """True if the normalised answer `got` is accepted for the normalised reference `want`."""
+    return _compare(question, want, got) is None
+
+
+def count_passed(question: Any, outcomes: list[dict], references: References) -> int:
+    """How many cases the student's function answered correctly (each case on its own — the basis
+    of partial credit; :func:`judge` stops at the first failure)."""
+    passed = 0
+    for i, out in enumerate(outcomes[:len(references.normalised)]):
+        if isinstance(out, dict) and "value" in out and matches(question, references.normalised[i], out["value"]):
+            passed += 1
+    return passed

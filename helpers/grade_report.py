@@ -1,0 +1,99 @@
+"""The grader's typed report: what :mod:`helpers.grade` found, for the modules that present it.
+
+:mod:`helpers.feedback` (one page per submission), :mod:`helpers.overview` (the class page) and
+:mod:`helpers.gradebook` (one row per student) read these records and nothing else; the grader
+builds them once per run. Standard library only.
+
+Points: a question scores ``max_points`` when every case is correct; with partial credit
+(``--partial``) it scores ``max_points · passed / cases`` (cases answered correctly, each on its
+own), except ``forbidden_import`` (0 either way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+__all__ = ["QuestionResult", "SubmissionReport", "ClassReport", "question_points", "LOOK_STATUSES"]
+
+#: question statuses that make a submission "need a look" (a wrong answer or something went wrong)
+LOOK_STATUSES = ("wrong", "wrong_type", "error", "missing", "timeout", "memory", "forbidden_import", "crashed",
+                 "invalid_notebook", "wrong_notebook")
+
+
+def question_points(max_points: float, status: str, passed: int, cases: int, partial: bool) -> float:
+    """Points of one question: all or nothing, or (partial) proportional to the cases passed."""
+    if status == "correct":
+        return max_points
+    if not partial or status == "forbidden_import" or cases <= 0:
+        return 0
+    return round(max_points * passed / cases, 4)
+
+
+@dataclass
+class QuestionResult:
+    """One question of one submission."""
+
+    id: str
+    title: str
+    answer: str                 # the function's name
+    status: str
+    reason: str                 # "" when correct
+    points: float
+    max_points: float
+    passed: int = 0             # cases answered correctly (each on its own)
+    cases: int = 0              # cases asked
+    hint: str = ""
+    call: str = ""              # first failing call
+    expected: str = ""          # what it should have returned there (short repr)
+    got: str = ""               # what it returned there (short repr)
+    values: list = field(default_factory=list)  # the student's normalised return values, one per case answered
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "correct"
+
+
+@dataclass
+class SubmissionReport:
+    """One handed-in file: its questions and what went wrong in the run as a whole."""
+
+    submission: str             # path as given
+    student: str                # student id (roster, file-name pattern, or the file's stem)
+    sha256: str
+    chapter: Optional[str]
+    status: str                 # TOTAL status (ok, cell_errors, timeout, …)
+    notes: list[str] = field(default_factory=list)     # run-wide notes (cell errors, crashes, …)
+    ignored: list[str] = field(default_factory=list)   # what the grader did not use (check cells, …)
+    questions: list[QuestionResult] = field(default_factory=list)
+    seconds: float = 0.0
+    name: str = ""              # the student's name from the roster, if any
+
+    @property
+    def points(self) -> float:
+        return round(sum(q.points for q in self.questions), 4)
+
+    @property
+    def max_points(self) -> float:
+        return sum(q.max_points for q in self.questions)
+
+    def look_reasons(self) -> list[str]:
+        """Why an instructor should look at this submission (empty: nothing to see)."""
+        reasons = [] if self.status == "ok" else [f"[{self.status}] {self.notes[0] if self.notes else ''}".strip()]
+        reasons += [f"{q.id} {q.status}: {q.reason}" for q in self.questions if q.status in LOOK_STATUSES
+                    and not (self.status in ("invalid_notebook", "wrong_notebook", "crashed") and q.status == self.status)]
+        return reasons
+
+
+@dataclass
+class ClassReport:
+    """One grading run: every submission's report plus what is needed to read them."""
+
+    reports: list[SubmissionReport]
+    seed: int
+    partial: bool = False
+    sandbox: str = ""
+    questions: dict[str, Any] = field(default_factory=dict)    # id → registry Question (every chapter graded)
+    cases: dict[str, list] = field(default_factory=dict)       # id → this run's cases [(args, kwargs), …]
+    references: dict[str, list] = field(default_factory=dict)  # id → normalised reference answers
+    roster: dict[str, str] = field(default_factory=dict)       # student id → name ("" if none given)

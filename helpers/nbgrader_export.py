@@ -1,0 +1,73 @@
+"""Export the course as an nbgrader course: ``python -m helpers.exercises --nbgrader DIR``.
+
+Writes ``DIR/nbgrader_config.py`` and ``DIR/source/<NN_topic>/<NN_topic>_exercises.ipynb`` for
+each solutions notebook, with nbgrader cell metadata (schema 3):
+
+* a cell holding ``### BEGIN SOLUTION`` (nbgrader's own markers) is a *solution* cell;
+* a check cell (tagged ``check``) is a locked *autograded test* worth the question's points
+  (``grade_id`` = the question id with ``.`` → ``_``);
+* every other cell is left as is; outputs are cleared.
+
+So ``nbgrader generate_assignment``, ``autograde`` and ``generate_feedback`` work on it
+unchanged. Under ``autograde`` nbgrader sets ``NBGRADER_EXECUTION=autograde`` in the kernel; then
+``check`` draws fresh inputs and raises on a wrong answer (see ``check``), so a test cell
+scores the question's points exactly when the batch grader would (all or nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Optional
+
+import nbformat
+
+__all__ = ["nbgrader_notebook", "export_course", "CONFIG"]
+
+BEGIN = "### BEGIN SOLUTION"
+_CHECK_ID = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
+
+CONFIG = '''c = get_config()  # noqa: F821 (nbgrader's config loader defines it)
+c.CourseDirectory.course_id = "dims-params"
+c.ClearSolutions.code_stub = {"python": "raise NotImplementedError"}
+c.ExecutePreprocessor.timeout = 120
+'''
+
+
+def nbgrader_notebook(solution: nbformat.NotebookNode, points: Callable[[str], float]) -> nbformat.NotebookNode:
+    """The solutions notebook with nbgrader cell metadata (see the module docstring);
+    `points(question_id)` gives a check cell's points (the registry's, passed in by helpers.exercises)."""
+    nb = nbformat.from_dict(solution)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("nbgrader", None)
+        source = cell.source
+        if BEGIN in source:
+            cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                         "grade_id": f"solution-{cell.get('id', len(source))}", "schema_version": 3}
+        elif cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            match = _CHECK_ID.search(source)
+            if match:
+                qid = match.group(1)
+                cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                             "points": points(qid), "grade_id": qid.replace(".", "_"),
+                                             "schema_version": 3}
+    return nb
+
+
+def export_course(dest: Path, points: Callable[[str], float], solutions: Optional[list[Path]] = None,
+                  root: Optional[Path] = None) -> list[Path]:
+    """Write the nbgrader course into `dest`; returns the source notebooks written."""
+    root = root or Path(__file__).resolve().parent.parent
+    dest = Path(dest)
+    (dest / "source").mkdir(parents=True, exist_ok=True)
+    (dest / "nbgrader_config.py").write_text(CONFIG, encoding="utf-8")
+    written = []
+    for path in solutions or sorted((root / "solutions").glob("*_exercises.ipynb")):
+        topic = Path(path).name.removesuffix("_exercises.ipynb")
+        target = dest / "source" / topic / Path(path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbgrader_notebook(nbformat.read(path, as_version=4), points), target)
+        written.append(target)
+    return written
