@@ -9,7 +9,9 @@ with a JSON job on stdin::
 
 ``probes`` (optional, one per case) marks a question whose answer is an ``nn.Module``: the
 function is called on the meta device and only the module's JSON description
-(:mod:`helpers.checks.module_answer`) is reported, never the module.
+(:mod:`helpers.checks.module_answer`) is reported, never the module. torch is imported (and its
+one-off meta set-up paid) by ``run_cases`` before that question's clock starts, not before the
+cells: a submission's cells run exactly as without module questions.
 
 Before any student code it applies the resource limits (setrlimit: address space, CPU seconds,
 processes, file size, open files, no core dumps) and installs :class:`helpers.checks.graded.ImportGuard`
@@ -82,9 +84,6 @@ def main() -> None:
     from helpers.checks import protocol as p
     from helpers.checks.graded import ImportGuard
     from IPython.core.interactiveshell import InteractiveShell
-
-    if any(question.get("probes") is not None for question in job["questions"]):
-        import helpers.checks.module_answer  # noqa: F401  (and torch: before the student's code and clock)
 
     def emit(event: dict) -> None:
         if os.getpid() == reporter:  # a child the student forked does not speak for the submission

@@ -223,8 +223,9 @@ def run_cases(fn: Callable, cases: list, timeout: float, max_bytes: Optional[int
     The time limit covers all cases together and uses SIGALRM when possible (main thread).
     """
     describe = None
-    if probes is not None:  # torch is imported here, before the clock starts
-        from helpers.checks.module_answer import NotAModule, build_and_describe as describe
+    if probes is not None:  # torch is imported and warmed up here, before the clock starts
+        from helpers.checks.module_answer import NotAModule, build_and_describe as describe, warm_up
+        warm_up()
     budget = max_bytes
     use_alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     outcomes: list[Outcome] = []
