@@ -148,12 +148,11 @@ def test_an_init_that_loops_forever_times_out():
 
 REASON = unavailable_reason(grader._kernel_python())
 
+_HEAD = "import torch\nfrom torch import nn\n\nclass BrokenMLP(nn.Module):\n    def __init__(self, *sizes):\n"
 _MODULE_ATTACKS = {
     # the class the student repairs loops in __init__ / asks for 256 GiB on the CPU (meta is free)
-    "module_loops": "import torch\nfrom torch import nn\n\nclass BrokenMLP(nn.Module):\n    def __init__(self, *sizes):\n        super().__init__()\n"
-                    "        while True:\n            pass\n",
-    "module_allocates": "import torch\nfrom torch import nn\n\nclass BrokenMLP(nn.Module):\n    def __init__(self, *sizes):\n        super().__init__()\n"
-                        "        self.big = torch.zeros(2 ** 36, device='cpu')\n",
+    "module_loops": _HEAD + "        super().__init__()\n        while True:\n            pass\n",
+    "module_allocates": _HEAD + "        super().__init__()\n        self.big = torch.zeros(2 ** 36, device='cpu')\n",
 }
 
 

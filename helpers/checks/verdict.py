@@ -19,7 +19,8 @@ from typing import Any, Optional
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, NotPlainData, normalise, outcome_of_exception
 from helpers.checks.graded import forbidden_module
 
-__all__ = ["Verdict", "References", "reference_answers", "probes", "module_difference", "normalise", "NotPlainData", "outcome_of_exception",
+__all__ = ["Verdict", "References", "reference_answers", "probes", "module_difference", "normalise", "NotPlainData",
+           "outcome_of_exception",
            "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error", "matches", "count_passed", "short_repr"]
 
 #: status → symbol printed by ``check`` (everything not listed is ❌).
@@ -192,7 +193,8 @@ def _judge_outcome(call: str, name: str, first: bool, out: dict, module: bool = 
     if "bad_type" in out and module:
         kind = str(out["bad_type"])
         article = "an" if kind[:1].lower() in "aeiou" else "a"
-        return "wrong_type", f"{call} returned {article} {kind}; return the nn.Module itself (an instance, not its class)."
+        return "wrong_type", (f"{call} returned {article} {kind}; return the nn.Module itself "
+                              f"(an instance, not its class).")
     if "bad_type" in out:
         return "wrong_type", (f"{call} returned a {out['bad_type']} object; return plain Python "
                               f"values (int, float, bool, str, list/tuple, dict).")
@@ -232,15 +234,17 @@ def module_difference(want: dict, got: Any) -> Optional[str]:
     if got.get("forward_error") and not want.get("forward_error"):
         return f"its forward on an input of shape {x} fails: {got['forward_error']}"
     if got.get("output") != want.get("output"):
-        return f"its forward on an input of shape {x} gives shape {_shape(got.get('output'))}, expected {_shape(want.get('output'))}"
+        return (f"its forward on an input of shape {x} gives shape {_shape(got.get('output'))}, "
+                f"expected {_shape(want.get('output'))}")
     wv, gv = want.get("values"), got.get("values")
-    if wv is not None:
-        if not isinstance(gv, list) or len(gv) != len(wv) or not all(
-                isinstance(g, (int, float)) and math.isclose(w, g, rel_tol=1e-4, abs_tol=1e-5) for w, g in zip(wv, gv)):
-            seen = [f"{g:.4g}" for g in gv[:2]] if isinstance(gv, list) and all(isinstance(g, (int, float)) for g in gv) else gv
-            return (f"on fixed weights its forward gives different values (first: {seen}, "
-                    f"expected {[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
-    return None
+    if wv is None:
+        return None
+    numbers = isinstance(gv, list) and all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in gv)
+    if numbers and len(gv) == len(wv) and all(math.isclose(w, g, rel_tol=1e-4, abs_tol=1e-5) for w, g in zip(wv, gv)):
+        return None
+    seen = [f"{g:.4g}" for g in gv[:2]] if numbers else _short_repr(gv)
+    return (f"on fixed weights its forward gives different values (first: {seen}, expected "
+            f"{[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
 
 
 def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
