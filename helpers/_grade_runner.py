@@ -4,7 +4,14 @@ Started by :mod:`helpers.grade` (through :mod:`helpers.sandbox`) as ``python -m 
 with a JSON job on stdin::
 
     {"cells": [[index, source], …], "cell_budget": seconds, "limits": {"as": bytes, "nproc": n, …},
-     "questions": [{"id": …, "answer": "linear_params", "cases": [[args, kwargs], …], "timeout": s}, …]}
+     "questions": [{"id": …, "answer": "linear_params", "cases": [[args, kwargs], …], "timeout": s,
+                    "probes": [probe, …]}, …]}
+
+``probes`` (optional, one per case) marks a question whose answer is an ``nn.Module``: the
+function is called on the meta device and only the module's JSON description
+(:mod:`helpers.checks.module_answer`) is reported, never the module. torch is imported (and its
+one-off meta set-up paid) by ``run_cases`` before that question's clock starts, not before the
+cells: a submission's cells run exactly as without module questions.
 
 Before any student code it applies the resource limits (setrlimit: address space, CPU seconds,
 processes, file size, open files, no core dumps) and installs :class:`helpers.checks.graded.ImportGuard`
@@ -126,7 +133,8 @@ def main() -> None:
             continue
         cases = [(tuple(args), dict(kwargs)) for args, kwargs in question["cases"]]
         try:
-            outcomes = p.run_cases(fn, cases, float(question["timeout"]), max_bytes=p.ANSWER_LIMIT_BYTES)
+            outcomes = p.run_cases(fn, cases, float(question["timeout"]), max_bytes=p.ANSWER_LIMIT_BYTES,
+                                   probes=question.get("probes"))
         except BaseException as exc:  # e.g. an alarm or exit that escaped the function
             outcomes = [p.outcome_of_exception(exc)]
         if os.getpid() != reporter:

@@ -76,7 +76,8 @@ from helpers.checks import protocol
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, not_callable_message
 from helpers.checks.registry import Question, make_cases, questions_for_chapter
 from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.overview)
-from helpers.checks.verdict import References, count_passed, is_memory_error, judge, matches, reference_answers
+from helpers.checks.verdict import (References, count_passed, is_memory_error, judge, matches, probes,
+                                    reference_answers)
 from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport, question_points
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME
@@ -395,8 +396,8 @@ def limits_for(settings: Settings, question_seconds: float) -> Limits:
 
 def run_submission(cells: list[tuple[int, str]], plan: GradingPlan, settings: Settings, slot: int = 0) -> Completed:
     """Run the cells and ask for the answers in a fresh sandbox; what came back, unjudged."""
-    questions = [{"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": settings.limit_for(q)}
-                 for q in plan.questions]
+    questions = [{"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": settings.limit_for(q),
+                  **({} if q.probe is None else {"probes": probes(q, plan.cases[q.id])})} for q in plan.questions]
     seconds = plan.question_seconds(settings)
     job = json.dumps({"cells": cells, "cell_budget": settings.timeout, "questions": questions,
                       "limits": limits_for(settings, seconds).rlimits()}).encode()

@@ -58,10 +58,11 @@ def _lookup_table_solution(question) -> str:
     since the checker's inputs are fixed, but useless on the grader's fresh inputs."""
     from helpers.checks import checker_rng
     from helpers.checks.registry import make_cases
-    from helpers.checks.verdict import normalise
+    from helpers.checks.verdict import reference_answers
 
-    table = {json.dumps([list(a), k], sort_keys=True): normalise(question.reference(*a, **k))
-             for a, k in make_cases(question, checker_rng(question.id))}
+    cases = make_cases(question, checker_rng(question.id))  # (a module answer's table holds descriptions)
+    table = {json.dumps([list(a), k], sort_keys=True): value
+             for (a, k), value in zip(cases, reference_answers(question, cases).normalised)}
     return (f"_TABLE_{question.answer} = {table!r}\n\n"
             f"def {question.answer}(*args, **kwargs):\n"
             f"    import json\n"
@@ -109,6 +110,8 @@ def build_submissions(folder: Path) -> dict[str, Path]:
                              "    return str(tuple(input_shape[:-1]) + (layer_sizes[-1],))\n")
     set_source(nb, "ex5-solution", "def fixed_params(channels, height, width, hidden, classes):  # renamed\n"
                              "    return mlp_params([channels * height * width, hidden, hidden // 2, classes])\n")
+    set_source(nb, "ex6-solution", "def fixed_mlp(in_features, hidden, out_features):\n"
+                             "    return BrokenMLP(in_features, hidden, out_features)  # returned unrepaired\n")
     cases["wrong"] = nb
 
     nb = copy.deepcopy(base)  # answers looked up from the checker's (fixed) inputs

@@ -20,7 +20,7 @@ from helpers import formulas
 from helpers.checks import CheckResult, check, checker_rng, run_cases
 from helpers.checks.registry import (Question, UnknownQuestion, all_questions, get, make_cases,
                                      questions_for_chapter, register)
-from helpers.checks.verdict import NotPlainData, judge, normalise
+from helpers.checks.verdict import NotPlainData, judge, normalise, reference_answers
 from helpers.counting import count_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,8 +258,9 @@ def test_question_contract(question):
         "cases must be randomised, or a hard-coded answer passes"
     for seed in (1, 2):  # the grader's fresh inputs: cases and references must work for any seed
         cases = make_cases(question, random.Random(seed))
-        expected = [normalise(question.reference(*a, **k)) for a, k in cases]
-        json.dumps(expected)
+        references = reference_answers(question, cases)  # a module answer: the reference module's descriptions
+        assert not references.failure and len(references.normalised) == len(cases), references.failure
+        json.dumps(references.normalised)
     assert question.hint, "a hint helps the student who got it wrong"
 
 

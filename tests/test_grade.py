@@ -19,28 +19,29 @@ from helpers.checks.registry import questions_for_chapter
 from tests.grade_submissions import SANDBOX_ARGS, build_submissions
 
 QUESTIONS = [q.id for q in questions_for_chapter("01")]
-LIN, SHAPE, MLP, HIDDEN, FIXED = QUESTIONS
+LIN, SHAPE, MLP, HIDDEN, FIXED, MODULE = QUESTIONS
 TIMEOUT, QUESTION_TIMEOUT = 5, 2
 
 # case → (total points, TOTAL status, {question: status}, substrings of the TOTAL reason)
 EXPECTED = {
-    "correct": (5, "ok", dict.fromkeys(QUESTIONS, "correct"), []),
+    "correct": (6, "ok", dict.fromkeys(QUESTIONS, "correct"), []),
     "blank": (0, "ok", dict.fromkeys(QUESTIONS, "not_attempted"), []),
-    "wrong": (1, "ok", {LIN: "wrong", SHAPE: "wrong_type", MLP: "wrong", HIDDEN: "correct", FIXED: "missing"}, []),
+    "wrong": (1, "ok", {LIN: "wrong", SHAPE: "wrong_type", MLP: "wrong", HIDDEN: "correct", FIXED: "missing",
+                         MODULE: "wrong"}, []),
     "hardcoded": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
     "loop_cell": (2, "timeout", {LIN: "correct", SHAPE: "correct", MLP: "timeout", HIDDEN: "timeout",
                                  FIXED: "timeout"}, [f"did not finish within {TIMEOUT} s", "infinite loop"]),
-    "loop_function": (4, "ok", {LIN: "correct", SHAPE: "correct", MLP: "correct", HIDDEN: "timeout",
-                                FIXED: "correct"}, []),
-    "exception": (4, "cell_errors", {FIXED: "error"}, ["ValueError: my experiment went wrong"]),
-    "huge_allocation": (1, "memory", {LIN: "missing", SHAPE: "correct", MLP: "error"},
+    "loop_function": (5, "ok", {LIN: "correct", SHAPE: "correct", MLP: "correct", HIDDEN: "timeout",
+                                FIXED: "correct", MODULE: "correct"}, []),
+    "exception": (5, "cell_errors", {FIXED: "error"}, ["ValueError: my experiment went wrong"]),
+    "huge_allocation": (2, "memory", {LIN: "missing", SHAPE: "correct", MLP: "error"},
                         ["memory limit (2048 MB)", "MemoryError"]),
-    "allocation_in_function": (4, "ok", {SHAPE: "memory", LIN: "correct"}, []),
+    "allocation_in_function": (5, "ok", {SHAPE: "memory", LIN: "correct"}, []),
     # the tampering cell imports answer-bearing modules: refused in graded work, by name
     "monkeypatch": (0, "forbidden_import", dict.fromkeys(QUESTIONS, "forbidden_import"),
                     ["helpers.checks.ch01 is not available in graded work"]),
-    "edited_check": (0, "ok", {LIN: "wrong", SHAPE: "wrong", MLP: "wrong", FIXED: "wrong"}, []),
-    "sys_exit": (5, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
+    "edited_check": (1, "ok", {LIN: "wrong", SHAPE: "wrong", MLP: "wrong", FIXED: "wrong"}, []),
+    "sys_exit": (6, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
     "os_exit": (0, "crashed", dict.fromkeys(QUESTIONS, "crashed"), ["exit code 3"]),
     "malformed_json": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["not valid JSON"]),
     "truncated": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["truncated"]),
@@ -99,6 +100,7 @@ def test_reasons_name_the_failing_input(graded):
     assert "expected" in wrong[LIN]["reason"]
     assert "(a str)" in wrong[SHAPE]["reason"]
     assert "`fixed_classifier_params`" in wrong[FIXED]["reason"]
+    assert "returned a module, but parameter fc2.weight has shape" in wrong[MODULE]["reason"]
     assert "did not finish within 2 s" in graded["by_case"]["loop_function"][HIDDEN]["reason"]
     assert "ZeroDivisionError" in graded["by_case"]["exception"][FIXED]["reason"]
     assert "MemoryError" in graded["by_case"]["allocation_in_function"][SHAPE]["reason"]
@@ -366,7 +368,8 @@ def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
     view = build_view(tmp_path)
     files = sorted(str(p.relative_to(view)) for p in view.rglob("*.py"))
     assert files == ["helpers/__init__.py", "helpers/_grade_runner.py", "helpers/checks/__init__.py",
-                     "helpers/checks/graded.py", "helpers/checks/protocol.py", "helpers/shapes.py"]
+                     "helpers/checks/graded.py", "helpers/checks/module_answer.py", "helpers/checks/protocol.py",
+                     "helpers/shapes.py"]
     code = ("import types\n"
             "from helpers.checks.graded import ImportGuard, ForbiddenImport\n"
             "ImportGuard.install()\n"

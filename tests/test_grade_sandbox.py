@@ -34,26 +34,28 @@ MARK = "4242.125"  # `sleep MARK`: how the test recognises processes left behind
 
 # attack → (TOTAL status, {question: status}, substring of the TOTAL or LIN reason, TOTAL points)
 EXPECTED = {
-    "honest_a": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
-    "import_checks": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch01 is not available in graded work", 1),
+    "honest_a": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
+    "import_checks": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch01 is not available in graded work", 2),
     "import_formulas": ("forbidden_import", {LIN: "forbidden_import"},
-                        "helpers.formulas is not available in graded work: write the formula yourself", 1),
-    "import_models": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.models is not available in graded work", 1),
-    "import_future_chapter": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch14 is not available", 1),
-    "import_in_function": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.formulas is not available in graded work", 1),
-    "read_solutions": ("ok", {LIN: "error"}, "No such file or directory", 1),
-    "read_other_submission": ("ok", {LIN: "error"}, "No such file or directory", 1),
-    "write_other_submission": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "No such file or directory", 5),
-    "kill_sibling": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
-    "network": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "ConnectionRefusedError", 5),
-    "daemon": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+                        "helpers.formulas is not available in graded work: write the formula yourself", 2),
+    "import_models": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.models is not available in graded work", 2),
+    "import_future_chapter": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.checks.ch14 is not available", 2),
+    "import_in_function": ("forbidden_import", {LIN: "forbidden_import"}, "helpers.formulas is not available in graded work", 2),
+    "read_solutions": ("ok", {LIN: "error"}, "No such file or directory", 2),
+    "read_other_submission": ("ok", {LIN: "error"}, "No such file or directory", 2),
+    "write_other_submission": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "No such file or directory", 6),
+    "kill_sibling": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
+    "network": ("cell_errors", dict.fromkeys(QUESTIONS, "correct"), "ConnectionRefusedError", 6),
+    "daemon": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
     "ignore_alarm": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit while running code cell", 0),
-    "pipe_holder": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
-    "huge_answer": ("ok", {LIN: "error"}, "too large to grade", 1),
+    "pipe_holder": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
+    "huge_answer": ("ok", {LIN: "error"}, "too large to grade", 2),
     "flood_channel": ("crashed", dict.fromkeys(QUESTIONS, "crashed"), "sent too much", 0),
-    # contained by the process limit (the siblings are unharmed), then killed at the time limit
-    "fork_bomb": ("timeout", dict.fromkeys(QUESTIONS, "timeout"), "killed after the time limit", 0),
-    "honest_b": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 5),
+    # contained by the process limit (the siblings are unharmed), then stopped at the time limit: the
+    # children keep the CPU busy, so the last cell (it imports torch for 01.fixed_mlp) or the
+    # questions run out of time (how many questions were graded before depends on the race; None)
+    "fork_bomb": ("timeout", {QUESTIONS[-1]: "timeout"}, "process limit", None),
+    "honest_b": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
 }
 
 _FIND_CHANNEL = ("import os\n"
@@ -194,7 +196,7 @@ def test_attack_ends_with_the_right_status_and_reason(batch, case):
     rows = batch["by_case"][case]
     total = rows["TOTAL"]
     shown = {q: (r.status, r.reason[:120]) for q, r in rows.items()}
-    assert (total.status, total.points) == (status, points), f"{case}: {shown}"
+    assert (total.status, total.points if points is not None else None) == (status, points), f"{case}: {shown}"
     for question, expected in statuses.items():
         assert rows[question].status == expected, f"{case}/{question}: {shown}"
     if reason:

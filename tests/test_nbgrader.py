@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from helpers import grade as grader
+from helpers.checks.registry import questions_for_chapter
 from helpers.exercises import main as exercises_main
 from tests.grade_submissions import SANDBOX_ARGS
 
 pytest.importorskip("nbgrader")
+N01 = len(questions_for_chapter("01"))  # one point per chapter-01 question
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "01_linear"
 FORGOT_BIAS = ("def linear_params(in_features, out_features, bias=True):\n"
@@ -69,13 +71,13 @@ def test_the_export_is_an_nbgrader_course(course):
 
 
 def test_nbgrader_scores_equal_the_graders(course):
-    assert course["nbgrader"]["solution"] == 5 and course["nbgrader"]["blank"] == 0
-    assert 0 < course["nbgrader"]["mistake"] < 5  # linear_params wrong (and what builds on it)
+    assert course["nbgrader"]["solution"] == N01 and course["nbgrader"]["blank"] == 0
+    assert 0 < course["nbgrader"]["mistake"] < N01  # linear_params wrong (and what builds on it)
     assert course["nbgrader"] == course["grader"]
 
 
 def test_generate_feedback_writes_each_students_page(course):
     page = (course["course"] / "feedback" / "solution" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
-    assert "Score: 5.0 / 5.0" in page
+    assert f"Score: {N01:.1f} / {N01:.1f}" in page
     blank = (course["course"] / "feedback" / "blank" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
-    assert "Score: 0.0 / 5.0" in blank
+    assert f"Score: 0.0 / {N01:.1f}" in blank

@@ -9,6 +9,10 @@ short line:
        Hint: …
     ⏳ 01.linear_params: not attempted yet — replace the `raise NotImplementedError` …
 
+A question whose answer is an ``nn.Module`` (``Question.probe``) builds your module on the meta
+device and compares its description (parameter shapes, count, output shape, a few output values on
+fixed weights: :mod:`helpers.checks.module_answer`) with the reference module's.
+
 The inputs are seeded from the question id, so a notebook's output is the same on every run.
 Under nbgrader's autograder (``NBGRADER_EXECUTION=autograde``, see :mod:`helpers.nbgrader_export`)
 the inputs are fresh every run and a check that does not pass raises ``AssertionError`` (so the
@@ -25,7 +29,7 @@ from typing import Callable
 
 from helpers.checks.protocol import not_callable_message, run_cases
 from helpers.checks.registry import Question, UnknownQuestion, all_questions, get, make_cases
-from helpers.checks.verdict import Verdict, judge, reference_answers
+from helpers.checks.verdict import Verdict, judge, probes, reference_answers
 
 __all__ = ["check", "CheckResult", "Question", "get", "all_questions", "run_cases", "checker_rng"]
 
@@ -78,7 +82,7 @@ def check(question_id: str, answer: Callable) -> CheckResult:
         verdict = Verdict(question.id, "wrong_type", 0, len(cases),
                           not_callable_message(question.answer, type(answer).__name__))
     else:
-        outcomes = run_cases(answer, cases, question.timeout)
+        outcomes = run_cases(answer, cases, question.timeout, probes=probes(question, cases))
         verdict = judge(question, cases, outcomes, reference_answers(question, cases))
     print(verdict.line())
     if autograde and not verdict.passed:  # nbgrader scores a test cell by whether it raises

@@ -185,3 +185,50 @@ register(Question(
     hint="Flatten turns (B, C, H, W) into (B, C·H·W), so the first Linear needs C·H·W inputs; every "
          "Linear's in_features must equal the previous Linear's out_features.",
 ))
+
+
+# --------------------------------------------------------------------------- 6. repair a module
+
+def fixed_mlp_reference(in_features: int, hidden: int, out_features: int):
+    """The repaired two-layer MLP of the exercise (fc2 takes `hidden` features, not `in_features`).
+
+    Built by the caller under ``torch.device("meta")`` (see :mod:`helpers.checks.module_answer`)."""
+    import torch
+    from torch import nn
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = nn.Linear(in_features, hidden)    # (B, in) → (B, hidden)
+            self.fc2 = nn.Linear(hidden, out_features)   # (B, hidden) → (B, out)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)))
+
+    return MLP()
+
+
+def _fixed_mlp_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(8):
+        fin, hidden = log_uniform(rng, 2, 512), log_uniform(rng, 2, 512)
+        while hidden == fin:  # the broken module would pass where hidden == in_features
+            hidden = log_uniform(rng, 2, 512)
+        cases.append(((fin, hidden, log_uniform(rng, 1, 100)), {}))
+    return cases
+
+
+def _fixed_mlp_probe(in_features: int, hidden: int, out_features: int) -> dict:
+    """A batch of 3 inputs; 6 output values on fixed weights (a forgotten ReLU changes them)."""
+    return {"input": [3, in_features], "values": 6}
+
+
+register(Question(
+    id="01.fixed_mlp",
+    title="Repair a broken nn.Module: return the fixed MLP",
+    cases=_fixed_mlp_cases,
+    reference=fixed_mlp_reference,
+    probe=_fixed_mlp_probe,
+    hint="each Linear's in_features must equal the out_features of the layer before it: fc2 receives "
+         "fc1's output, (B, hidden). Keep the names fc1/fc2 and the ReLU.",
+))

@@ -195,3 +195,46 @@ register(Question(
     hint="follow one side through the stack: the 5×5 conv without padding removes 4, each MaxPool2d(2) "
          "halves rounding down, the 3×3 conv with padding=1 keeps the size; multiply by the 16 channels.",
 ))
+
+
+# --------------------------------------------------------------------------- 6. repair a CNN
+
+def fixed_cnn_reference(channels: int, height: int, width: int, classes: int):
+    """The repaired CNN of the exercise: conv 5×5 (no padding) → ReLU → 2×2 max-pool → Linear, with
+    the Linear's in_features 8·⌊(H−4)/2⌋·⌊(W−4)/2⌋. Built under ``torch.device("meta")`` by the caller."""
+    import torch
+    from torch import nn
+
+    class CNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(channels, 8, kernel_size=5)                      # (B, 8, H-4, W-4)
+            self.pool = nn.MaxPool2d(2)                                            # (B, 8, (H-4)//2, (W-4)//2)
+            self.fc = nn.Linear(8 * ((height - 4) // 2) * ((width - 4) // 2), classes)  # (B, classes)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.conv(x)))
+            return self.fc(x.flatten(1))
+
+    return CNN()
+
+
+def _fixed_cnn_cases(rng: random.Random) -> list:
+    return [((rng.choice([1, 3]), rng.randint(6, 40), rng.randint(6, 40), rng.randint(2, 20)), {})
+            for _ in range(8)]
+
+
+def _fixed_cnn_probe(channels: int, height: int, width: int, classes: int) -> dict:
+    """A batch of 2 images of the case's size; 6 output values on fixed weights."""
+    return {"input": [2, channels, height, width], "values": 6}
+
+
+register(Question(
+    id="02.fixed_cnn",
+    title="Repair a broken CNN: return the module with the right Linear in_features",
+    cases=_fixed_cnn_cases,
+    reference=fixed_cnn_reference,
+    probe=_fixed_cnn_probe,
+    hint="follow the shape: a 5×5 conv without padding makes H → H − 4, the 2×2 max-pool halves it "
+         "rounding down, and flatten gives 8·⌊(H−4)/2⌋·⌊(W−4)/2⌋ features.",
+))

@@ -3,12 +3,14 @@ the grader's runner reports, with one constructor each.
 
 Shared by the instant checker (``check``, in the student's own kernel), the grader's runner
 (``helpers._grade_runner``, inside the sandbox) and the grader (``helpers.grade``), so an outcome
-or an event is built in ONE place and read the same way everywhere. Standard library only: this
-module is one of the few files a graded (sandboxed) kernel can see.
+or an event is built in ONE place and read the same way everywhere. Standard library only (a
+module answer's description comes from :mod:`helpers.checks.module_answer`, imported only for
+such questions): this module is one of the few files a graded (sandboxed) kernel can see.
 
 Outcomes (plain dicts, so they cross the sandbox boundary as JSON)::
 
-    {"value": v}                            returned v, already normalised (see :func:`normalise`)
+    {"value": v}                            returned v, already normalised (see :func:`normalise`);
+                                            for a module answer, v is the module's description
     {"raised": "TypeError", "message": "…"} raised
     {"bad_type": "MyClass"}                 returned something that is not plain data
     {"timeout": 10.0}                       did not return within the question's time limit
@@ -207,13 +209,23 @@ def json_size(value: Any, cap: int) -> int:
     return size
 
 
-def run_cases(fn: Callable, cases: list, timeout: float, max_bytes: Optional[int] = None) -> list[Outcome]:
+def run_cases(fn: Callable, cases: list, timeout: float, max_bytes: Optional[int] = None,
+              probes: Optional[list] = None) -> list[Outcome]:
     """Call `fn` on each case; return one outcome per case called.
+
+    With `probes` (one per case: the question's answer is an ``nn.Module``), `fn` is called on
+    the meta device and its module is replaced by its JSON description
+    (:func:`helpers.checks.module_answer.build_and_describe`, also timed): the module never
+    leaves this process.
 
     Stops at the first exception, non-plain return value, timeout, or (with `max_bytes`) value
     that takes the answer's JSON past `max_bytes` (that outcome is last, ``oversized``).
     The time limit covers all cases together and uses SIGALRM when possible (main thread).
     """
+    describe = None
+    if probes is not None:  # torch is imported and warmed up here, before the clock starts
+        from helpers.checks.module_answer import NotAModule, build_and_describe as describe, warm_up
+        warm_up()
     budget = max_bytes
     use_alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     outcomes: list[Outcome] = []
@@ -224,13 +236,19 @@ def run_cases(fn: Callable, cases: list, timeout: float, max_bytes: Optional[int
         previous = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        for args, kwargs in cases:
+        for i, (args, kwargs) in enumerate(cases):
             try:  # copies: a function that mutates its inputs must not change the reference's
-                value = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                if describe is None:
+                    value = fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                else:
+                    value = describe(fn, copy.deepcopy(args), copy.deepcopy(kwargs), probes[i])
             except _Timeout:
                 outcomes.append(timeout_outcome(timeout))
                 break
             except (Exception, SystemExit) as exc:  # sys.exit() in a function is an error, not an exit
+                if describe is not None and isinstance(exc, NotAModule):
+                    outcomes.append(bad_type_outcome(str(exc)))
+                    break
                 outcomes.append(outcome_of_exception(exc))
                 break
             try:

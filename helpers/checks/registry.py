@@ -62,6 +62,10 @@ class Question:
         compare: optional ``compare(expected, got) -> bool`` on normalised values (tuples →
             lists); default is exact equality with type checks (an int answer must be an int).
         timeout: seconds allowed for all cases of this question (checker and grader).
+        probe: set when the answer is an ``nn.Module``: ``probe(*args, **kwargs) -> {"input":
+            shape, "values": n}`` (JSON) says how to describe the module the function returns for
+            that case (:mod:`helpers.checks.module_answer`); the reference then returns the
+            reference module, and the two descriptions are compared.
     """
 
     id: str
@@ -72,6 +76,7 @@ class Question:
     points: float = 1
     compare: Optional[Callable[[Any, Any], bool]] = None
     timeout: float = 10.0
+    probe: Optional[Callable[..., dict]] = None
     module: str = field(default="", compare=False)
     answer: str = field(default="", kw_only=True)
 
@@ -82,8 +87,8 @@ class Question:
             object.__setattr__(self, "answer", self.id.split(".", 1)[1])
         if not self.answer.isidentifier():
             raise ValueError(f"question {self.id}: answer {self.answer!r} must be a function name")
-        if not callable(self.cases) or not callable(self.reference):
-            raise TypeError(f"question {self.id}: cases and reference must be callables")
+        if not callable(self.cases) or not callable(self.reference) or not (self.probe is None or callable(self.probe)):
+            raise TypeError(f"question {self.id}: cases, reference and probe must be callables")
         if self.points < 0 or self.timeout <= 0:
             raise ValueError(f"question {self.id}: points must be >= 0 and timeout > 0")
 

@@ -19,7 +19,8 @@ from typing import Any, Optional
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, NotPlainData, normalise, outcome_of_exception
 from helpers.checks.graded import forbidden_module
 
-__all__ = ["Verdict", "References", "reference_answers", "normalise", "NotPlainData", "outcome_of_exception",
+__all__ = ["Verdict", "References", "reference_answers", "probes", "module_difference", "normalise", "NotPlainData",
+           "outcome_of_exception",
            "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error", "matches", "count_passed", "short_repr"]
 
 #: status → symbol printed by ``check`` (everything not listed is ❌).
@@ -142,12 +143,27 @@ class References:
     failure: str = ""
 
 
+def probes(question: Any, cases: list) -> Optional[list]:
+    """For a question whose answer is an ``nn.Module``: one probe per case (JSON), else None."""
+    if getattr(question, "probe", None) is None:
+        return None
+    return [normalise(question.probe(*args, **kwargs)) for args, kwargs in cases]
+
+
 def reference_answers(question: Any, cases: list) -> References:
-    """Call ``question.reference`` on every case, stopping at the first failure (never raises)."""
+    """Call ``question.reference`` on every case, stopping at the first failure (never raises).
+
+    For a module answer the reference module is built and described exactly as the student's is
+    (:func:`helpers.checks.module_answer.build_and_describe`)."""
     normalised, raw = [], []
     for args, kwargs in cases:
         try:
-            value = question.reference(*args, **kwargs)
+            if getattr(question, "probe", None) is None:
+                value = question.reference(*args, **kwargs)
+            else:
+                from helpers.checks.module_answer import build_and_describe
+
+                value = build_and_describe(question.reference, args, kwargs, question.probe(*args, **kwargs))
             normalised.append(normalise(value))
         except Exception as exc:  # a bug in the question module, not in the student's answer
             call = describe_call(question.answer, args, kwargs)
@@ -157,7 +173,7 @@ def reference_answers(question: Any, cases: list) -> References:
     return References(normalised, raw)
 
 
-def _judge_outcome(call: str, name: str, first: bool, out: dict) -> Optional[tuple[str, str]]:
+def _judge_outcome(call: str, name: str, first: bool, out: dict, module: bool = False) -> Optional[tuple[str, str]]:
     """(status, message) for an outcome that is not a value, else None."""
     if "raised" in out:
         kind, text = str(out["raised"]), str(out.get("message", ""))
@@ -174,6 +190,11 @@ def _judge_outcome(call: str, name: str, first: bool, out: dict) -> Optional[tup
     if "oversized" in out:
         return "error", (f"{call} returned a value too large to grade (more than the "
                          f"{ANSWER_LIMIT_BYTES:,}-byte limit per answer as JSON)")
+    if "bad_type" in out and module:
+        kind = str(out["bad_type"])
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return "wrong_type", (f"{call} returned {article} {kind}; return the nn.Module itself "
+                              f"(an instance, not its class).")
     if "bad_type" in out:
         return "wrong_type", (f"{call} returned a {out['bad_type']} object; return plain Python "
                               f"values (int, float, bool, str, list/tuple, dict).")
@@ -182,8 +203,54 @@ def _judge_outcome(call: str, name: str, first: bool, out: dict) -> Optional[tup
     return None
 
 
+def _shape(shape: Any) -> str:
+    return str(tuple(shape)) if isinstance(shape, list) and all(isinstance(n, int) for n in shape) else repr(shape)
+
+
+def module_difference(want: dict, got: Any) -> Optional[str]:
+    """None if the module description `got` matches the reference's `want`, else what differs, in
+    words (the first difference: forward fails, parameter names, shapes, count, output shape, values).
+    Shapes and counts must be equal; output values agree to rel 1e-4 (abs 1e-5)."""
+    if not isinstance(got, dict) or "parameters" not in got:
+        return "not a module description"
+    x = _shape(want.get("input"))
+    want_params = {n: s for n, s in want["parameters"]}
+    got_params = {n: s for n, s in got.get("parameters") or []}
+    if list(want_params) != list(got_params):
+        missing = [n for n in want_params if n not in got_params]
+        extra = [n for n in got_params if n not in want_params]
+        text = "its parameters are named " + (", ".join(list(got_params)[:6]) or "(none)")
+        text += f", expected {', '.join(list(want_params)[:6])}"
+        if missing:
+            text += f" (missing {missing[0]})"
+        elif extra:
+            text += f" ({extra[0]} should not be there)"
+        return text + " — keep the original layer names, change only what is wrong"
+    for name, shape in want_params.items():
+        if got_params[name] != shape:
+            return f"parameter {name} has shape {_shape(got_params[name])}, expected {_shape(shape)}"
+    if got.get("count") != want.get("count"):
+        return f"it has {got.get('count')} parameters, expected {want.get('count')}"
+    if got.get("forward_error") and not want.get("forward_error"):
+        return f"its forward on an input of shape {x} fails: {got['forward_error']}"
+    if got.get("output") != want.get("output"):
+        return (f"its forward on an input of shape {x} gives shape {_shape(got.get('output'))}, "
+                f"expected {_shape(want.get('output'))}")
+    wv, gv = want.get("values"), got.get("values")
+    if wv is None:
+        return None
+    numbers = isinstance(gv, list) and all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in gv)
+    if numbers and len(gv) == len(wv) and all(math.isclose(w, g, rel_tol=1e-4, abs_tol=1e-5) for w, g in zip(wv, gv)):
+        return None
+    seen = [f"{g:.4g}" for g in gv[:2]] if numbers else _short_repr(gv)
+    return (f"on fixed weights its forward gives different values (first: {seen}, expected "
+            f"{[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
+
+
 def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
     """None if `got` matches `want`, else "type" or "value" (the question's compare, if any)."""
+    if question.compare is None and getattr(question, "probe", None) is not None:
+        return None if module_difference(want, got) is None else "value"
     if question.compare is None:
         return _default_compare(want, got)
     try:
@@ -211,7 +278,8 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
         if i >= len(outcomes):
             return Verdict(qid, "error", i, total, f"{call} was never called (your code stopped after case {i}).",
                            question.hint)
-        failed = _judge_outcome(call, name, i == 0, outcomes[i])
+        module = getattr(question, "probe", None) is not None
+        failed = _judge_outcome(call, name, i == 0, outcomes[i], module)
         if failed is not None:
             return Verdict(qid, failed[0], i, total, failed[1], question.hint, call=call)
         if i >= len(references.normalised):
@@ -220,6 +288,9 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
         want, got = references.normalised[i], outcomes[i]["value"]
         shown = _styled(want, references.raw[i])
         problem = _compare(question, want, got)
+        if problem is not None and module and question.compare is None:
+            return Verdict(qid, "wrong", i, total, f"{call} returned a module, but {module_difference(want, got)}.",
+                           question.hint, call=call, expected=_short_repr(want), got=_short_repr(got))
         if problem is not None:
             seen, wanted = _short_repr(_styled(got, shown)), _short_repr(shown)
             message = (_type_message(call, shown, _styled(got, shown)) if problem == "type"

@@ -1,0 +1,176 @@
+"""Questions whose answer is an ``nn.Module`` (01.fixed_mlp, 02.fixed_cnn): the description of
+:mod:`helpers.checks.module_answer` against real torch, the verdicts on wrong modules, and the
+sandboxed grader on a module that loops or allocates in ``__init__``."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from helpers import grade as grader
+from helpers.checks import check, checker_rng
+from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module
+from helpers.checks.protocol import run_cases
+from helpers.checks.registry import get, make_cases
+from helpers.checks.verdict import judge, probes, reference_answers
+from helpers.sandbox import unavailable_reason
+from tests.grade_submissions import base_submission, set_source, write_submissions
+
+MLP, CNN = get("01.fixed_mlp"), get("02.fixed_cnn")
+
+
+class BrokenMLP(nn.Module):  # the notebook's broken module
+    def __init__(self, in_features, hidden, out_features, relu=True):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(in_features, out_features)
+        self.relu = relu
+
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(torch.relu(h) if self.relu else h)
+
+
+def repaired_mlp(in_features, hidden, out_features, relu=True):
+    model = BrokenMLP(in_features, hidden, out_features, relu)
+    model.fc2 = nn.Linear(hidden, out_features)
+    return model
+
+
+class BrokenCNN(nn.Module):
+    def __init__(self, channels, height, width, classes):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 8, kernel_size=5)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8 * (height - 4) * (width - 4), classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+# --------------------------------------------------------------------------- references == real torch
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 16))
+def test_fixed_mlp_reference_is_the_real_module(fin, hidden, fout):
+    want = build_and_describe(MLP.reference, (fin, hidden, fout), {}, MLP.probe(fin, hidden, fout))
+    real = repaired_mlp(fin, hidden, fout)  # on the CPU: an independent build and forward
+    assert want["parameters"] == [[n, list(p.shape)] for n, p in real.named_parameters()]
+    assert want["count"] == sum(p.numel() for p in real.parameters())
+    assert want["output"] == list(real(torch.zeros(want["input"])).shape) == [3, fout]
+    assert describe_module(real, MLP.probe(fin, hidden, fout)) == want  # same fixed weights → same values
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from([1, 3]), st.integers(6, 40), st.integers(6, 40), st.integers(2, 20))
+def test_fixed_cnn_reference_fc_matches_the_real_feature_map(c, h, w, k):
+    want = build_and_describe(CNN.reference, (c, h, w, k), {}, CNN.probe(c, h, w, k))
+    broken = BrokenCNN(c, h, w, k)
+    features = broken.pool(torch.relu(broken.conv(torch.zeros(2, c, h, w)))).flatten(1).shape[1]
+    assert dict(want["parameters"])["fc.weight"] == [k, features]
+    assert want["output"] == [2, k] and "forward_error" not in want
+    broken.fc = nn.Linear(features, k)
+    assert describe_module(broken, CNN.probe(c, h, w, k)) == want
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def test_the_repaired_modules_pass(capsys):
+    assert check("01.fixed_mlp", repaired_mlp)
+    assert check("02.fixed_cnn", lambda c, h, w, k: _fixed_cnn(c, h, w, k))
+
+
+def _fixed_cnn(c, h, w, k):
+    model = BrokenCNN(c, h, w, k)
+    model.fc = nn.Linear(8 * ((h - 4) // 2) * ((w - 4) // 2), k)
+    return model
+
+
+@pytest.mark.parametrize("question, answer, status, words", [
+    ("01.fixed_mlp", BrokenMLP, "wrong", "returned a module, but parameter fc2.weight has shape"),
+    ("01.fixed_mlp", lambda i, h, o: repaired_mlp(i, h, o, relu=False), "wrong",
+     "on fixed weights its forward gives different values"),
+    ("01.fixed_mlp", lambda i, h, o: nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, o)), "wrong",
+     "keep the original layer names"),
+    ("01.fixed_mlp", lambda i, h, o: i * h + h, "wrong_type", "return the nn.Module itself"),
+    ("01.fixed_mlp", lambda i, h, o: BrokenMLP, "wrong_type", "not its class"),
+    ("02.fixed_cnn", BrokenCNN, "wrong", "parameter fc.weight has shape"),
+])
+def test_a_wrong_module_gets_friendly_feedback(capsys, question, answer, status, words):
+    result = check(question, answer)
+    out = capsys.readouterr().out
+    assert result.status == status and words in out, out
+    assert "Traceback" not in out and "Hint:" in out
+
+
+def test_a_module_whose_forward_still_fails_is_named_with_its_error():
+    class Half(nn.Module):  # right parameters, forward multiplies the wrong tensors
+        def __init__(self, i, h, o):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(i, h), nn.Linear(h, o)
+
+        def forward(self, x):
+            return self.fc2(x)
+
+    cases = [((5, 7, 2), {})]
+    outcomes = run_cases(Half, cases, 5.0, probes=probes(MLP, cases))
+    verdict = judge(MLP, cases, outcomes, reference_answers(MLP, cases))
+    assert verdict.status == "wrong"
+    assert "its forward on an input of shape (3, 5) fails: RuntimeError" in verdict.message
+
+
+def test_a_huge_module_is_described_on_meta_and_refused_for_values():
+    cases = [((100_000, 100_000, 2), {})]  # 10^10 parameters: free on the meta device
+    out = run_cases(repaired_mlp, cases, 5.0, probes=probes(MLP, cases))[0]
+    assert out["raised"] == "ValueError" and f"at most {VALUES_MAX_PARAMS:,}" in out["message"]
+
+
+def test_an_init_that_loops_forever_times_out():
+    class Loops(nn.Module):
+        def __init__(self, *sizes):
+            super().__init__()
+            while True:
+                pass
+
+    cases = make_cases(MLP, checker_rng(MLP.id))
+    outcomes = run_cases(Loops, cases, 0.3, probes=probes(MLP, cases))
+    assert outcomes == [{"timeout": 0.3}]
+    assert judge(MLP, cases, outcomes).status == "timeout"
+
+
+# --------------------------------------------------------------------------- the sandboxed grader
+
+REASON = unavailable_reason(grader._kernel_python())
+
+_HEAD = "import torch\nfrom torch import nn\n\nclass BrokenMLP(nn.Module):\n    def __init__(self, *sizes):\n"
+_MODULE_ATTACKS = {
+    # the class the student repairs loops in __init__ / asks for 256 GiB on the CPU (meta is free)
+    "module_loops": _HEAD + "        super().__init__()\n        while True:\n            pass\n",
+    "module_allocates": _HEAD + "        super().__init__()\n        self.big = torch.zeros(2 ** 36, device='cpu')\n",
+}
+
+
+@pytest.mark.skipif(REASON is not None, reason=f"no sandbox can be created here: {REASON}")
+def test_the_sandboxed_grader_grades_module_answers(tmp_path):
+    base = base_submission()  # the solution passes: tests/test_grade.py ("correct")
+    cases = {}
+    for name, source in _MODULE_ATTACKS.items():
+        nb = copy.deepcopy(base)
+        set_source(nb, "ex6-broken", source)
+        cases[name] = nb
+    paths = write_submissions(tmp_path / "in", cases)
+    out = tmp_path / "grades.csv"
+    grader.grade(list(paths.values()), jobs=2, timeout=5, question_timeout=1, out=out, progress=False)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    status = {(r["submission"].split("01_")[-1].removesuffix(".ipynb"), r["question"]): r for r in rows}
+    assert status[("module_loops", "01.fixed_mlp")]["status"] == "timeout"
+    allocates = status[("module_allocates", "01.fixed_mlp")]
+    assert allocates["status"] == "memory", allocates
+    for name in cases:  # the other questions are unharmed
+        assert status[(name, "01.linear_params")]["status"] == "correct"
