@@ -53,8 +53,10 @@ EXPECTED = {
     "flood_channel": ("crashed", dict.fromkeys(QUESTIONS, "crashed"), "sent too much", 0),
     # contained by the process limit (the siblings are unharmed), then stopped at the time limit: the
     # children keep the CPU busy, so the last cell (it imports torch for 01.fixed_mlp) or the
-    # questions run out of time (how many questions were graded before depends on the race; None)
-    "fork_bomb": ("timeout", {QUESTIONS[-1]: "timeout"}, "process limit", None),
+    # questions run out of time (how many questions were graded before depends on the race; None).
+    # Children whose fork fails leave the loop and exit, freeing slots, so the parent's own fork may
+    # keep succeeding until the cell's time limit: the reason names one limit or the other.
+    "fork_bomb": ("timeout", {QUESTIONS[-1]: "timeout"}, ("process limit", "killed after the time limit"), None),
     "honest_b": ("ok", dict.fromkeys(QUESTIONS, "correct"), "", 6),
 }
 
@@ -200,7 +202,8 @@ def test_attack_ends_with_the_right_status_and_reason(batch, case):
     for question, expected in statuses.items():
         assert rows[question].status == expected, f"{case}/{question}: {shown}"
     if reason:
-        assert reason in total.reason or reason in rows[LIN].reason, f"{case}: {shown}"
+        alternatives = (reason,) if isinstance(reason, str) else reason
+        assert any(r in total.reason or r in rows[LIN].reason for r in alternatives), f"{case}: {shown}"
     assert total.sandbox == "bubblewrap"
 
 
