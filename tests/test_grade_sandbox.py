@@ -224,7 +224,10 @@ def test_the_batch_ends_within_the_bound_derived_from_the_timeout(batch):
     per_submission = grader._Phases.bound(settings, len(QUESTIONS) * QUESTION_TIMEOUT) + 1  # + the kill
     for case, rows in batch["by_case"].items():
         assert float(rows["TOTAL"].seconds) <= per_submission, case
-    # pipe_holder's sleeping child does not hold the batch: it is gone when the runner exits
-    assert float(batch["by_case"]["pipe_holder"]["TOTAL"].seconds) < TIMEOUT
+    # pipe_holder's child sleeps MARK (4242) s holding the result pipe: it does not hold the batch (it is
+    # gone when the runner exits), so the submission takes no longer than an honest one graded in the
+    # same batch plus the cell budget (a bound from the run itself, not a wall-clock constant)
+    honest = max(float(batch["by_case"][c]["TOTAL"].seconds) for c in ("honest_a", "honest_b"))
+    assert float(batch["by_case"]["pipe_holder"]["TOTAL"].seconds) < honest + TIMEOUT
     waves = -(-len(EXPECTED) // JOBS)
     assert batch["seconds"] <= waves * per_submission + 10
