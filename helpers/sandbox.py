@@ -144,7 +144,8 @@ class Sandbox:
             args += ["--ro-bind", d, d]
         args += ["--ro-bind", str(self.view), VIEW_PATH]
         for p in sorted(parents, key=len):  # mount-point folders bwrap created: readable by the runner's uid
-            args += ["--chmod", "0755", p]
+            if p != "/tmp":  # a venv under /tmp (a clone in /tmp) must not make the runner's home read-only
+                args += ["--chmod", "0755", p]
         args += ["--chdir", "/tmp"]
         if os.geteuid() == 0:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]

@@ -13,7 +13,10 @@ import copy
 import csv
 import hashlib
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -232,3 +235,31 @@ def test_the_batch_ends_within_the_bound_derived_from_the_timeout(batch):
     assert float(batch["by_case"]["pipe_holder"]["TOTAL"].seconds) < honest + TIMEOUT
     waves = -(-len(EXPECTED) // JOBS)
     assert batch["seconds"] <= waves * per_submission + 10
+
+
+def test_a_python_environment_under_tmp_leaves_the_runners_tmp_writable(tmp_path):
+    """A clone in /tmp puts the venv under /tmp: bwrap creates /tmp/<clone>/.venv as a mount point
+    inside the private tmpfs, and the folders it creates are made readable, but /tmp itself (the
+    runner's home and working directory) must stay world-writable, or every submission crashes."""
+    from helpers.sandbox import Limits, Sandbox, _python_dirs
+    python = grader._kernel_python()
+    under_tmp = Path(tempfile.mkdtemp(prefix="venv-like-", dir="/tmp"))
+    try:
+        (under_tmp / "marker.py").write_text("VALUE = 7\n")
+        os.chmod(under_tmp, 0o755)
+        os.chmod(under_tmp / "marker.py", 0o644)
+        view = tmp_path / "view"
+        view.mkdir()
+        box = Sandbox(python, Limits(), view)
+        box._base = box._bwrap_args(_python_dirs(python) + [str(under_tmp)])
+        program = [python, "-c", "import os, stat, sys; sys.path.append(sys.argv[1]); import marker; "
+                   "open('/tmp/' + sys.argv[2], 'w').write('x'); mode = os.stat('/tmp').st_mode; "
+                   "print(marker.VALUE, oct(stat.S_IMODE(mode)))", str(under_tmp),
+                   under_tmp.name + ".written"]
+        done = subprocess.run(box.argv(0, program), capture_output=True, text=True, timeout=60,
+                              env=box.env("/tmp"), cwd="/")
+        assert done.returncode == 0, done.stderr[-500:]
+        assert done.stdout.split() == ["7", "0o1777"]
+        assert not (Path("/tmp") / (under_tmp.name + ".written")).exists(), "the write stayed in the private /tmp"
+    finally:
+        shutil.rmtree(under_tmp)
