@@ -11,7 +11,10 @@ from the question's own reference, for any chapter (no per-question table):
   ``k=``": the student always uses the default) and, for a bool default, with the other value
   ("always ``k=False``"; for ``bias`` that is "forgot the bias");
 * "off by one": every wrong int is the reference ± 1 (same sign);
-* "the same answer for every input (hard-coded?)".
+* "the same answer for every input (hard-coded?)";
+* for a question answered with an ``nn.Module``: the kind of its first difference from the
+  reference module (``verdict.module_fault``: "wrong parameter shape (fc2.weight)", "right shapes,
+  different forward", …).
 
 A variant that raises or runs longer than ``VARIANT_SECONDS`` on a case is not compared there.
 
@@ -28,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
+from helpers.checks.verdict import module_fault
 from helpers.grade import matches, run_cases  # the grader's comparison and guarded calls
 from helpers.gradebook import best_by_student
 from helpers.grade_report import ClassReport, QuestionResult
@@ -96,6 +100,11 @@ def pattern_of(result: QuestionResult, question: Any, cases: list, references: l
     if result.ok:
         return None
     values = result.values
+    if result.status == "wrong" and values and getattr(question, "probe", None) is not None:
+        for want, got in zip(references, values):  # a module answer: the kind of its first fault
+            fault = module_fault(want, got)
+            if fault is not None:
+                return fault
     if result.status == "wrong" and values and all(v is not None for v in values):
         n = min(len(values), len(references))
         for label, answers in (found if found is not None else variants(question, cases)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import csv
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +16,11 @@ from torch import nn
 
 from helpers import grade as grader
 from helpers.checks import check, checker_rng
-from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module
+from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module, module_summary
 from helpers.checks.protocol import run_cases
 from helpers.checks.registry import get, make_cases
-from helpers.checks.verdict import judge, probes, reference_answers
+from helpers.overview import question_patterns
+from helpers.checks.verdict import judge, module_difference, module_fault, probes, reference_answers
 from helpers.sandbox import unavailable_reason
 from tests.grade_submissions import base_submission, set_source, write_submissions
 
@@ -144,6 +146,55 @@ def test_an_init_that_loops_forever_times_out():
     assert judge(MLP, cases, outcomes).status == "timeout"
 
 
+# --------------------------------------------------------------------------- modules the student designs
+
+class Named(nn.Module):  # the same layers as nn.Sequential(Linear, ReLU, Linear), under other names
+    def __init__(self, i, h, o):
+        super().__init__()
+        self.first, self.second = nn.Linear(i, h), nn.Linear(h, o)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x)))
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 32), st.integers(1, 32), st.integers(1, 8))
+def test_a_designed_module_is_compared_by_its_shapes_not_its_names(i, h, o):
+    probe = {"input": [2, i], "names": False}
+    want = describe_module(nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, o)), probe)
+    assert "values" not in want and want["names"] is False
+    assert module_difference(want, describe_module(Named(i, h, o), probe)) is None
+    other = describe_module(nn.Sequential(nn.Linear(i, h + 1), nn.Linear(h + 1, o)), probe)
+    assert f"no parameter of shape ({h}, {i})" in module_difference(want, other)
+    assert module_fault(want, other) == "wrong parameter shapes"
+    strict = {"input": [2, i]}  # without names=False the names count: Named is "missing layer 0.weight"
+    assert module_fault(describe_module(nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, o)), strict),
+                        describe_module(Named(i, h, o), strict)) == "missing layer (0.weight)"
+
+
+def test_frozen_parameters_are_part_of_the_description():
+    base = nn.Linear(6, 4)
+    lora = nn.ModuleDict({"base": base, "a": nn.Linear(6, 2, bias=False), "b": nn.Linear(2, 4, bias=False)})
+    lora.forward = lambda x: lora["base"](x) + lora["b"](lora["a"](x))
+    probe = {"input": [3, 6]}
+    unfrozen = describe_module(lora, probe)
+    base.requires_grad_(False)
+    frozen = describe_module(lora, probe)
+    real = sum(p.numel() for p in lora.parameters() if p.requires_grad)
+    assert (frozen["count"], frozen["trainable"], unfrozen["trainable"]) == (28 + 12 + 8, real, 28 + 12 + 8)
+    assert module_fault(frozen, unfrozen) == "wrong parameters frozen"
+    assert f"{unfrozen['trainable']} of its parameters are trainable" in module_difference(frozen, unfrozen)
+    assert module_summary(frozen) == f"48 parameters ({real} trainable), output (3, 4)"
+
+
+def test_a_wrong_module_verdict_summarises_expected_and_got():
+    cases = [((5, 7, 2), {})]
+    verdict = judge(MLP, cases, run_cases(BrokenMLP, cases, 5.0, probes=probes(MLP, cases)))
+    real = repaired_mlp(5, 7, 2)
+    assert verdict.expected == f"{sum(p.numel() for p in real.parameters())} parameters, output (3, 2)"
+    assert verdict.got.startswith(f"{sum(p.numel() for p in BrokenMLP(5, 7, 2).parameters())} parameters, forward fails")
+
+
 # --------------------------------------------------------------------------- the sandboxed grader
 
 REASON = unavailable_reason(grader._kernel_python())
@@ -153,6 +204,15 @@ _MODULE_ATTACKS = {
     # the class the student repairs loops in __init__ / asks for 256 GiB on the CPU (meta is free)
     "module_loops": _HEAD + "        super().__init__()\n        while True:\n            pass\n",
     "module_allocates": _HEAD + "        super().__init__()\n        self.big = torch.zeros(2 ** 36, device='cpu')\n",
+}
+_MODULE_MISTAKES = {  # ex6-solution as students get it wrong: the class overview names each fault
+    "not_repaired": "def fixed_mlp(in_features, hidden, out_features):\n"
+                    "    return BrokenMLP(in_features, hidden, out_features)\n",
+    "forgot_relu": "def fixed_mlp(in_features, hidden, out_features):\n"
+                   "    model = BrokenMLP(in_features, hidden, out_features)\n"
+                   "    model.fc2 = nn.Linear(hidden, out_features)\n"
+                   "    model.forward = lambda x: model.fc2(model.fc1(x))\n"
+                   "    return model\n",
 }
 
 
@@ -164,9 +224,18 @@ def test_the_sandboxed_grader_grades_module_answers(tmp_path):
         nb = copy.deepcopy(base)
         set_source(nb, "ex6-broken", source)
         cases[name] = nb
+    for name, source in _MODULE_MISTAKES.items():
+        nb = copy.deepcopy(base)
+        set_source(nb, "ex6-solution", source)
+        cases[name] = nb
     paths = write_submissions(tmp_path / "in", cases)
     out = tmp_path / "grades.csv"
-    grader.grade(list(paths.values()), jobs=2, timeout=5, question_timeout=1, out=out, progress=False)
+    batch = grader.grade_class(list(paths.values()), jobs=2, timeout=5, question_timeout=1, out=out, progress=False)
+    patterns = question_patterns(batch)["01.fixed_mlp"]
+    assert patterns["wrong parameter shape (fc2.weight)"] == 1 and patterns["right shapes, different forward"] == 1
+    results = {Path(sub.submission).stem.split("01_")[-1]: {q.id: q for q in sub.questions} for sub in batch.reports}
+    relu = results["forgot_relu"]["01.fixed_mlp"]
+    assert relu.expected == relu.got and relu.expected.endswith(")")  # same count and output shape: values differ
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     status = {(r["submission"].split("01_")[-1].removesuffix(".ipynb"), r["question"]): r for r in rows}
     assert status[("module_loops", "01.fixed_mlp")]["status"] == "timeout"

@@ -10,11 +10,15 @@ checking/grading process, and the verdict compares the two descriptions.
 A probe (JSON, computed by the question from the case's arguments) says what to run::
 
     {"input": [2, 3, 28, 28], "values": 6}
+    {"input": [2, 16, 32, 32], "names": False}      the student designs the module: layer names are
+                                                    theirs, so parameters are compared as a multiset
+                                                    of shapes (and no values: their order is free)
 
 A description::
 
     {"parameters": [["fc1.weight", [16, 8]], …],   named parameter shapes, in named_parameters() order
      "count": 280,                                  number of parameters
+     "trainable": 280,                              of which requires_grad (a frozen base shows here)
      "input": [2, 3, 28, 28],                       the probe's input shape
      "output": [2, 10],                             forward's output shape on a meta input of that shape
                                                     (a list of shapes for a tuple output; None if it failed)
@@ -36,8 +40,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["NotAModule", "warm_up", "build_module", "describe_module", "build_and_describe", "VALUES_MAX_PARAMS",
-           "VALUES_MAX"]
+__all__ = ["NotAModule", "warm_up", "build_module", "describe_module", "build_and_describe", "module_summary",
+           "VALUES_MAX_PARAMS", "VALUES_MAX"]
 
 #: largest module (in parameters) whose output values are computed on the CPU
 VALUES_MAX_PARAMS = 2_000_000
@@ -118,7 +122,10 @@ def describe_module(module: Any, probe: dict) -> dict:
         raise NotAModule(type(module).__name__)
     shape = [int(n) for n in probe["input"]]
     desc: dict = {"parameters": [[str(name), [int(n) for n in p.shape]] for name, p in module.named_parameters()],
-                  "count": int(sum(p.numel() for p in module.parameters())), "input": shape}
+                  "count": int(sum(p.numel() for p in module.parameters())),
+                  "trainable": int(sum(p.numel() for p in module.parameters() if p.requires_grad)), "input": shape}
+    if probe.get("names") is False:
+        desc["names"] = False
     module.eval()
     module.to(device="meta")
     try:
@@ -128,7 +135,7 @@ def describe_module(module: Any, probe: dict) -> dict:
         desc["output"] = None
         desc["forward_error"] = _clip(f"{type(exc).__name__}: {exc}")
         return desc
-    n_values = min(int(probe.get("values", 0)), VALUES_MAX)
+    n_values = min(int(probe.get("values", 0)), VALUES_MAX) if probe.get("names") is not False else 0
     if n_values > 0:
         if desc["count"] > VALUES_MAX_PARAMS:
             raise ValueError(f"the module has {desc['count']:,} parameters; this question runs modules of "
@@ -146,3 +153,20 @@ def build_and_describe(fn: Callable, args: tuple, kwargs: dict, probe: dict) -> 
     """Build the module with :func:`build_module` and describe it: the one path the student's
     answer (checker and grader's runner) and the reference (checking/grading process) both take."""
     return describe_module(build_module(fn, args, kwargs), probe)
+
+
+def module_summary(desc: Any) -> str:
+    """A description in a few words, for a CSV cell or a feedback line: ``"280 parameters (280
+    trainable), output (3, 10)"``, or why forward failed."""
+    if not isinstance(desc, dict) or "parameters" not in desc:
+        return "not a module"
+    count, trainable = desc.get("count"), desc.get("trainable", desc.get("count"))
+    text = f"{count:,} parameters" if isinstance(count, int) else "parameters ?"
+    if isinstance(trainable, int) and trainable != count:
+        text += f" ({trainable:,} trainable)"
+    out = desc.get("output")
+    if desc.get("forward_error"):
+        return text + f", forward fails ({desc['forward_error'][:60]})"
+    if isinstance(out, list) and out and all(isinstance(o, list) for o in out):
+        return text + ", outputs " + ", ".join(str(tuple(o)) for o in out)
+    return text + (f", output {tuple(out)}" if isinstance(out, list) else "")

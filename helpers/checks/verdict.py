@@ -13,13 +13,15 @@ those references.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, NotPlainData, normalise, outcome_of_exception
 from helpers.checks.graded import forbidden_module
+from helpers.checks.module_answer import module_summary
 
-__all__ = ["Verdict", "References", "reference_answers", "probes", "module_difference", "normalise", "NotPlainData",
+__all__ = ["Verdict", "References", "reference_answers", "probes", "module_difference", "module_fault", "normalise", "NotPlainData",
            "outcome_of_exception",
            "judge", "describe_call", "STATUS_SYMBOL", "is_memory_error", "matches", "count_passed", "short_repr"]
 
@@ -207,16 +209,48 @@ def _shape(shape: Any) -> str:
     return str(tuple(shape)) if isinstance(shape, list) and all(isinstance(n, int) for n in shape) else repr(shape)
 
 
+def _shape_multiset_difference(want: list, got: list) -> Optional[str]:
+    """None if the two [[name, shape], …] lists hold the same shapes (any names, any order)."""
+    w = Counter(tuple(s) for _, s in want)
+    g = Counter(tuple(s) for _, s in got if isinstance(s, list))
+    if w == g:
+        return None
+    extra, missing = g - w, w - g
+    if missing:
+        shape = next(iter(missing))
+        return f"it has no parameter of shape {shape} (its parameter shapes: " + \
+            ", ".join(str(tuple(s)) for _, s in got[:6]) + ")"
+    shape = next(iter(extra))
+    return f"it has a parameter of shape {shape} that the expected module does not have"
+
+
 def module_difference(want: dict, got: Any) -> Optional[str]:
     """None if the module description `got` matches the reference's `want`, else what differs, in
     words (the first difference: forward fails, parameter names, shapes, count, output shape, values).
     Shapes and counts must be equal; output values agree to rel 1e-4 (abs 1e-5)."""
+    problem = _module_problem(want, got)
+    return None if problem is None else problem[1]
+
+
+def module_fault(want: dict, got: Any) -> Optional[str]:
+    """The kind of :func:`module_difference` in a few words, shared by every submission with that
+    fault (the class overview's wrong-answer pattern): "wrong parameter shape (fc2.weight)", …"""
+    problem = _module_problem(want, got)
+    return None if problem is None else problem[0]
+
+
+def _module_problem(want: dict, got: Any) -> Optional[tuple[str, str]]:
+    """(kind, words) of the first difference between two module descriptions, or None."""
     if not isinstance(got, dict) or "parameters" not in got:
-        return "not a module description"
+        return "not a module", "not a module description"
     x = _shape(want.get("input"))
     want_params = {n: s for n, s in want["parameters"]}
     got_params = {n: s for n, s in got.get("parameters") or []}
-    if list(want_params) != list(got_params):
+    if want.get("names") is False:  # a module the student designs: any names, the same shapes
+        problem = _shape_multiset_difference(want["parameters"], got.get("parameters") or [])
+        if problem:
+            return "wrong parameter shapes", problem
+    elif list(want_params) != list(got_params):
         missing = [n for n in want_params if n not in got_params]
         extra = [n for n in got_params if n not in want_params]
         text = "its parameters are named " + (", ".join(list(got_params)[:6]) or "(none)")
@@ -225,17 +259,22 @@ def module_difference(want: dict, got: Any) -> Optional[str]:
             text += f" (missing {missing[0]})"
         elif extra:
             text += f" ({extra[0]} should not be there)"
-        return text + " — keep the original layer names, change only what is wrong"
-    for name, shape in want_params.items():
+        kind = f"missing layer ({missing[0]})" if missing else f"extra layer ({extra[0]})" if extra else "layers reordered"
+        return kind, text + " — keep the original layer names, change only what is wrong"
+    for name, shape in want_params.items() if want.get("names") is not False else ():
         if got_params[name] != shape:
-            return f"parameter {name} has shape {_shape(got_params[name])}, expected {_shape(shape)}"
+            return (f"wrong parameter shape ({name})",
+                    f"parameter {name} has shape {_shape(got_params[name])}, expected {_shape(shape)}")
     if got.get("count") != want.get("count"):
-        return f"it has {got.get('count')} parameters, expected {want.get('count')}"
+        return "wrong parameter count", f"it has {got.get('count')} parameters, expected {want.get('count')}"
+    if "trainable" in want and got.get("trainable") != want["trainable"]:
+        return "wrong parameters frozen", (f"{got.get('trainable')} of its parameters are trainable "
+                                           f"(requires_grad), expected {want['trainable']}")
     if got.get("forward_error") and not want.get("forward_error"):
-        return f"its forward on an input of shape {x} fails: {got['forward_error']}"
+        return "forward fails", f"its forward on an input of shape {x} fails: {got['forward_error']}"
     if got.get("output") != want.get("output"):
-        return (f"its forward on an input of shape {x} gives shape {_shape(got.get('output'))}, "
-                f"expected {_shape(want.get('output'))}")
+        return "wrong output shape", (f"its forward on an input of shape {x} gives shape "
+                                      f"{_shape(got.get('output'))}, expected {_shape(want.get('output'))}")
     wv, gv = want.get("values"), got.get("values")
     if wv is None:
         return None
@@ -243,8 +282,9 @@ def module_difference(want: dict, got: Any) -> Optional[str]:
     if numbers and len(gv) == len(wv) and all(math.isclose(w, g, rel_tol=1e-4, abs_tol=1e-5) for w, g in zip(wv, gv)):
         return None
     seen = [f"{g:.4g}" for g in gv[:2]] if numbers else _short_repr(gv)
-    return (f"on fixed weights its forward gives different values (first: {seen}, expected "
-            f"{[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
+    return "right shapes, different forward", (
+        f"on fixed weights its forward gives different values (first: {seen}, expected "
+        f"{[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
 
 
 def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
@@ -290,7 +330,7 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
         problem = _compare(question, want, got)
         if problem is not None and module and question.compare is None:
             return Verdict(qid, "wrong", i, total, f"{call} returned a module, but {module_difference(want, got)}.",
-                           question.hint, call=call, expected=_short_repr(want), got=_short_repr(got))
+                           question.hint, call=call, expected=module_summary(want), got=module_summary(got))
         if problem is not None:
             seen, wanted = _short_repr(_styled(got, shown)), _short_repr(shown)
             message = (_type_message(call, shown, _styled(got, shown)) if problem == "type"
