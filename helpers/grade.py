@@ -78,6 +78,7 @@ from helpers.checks.registry import Question, make_cases, questions_for_chapter
 from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.overview)
 from helpers.checks.verdict import (References, count_passed, is_memory_error, judge, matches, probes,
                                     reference_answers)
+from helpers.checks.verdict import module_fault  # noqa: F401  (re-exported for helpers.overview)
 from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport, question_points
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME

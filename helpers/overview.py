@@ -31,8 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
-from helpers.checks.verdict import module_fault
-from helpers.grade import matches, run_cases  # the grader's comparison and guarded calls
+from helpers.grade import matches, module_fault, run_cases  # the grader's comparison and guarded calls
 from helpers.gradebook import best_by_student
 from helpers.grade_report import ClassReport, QuestionResult
 
