@@ -172,6 +172,21 @@ def test_a_designed_module_is_compared_by_its_shapes_not_its_names(i, h, o):
                         describe_module(Named(i, h, o), strict)) == "missing layer (0.weight)"
 
 
+@settings(max_examples=6, deadline=None)
+@given(st.integers(2, 50), st.integers(1, 8), st.integers(1, 6))
+def test_a_token_model_is_probed_with_integer_ids(vocab, d, t):
+    model = nn.Sequential(nn.Embedding(vocab, d), nn.Linear(d, vocab))
+    desc = describe_module(model, {"input": [2, t], "ids": vocab, "values": 4})
+    assert desc["output"] == [2, t, vocab]
+    g = torch.Generator().manual_seed(0)  # the documented recipe: parameters, then the ids
+    for p in model.parameters():
+        p.data = torch.rand(p.shape, generator=g) - 0.5
+    ids = torch.randint(0, vocab, (2, t), generator=g)
+    assert desc["values"] == pytest.approx(model(ids).reshape(-1)[:4].tolist())
+    with pytest.raises(Exception):  # what the probe avoids: an Embedding refuses float input
+        model(torch.rand(2, t))
+
+
 def test_frozen_parameters_are_part_of_the_description():
     base = nn.Linear(6, 4)
     lora = nn.ModuleDict({"base": base, "a": nn.Linear(6, 2, bias=False), "b": nn.Linear(2, 4, bias=False)})

@@ -10,6 +10,7 @@ checking/grading process, and the verdict compares the two descriptions.
 A probe (JSON, computed by the question from the case's arguments) says what to run::
 
     {"input": [2, 3, 28, 28], "values": 6}
+    {"input": [2, 12], "ids": 100, "values": 6}     integer token ids in [0, 100) instead of floats
     {"input": [2, 16, 32, 32], "names": False}      the student designs the module: layer names are
                                                     theirs, so parameters are compared as a multiset
                                                     of shapes (and no values: their order is free)
@@ -29,7 +30,8 @@ A description::
 Fixed weights: every floating parameter, in ``named_parameters()`` order, then every floating
 buffer, is filled from ``torch.Generator().manual_seed(0)`` (parameters uniform in [-0.5, 0.5),
 buffers uniform in [0.5, 1.5) so a running variance stays positive); the input is drawn next
-from the same generator, uniform in [-1, 1). The module is put in ``eval()`` mode.
+from the same generator, uniform in [-1, 1) (or, with probe ``"ids": N``, integers in [0, N)). The
+module is put in ``eval()`` mode.
 Values are computed only for modules of at most :data:`VALUES_MAX_PARAMS` parameters.
 
 Standard library + torch only, and no answers: this module is copied into the graded view
@@ -130,7 +132,8 @@ def describe_module(module: Any, probe: dict) -> dict:
     module.to(device="meta")
     try:
         with torch.no_grad():
-            desc["output"] = _shapes(module(torch.empty(shape, device="meta")))
+            dtype = torch.long if probe.get("ids") else torch.float32
+            desc["output"] = _shapes(module(torch.empty(shape, dtype=dtype, device="meta")))
     except Exception as exc:  # the module is still broken: part of the answer, not a crash
         desc["output"] = None
         desc["forward_error"] = _clip(f"{type(exc).__name__}: {exc}")
@@ -141,7 +144,8 @@ def describe_module(module: Any, probe: dict) -> dict:
             raise ValueError(f"the module has {desc['count']:,} parameters; this question runs modules of "
                              f"at most {VALUES_MAX_PARAMS:,} (check the sizes you pass to each layer)")
         g = _fill(module)
-        x = torch.rand(shape, generator=g) * 2 - 1
+        ids = int(probe.get("ids") or 0)
+        x = torch.randint(0, ids, shape, generator=g) if ids else torch.rand(shape, generator=g) * 2 - 1
         with torch.no_grad():
             out = module(x)
         first = out if isinstance(out, torch.Tensor) else out[0]
