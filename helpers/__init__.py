@@ -24,6 +24,7 @@ from .cost import (BYTES_PER_ELEMENT, OPTIMIZER_STATES, TrainingMemory, attentio
                    conv_macs, depthwise_separable_ratio, kv_cache_bytes, linear_flops, linear_macs,
                    training_memory, weight_bytes)
 from .cost import transformer_activation_bytes, zero_model_state_bytes
+from .cost import format_bytes
 from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm_params_breakdown,
                        bilinear_params, conv_params, conv_params_breakdown, conv_transpose_params,
                        conv_transpose_params_breakdown, embedding_params, embedding_params_breakdown,

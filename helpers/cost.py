@@ -24,11 +24,11 @@ from math import prod
 from typing import Sequence, Union
 
 from helpers._args import SizeTypeError, as_tuple, require_int
-from helpers._text import DTYPES, dtype_bytes
+from helpers._text import DTYPES, dtype_bytes, format_bytes  # format_bytes: 3_145_728 → '3.00 MiB'
 
 __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
            "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
-           "kv_cache_bytes", "depthwise_separable_ratio"]
+           "kv_cache_bytes", "depthwise_separable_ratio", "format_bytes"]
 
 IntOrTuple = Union[int, Sequence[int]]
 
