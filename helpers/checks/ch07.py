@@ -11,7 +11,7 @@ import random
 from typing import Optional
 
 from helpers import formulas
-from helpers.checks._gen import close, largest_fitting_all, two_limit_budgets
+from helpers.checks._gen import close, largest_fitting_all, log_uniform, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -191,4 +191,52 @@ register(Question(
     hint="both limits grow with V: the parameters (your tinylm_params) by D per token when tied, 2·D when not, "
          "plus what does not depend on V (learned positions, the LayerNorm); the bytes (your vocab_memory_bytes) "
          "by D or 2·D numbers of the dtype's size per token. Take the largest V of each and return the smaller.",
+))
+
+
+# --------------------------------------------------------------------------- 6. repair a module
+
+def fixed_tiny_lm_reference(vocab_size: int, d_model: int):
+    """The repaired tiny language model: token ids (B, T) → Embedding → Linear head → logits (B, T, V).
+
+    The broken head was ``nn.Linear(vocab_size, d_model)``; the head maps D features back to V logits.
+    Built by the caller under ``torch.device("meta")`` (see :mod:`helpers.checks.module_answer`)."""
+    from torch import nn
+
+    class TinyLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tok_emb = nn.Embedding(vocab_size, d_model)  # (V, D)
+            self.lm_head = nn.Linear(d_model, vocab_size)     # (V, D) + V
+
+        def forward(self, idx):
+            return self.lm_head(self.tok_emb(idx))  # (B, T) → (B, T, D) → (B, T, V)
+
+    return TinyLM()
+
+
+def _fixed_tiny_lm_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(8):
+        vocab, d = log_uniform(rng, 8, 2000), log_uniform(rng, 2, 256)
+        while d == vocab:  # the broken head Linear(V, D) would accept D features only if D == V
+            d = log_uniform(rng, 2, 256)
+        cases.append(((vocab, d), {}))
+    return cases
+
+
+def _fixed_tiny_lm_probe(vocab_size: int, d_model: int) -> dict:
+    """3 sequences of 5 token ids in [0, vocab_size); 6 logits on fixed weights."""
+    return {"input": [3, 5], "ids": vocab_size, "values": 6}
+
+
+register(Question(
+    id="07.fixed_tiny_lm",
+    title="Repair a broken nn.Module: return the fixed tiny language model",
+    cases=_fixed_tiny_lm_cases,
+    reference=fixed_tiny_lm_reference,
+    probe=_fixed_tiny_lm_probe,
+    hint="the head receives the embeddings, (B, T, d_model), and must give one logit per vocabulary entry, "
+         "(B, T, vocab_size): its in_features is d_model and its out_features vocab_size. Keep the names "
+         "tok_emb/lm_head and the head's bias.",
 ))

@@ -11,7 +11,7 @@ import random
 from typing import Optional
 
 from helpers import cost
-from helpers.checks._gen import largest_fitting, largest_fitting_all, two_limit_budgets
+from helpers.checks._gen import largest_fitting, largest_fitting_all, log_uniform, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -234,4 +234,53 @@ register(Question(
          "identical blocks (your gpt_params); the KV cache = n_layer × what one layer keeps for batch_size "
          "sequences of block_size tokens (your kv_cache_bytes with head_dim = n_embd // n_head, 2 bytes). "
          "Return the smaller of the two largest n_layer (0 if one block already breaks a limit).",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair a module
+
+def fixed_self_attention_reference(d_model: int, num_heads: int):
+    """The repaired self-attention block: x (B, T, C) → nn.MultiheadAttention(x, x, x) → (B, T, C).
+
+    The broken block built ``nn.MultiheadAttention(d_model, num_heads)`` without ``batch_first=True``:
+    torch then reads (B, T, C) as (L, N, E) = (sequence, batch, embedding), so every token attends
+    over the B sequences of the batch at its position instead of over the T positions of its own
+    sequence — same shape, wrong values. Built under ``torch.device("meta")`` by the caller."""
+    from torch import nn
+
+    class SelfAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(d_model, num_heads, batch_first=True)  # 4C² + 4C
+
+        def forward(self, x):
+            out, _ = self.attn(x, x, x)  # (B, T, C): each position attends over the T positions
+            return out
+
+    return SelfAttention()
+
+
+def _fixed_self_attention_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(8):
+        num_heads = rng.choice([1, 2, 3, 4, 8])
+        head_dim = log_uniform(rng, 2, 64)  # ≥ 2: embed_dim/num_heads swapped never builds the same module
+        cases.append(((num_heads * head_dim, num_heads), {}))
+    return cases
+
+
+def _fixed_self_attention_probe(d_model: int, num_heads: int) -> dict:
+    """B = 3 sequences of T = 5 tokens (B ≠ T, so attending over the batch gives other values)."""
+    return {"input": [3, 5, d_model], "values": 6}
+
+
+register(Question(
+    id="08.fixed_self_attention",
+    title="Repair a broken nn.Module: return the fixed self-attention block",
+    cases=_fixed_self_attention_cases,
+    reference=fixed_self_attention_reference,
+    probe=_fixed_self_attention_probe,
+    hint="nn.MultiheadAttention expects (T, B, C) — sequence first — unless built with batch_first=True; fed "
+         "(B, T, C) it attends over the batch axis B instead of the time axis T, with the same output shape. "
+         "Keep the name attn and nn.MultiheadAttention(d_model, num_heads, …).",
 ))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from helpers.checks._gen import budget_for_size, largest_fitting
+from helpers.checks._gen import budget_for_size, largest_fitting, log_uniform
 from helpers.checks.registry import Question, register
 
 
@@ -225,4 +225,57 @@ register(Question(
          "levels and only even sizes may be halved; then up: ×2, −4 — nothing may drop below 1) and does "
          "your unet_params(in, out, base, depth) stay within the budget? Return the deepest depth that "
          "passes both (0 if none does).",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair a module
+
+def fixed_unet_level_reference(in_channels: int, channels: int):
+    """One padded U-Net level with its skip connection: x (B, in, H, W) → (B, C, H, W), H and W even.
+
+    enc conv (in → C) + ReLU = the skip; MaxPool2d(2); bottleneck conv (C → 2C) + ReLU;
+    ConvTranspose2d(2C → C, 2, stride 2); torch.cat([up, skip], dim=1) has C + C = 2C channels;
+    decoder conv (2C → C) + ReLU. The broken decoder took C input channels.
+    Built under ``torch.device("meta")`` by the caller."""
+    import torch
+    from torch import nn
+
+    C = channels
+
+    class UNetLevel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Conv2d(in_channels, C, 3, padding=1)        # (B, in, H, W) → (B, C, H, W)
+            self.pool = nn.MaxPool2d(2)                                # → (B, C, H/2, W/2)
+            self.mid = nn.Conv2d(C, 2 * C, 3, padding=1)               # → (B, 2C, H/2, W/2)
+            self.up = nn.ConvTranspose2d(2 * C, C, 2, stride=2)        # → (B, C, H, W)
+            self.dec = nn.Conv2d(2 * C, C, 3, padding=1)               # cat: (B, 2C, H, W) → (B, C, H, W)
+
+        def forward(self, x):
+            skip = torch.relu(self.enc(x))                  # (B, C, H, W)
+            h = torch.relu(self.mid(self.pool(skip)))       # (B, 2C, H/2, W/2)
+            h = torch.cat([self.up(h), skip], dim=1)        # (B, 2C, H, W)
+            return torch.relu(self.dec(h))                  # (B, C, H, W)
+
+    return UNetLevel()
+
+
+def _fixed_unet_level_cases(rng: random.Random) -> list:
+    return [((rng.choice([1, 3, 4, log_uniform(rng, 1, 16)]), log_uniform(rng, 2, 96)), {}) for _ in range(7)]
+
+
+def _fixed_unet_level_probe(in_channels: int, channels: int) -> dict:
+    """A batch of 3 images of 8 × 12 (even, H ≠ W); 6 output values on fixed weights."""
+    return {"input": [3, in_channels, 8, 12], "values": 6}
+
+
+register(Question(
+    id="09.fixed_unet_level",
+    title="Repair a broken nn.Module: return the fixed U-Net level",
+    cases=_fixed_unet_level_cases,
+    reference=fixed_unet_level_reference,
+    probe=_fixed_unet_level_probe,
+    hint="torch.cat([up, skip], dim=1) stacks the channels: C from the up-sampling plus C from the skip = 2·channels. "
+         "The decoder conv's in_channels must be 2·channels (its out_channels stay channels). Keep the names "
+         "enc/pool/mid/up/dec.",
 ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import cost
-from helpers.checks._gen import largest_fitting
+from helpers.checks._gen import largest_fitting, log_uniform
 from helpers.checks.registry import Question, register
 
 
@@ -192,4 +192,58 @@ register(Question(
     hint="the Mamba state does not depend on the sequence length (your state_bytes); the KV cache grows by "
          "2·attn_layers·d_model numbers per token (keys AND values, n_head·head_dim = d_model). Batch size and "
          "bytes per element multiply both sides. Return the first seq_len whose cache is strictly larger.",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair a module
+
+def fixed_mamba_mixer_reference(d_model: int, expand: int, d_conv: int):
+    """The part of a Mamba block before the SSM scan, repaired: (B, L, D) → (B, L, D).
+
+    in_proj (D → 2·Di, no bias) → x, z; causal depthwise Conv1d over L on x
+    (``groups=Di``: Di·K weights + Di biases; padding K − 1 then keep the first L); SiLU;
+    gate by SiLU(z); out_proj (Di → D, no bias). Names, shapes and biases of
+    ``helpers.models.mamba.MambaBlock`` (= state-spaces/mamba ``mamba_simple.Mamba``), without
+    x_proj/dt_proj/A_log/D and the scan. Built under ``torch.device("meta")`` by the caller."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    Di = expand * d_model
+
+    class MambaMixer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_proj = nn.Linear(d_model, 2 * Di, bias=False)                          # D → (x, z)
+            self.conv1d = nn.Conv1d(Di, Di, d_conv, groups=Di, padding=d_conv - 1)          # (Di, 1, K) + Di
+            self.out_proj = nn.Linear(Di, d_model, bias=False)                             # Di → D
+
+        def forward(self, u):
+            L = u.shape[1]
+            x, z = self.in_proj(u).chunk(2, dim=-1)              # (B, L, Di), (B, L, Di)
+            x = self.conv1d(x.transpose(1, 2))[..., :L]          # (B, Di, L)  causal: keep the first L
+            x = F.silu(x).transpose(1, 2)                         # (B, L, Di)
+            return self.out_proj(x * F.silu(z))                   # (B, L, D)
+
+    return MambaMixer()
+
+
+def _fixed_mamba_mixer_cases(rng: random.Random) -> list:
+    return [((log_uniform(rng, 2, 192), rng.choice([1, 2, 2, 3, 4]), rng.choice([2, 3, 4, 4])), {})
+            for _ in range(7)]
+
+
+def _fixed_mamba_mixer_probe(d_model: int, expand: int, d_conv: int) -> dict:
+    """B = 3 sequences of L = 7 tokens; 6 output values on fixed weights."""
+    return {"input": [3, 7, d_model], "values": 6}
+
+
+register(Question(
+    id="10.fixed_mamba_mixer",
+    title="Repair a broken nn.Module: return the fixed Mamba mixer (before the SSM)",
+    cases=_fixed_mamba_mixer_cases,
+    reference=fixed_mamba_mixer_reference,
+    probe=_fixed_mamba_mixer_probe,
+    hint="Mamba's convolution is depthwise: each of the d_inner channels has its own kernel of d_conv taps, "
+         "so conv1d.weight is (d_inner, 1, d_conv) — Conv1d(d_inner, d_inner, d_conv, groups=d_inner, "
+         "padding=d_conv - 1). Keep the names in_proj/conv1d/out_proj and the slice [..., :L].",
 ))
