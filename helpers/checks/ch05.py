@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas
-from helpers.checks._gen import close, largest_fitting_all, log_uniform, rnn_config_cases, two_limit_budgets
+from helpers.checks._gen import close, largest_fitting_all, rnn_config_cases, sequence_model_cases, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -227,10 +227,6 @@ def fixed_rnn_classifier_reference(input_size: int, hidden_size: int, classes: i
     return RNNClassifier()
 
 
-def _fixed_rnn_classifier_cases(rng: random.Random) -> list:
-    return [((log_uniform(rng, 1, 64), log_uniform(rng, 1, 64), rng.randint(2, 20)), {}) for _ in range(8)]
-
-
 def _fixed_rnn_classifier_probe(input_size: int, hidden_size: int, classes: int) -> dict:
     """A batch of B = 3 sequences of T = 5 steps (B ≠ T, so reading the batch axis as time changes the
     values, not the shape); 6 output values on fixed weights."""
@@ -240,7 +236,7 @@ def _fixed_rnn_classifier_probe(input_size: int, hidden_size: int, classes: int)
 register(Question(
     id="05.fixed_rnn_classifier",
     title="Repair an RNN classifier whose shapes are right but which reads the batch axis as time",
-    cases=_fixed_rnn_classifier_cases,
+    cases=sequence_model_cases,
     reference=fixed_rnn_classifier_reference,
     probe=_fixed_rnn_classifier_probe,
     hint="nn.RNN expects (T, B, I) unless batch_first=True. Fed (B, T, I) without it, it runs over the "

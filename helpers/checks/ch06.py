@@ -11,7 +11,7 @@ import random
 import warnings
 
 from helpers import formulas, shapes
-from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, log_uniform, rnn_config_cases
+from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, rnn_config_cases, sequence_model_cases
 from helpers.checks.registry import Question, register
 
 
@@ -262,10 +262,6 @@ def fixed_bilstm_tagger_reference(input_size: int, hidden_size: int, tags: int):
     return BiLSTMTagger()
 
 
-def _fixed_bilstm_tagger_cases(rng: random.Random) -> list:
-    return [((log_uniform(rng, 1, 64), log_uniform(rng, 1, 64), rng.randint(2, 20)), {}) for _ in range(8)]
-
-
 def _fixed_bilstm_tagger_probe(input_size: int, hidden_size: int, tags: int) -> dict:
     """A batch of B = 3 sequences of T = 5 steps; 8 output values on fixed weights."""
     return {"input": [3, 5, input_size], "values": 8}
@@ -274,7 +270,7 @@ def _fixed_bilstm_tagger_probe(input_size: int, hidden_size: int, tags: int) -> 
 register(Question(
     id="06.fixed_bilstm_tagger",
     title="Repair a broken bidirectional-LSTM tagger: the head must take both directions' features",
-    cases=_fixed_bilstm_tagger_cases,
+    cases=sequence_model_cases,
     reference=fixed_bilstm_tagger_reference,
     probe=_fixed_bilstm_tagger_probe,
     hint="a bidirectional LSTM concatenates the forward and the backward hidden state at every step: its "
