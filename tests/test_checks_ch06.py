@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from helpers.checks import run_cases
 from helpers.checks.registry import get, make_cases, questions_for_chapter
 from helpers.counting import count_params
+from helpers.checks.verdict import probes
 
 SEEDS = [0, 1]
 QIDS = [q.id for q in questions_for_chapter("06")]
@@ -130,7 +131,8 @@ def test_typical_wrong_answers_fail():
 def test_run_cases_accepts_the_reference_itself():
     for qid in QIDS:
         q = get(qid)
-        outcomes = run_cases(q.reference, cases_of(qid, 3), timeout=30)
+        cases = cases_of(qid, 3)
+        outcomes = run_cases(q.reference, cases, timeout=30, probes=probes(q, cases) if q.probe else None)
         assert len(outcomes) == len(cases_of(qid, 3))
 
 

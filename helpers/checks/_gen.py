@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal
 from helpers.checks.registry import Call
 
 __all__ = ["log_uniform", "largest_fitting", "budget_for_size", "BUDGET_PLACES", "BudgetPlace",
-           "rnn_config_cases", "close", "close_within", "Call"]
+           "rnn_config_cases", "sequence_model_cases", "close", "close_within", "Call"]
 
 #: Where :func:`budget_for_size` puts a budget relative to the counts of `size` and the next size.
 BudgetPlace = Literal["exact", "last", "between"]
@@ -156,6 +156,15 @@ def rnn_config_cases(rng: random.Random, n: int, *, bidirectional_p: float,
             kwargs["bias"] = rng.random() < 0.5
         cases.append(((rng.randint(1, max_size), rng.randint(1, max_size)), kwargs))
     return cases
+
+
+def sequence_model_cases(rng: random.Random, n: int = 8, *, max_size: int = 64,
+                         max_outputs: int = 20) -> list[Call]:
+    """`n` argument sets ``((input_size, hidden_size, outputs), {})`` for a small recurrent model with a
+    Linear head (a classifier's classes, a tagger's tags): sizes log-uniform in [1, max_size] (so 1 and
+    max_size both occur), outputs uniform in [2, max_outputs]. Small enough for output values on CPU."""
+    return [((log_uniform(rng, 1, max_size), log_uniform(rng, 1, max_size), rng.randint(2, max_outputs)), {})
+            for _ in range(n)]
 
 
 # --------------------------------------------------------------------------- float answers

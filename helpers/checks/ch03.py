@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import budget_for_size, largest_fitting, largest_fitting_all
+from helpers.checks._gen import budget_for_size, largest_fitting, largest_fitting_all, log_uniform
 from helpers.checks.registry import Question, register
 
 
@@ -261,4 +261,61 @@ register(Question(
          "maps its input channels to base·2**i, 3×3 kernels with bias), the side shrinks "
          "(conv: s + 2p − 2, pool: halve rounding down). Add blocks while BOTH still hold; the answer "
          "is the last n that met both (0 if the first block already breaks one).",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair a two-pool CNN
+
+def fixed_pool_cnn_reference(channels: int, height: int, width: int, classes: int):
+    """The repaired CNN of the exercise: two blocks Conv2d(3×3, padding=1) → ReLU → MaxPool2d(2), then
+    Flatten → Linear with in_features 16·⌊⌊H/2⌋/2⌋·⌊⌊W/2⌋/2⌋ (each pool halves, rounding down).
+
+    Built under ``torch.device("meta")`` by the caller (see :mod:`helpers.checks.module_answer`)."""
+    import torch
+    from torch import nn
+
+    class PoolCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(channels, 8, kernel_size=3, padding=1)  # (B, 8, H, W)
+            self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1)        # (B, 16, H//2, W//2)
+            self.pool = nn.MaxPool2d(2)                                    # halves H and W, rounding down
+            self.fc = nn.Linear(16 * ((height // 2) // 2) * ((width // 2) // 2), classes)  # (B, classes)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.conv1(x)))  # (B, 8, H//2, W//2)
+            x = self.pool(torch.relu(self.conv2(x)))  # (B, 16, (H//2)//2, (W//2)//2)
+            return self.fc(x.flatten(1))              # (B, classes)
+
+    return PoolCNN()
+
+
+def _fixed_pool_cnn_cases(rng: random.Random) -> list:
+    """Sizes 4..40, odd and even; every case has a side that is not a multiple of 4, so neither the
+    broken module (one halving) nor a rounded true division (round(H·W/16)) gives the fc's in_features."""
+    cases = []
+    while len(cases) < 8:
+        h, w = rng.randint(4, 40), rng.randint(4, 40)
+        if len(cases) % 2 == 0 and h % 2 == 0:
+            h += 1  # every other case has an odd height
+        if round(h * w / 16) == (h // 4) * (w // 4):
+            continue
+        cases.append(((rng.choice([1, 3]), h, w, rng.randint(2, 20)), {}))
+    return cases
+
+
+def _fixed_pool_cnn_probe(channels: int, height: int, width: int, classes: int) -> dict:
+    """A batch of 2 images of the case's size; 6 output values on fixed weights."""
+    return {"input": [2, channels, height, width], "values": 6}
+
+
+register(Question(
+    id="03.fixed_pool_cnn",
+    title="Repair a broken two-pool CNN: return the module with the right Linear in_features",
+    cases=_fixed_pool_cnn_cases,
+    reference=fixed_pool_cnn_reference,
+    probe=_fixed_pool_cnn_probe,
+    hint="a 3×3 conv with padding=1 keeps H and W; EACH MaxPool2d(2) halves them rounding down, and "
+         "there are two: fc's in_features is 16·((H // 2) // 2)·((W // 2) // 2). Keep the names "
+         "conv1/conv2/pool/fc.",
 ))

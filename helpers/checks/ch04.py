@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import close, largest_fitting_all, two_limit_budgets
+from helpers.checks._gen import close, largest_fitting_all, log_uniform, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -240,4 +240,54 @@ register(Question(
          "γ and β (2F) AND its buffers (running_mean, running_var: 2F, num_batches_tracked: 1); the output "
          "is (B, F, H//2, W//2) because the padded 3×3 conv keeps H×W and MaxPool2d(2) halves it. "
          "Take the largest F of each limit and return the smaller (0 if F = 1 already breaks one).",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair a conv–BN block
+
+def fixed_conv_bn_block_reference(in_channels: int, out_channels: int):
+    """The repaired block of the exercise: Conv2d(3×3, padding=1, bias=False) → BatchNorm2d(out_channels)
+    → ReLU; (B, in_channels, H, W) → (B, out_channels, H, W). BatchNorm normalises the conv's
+    out_channels maps and its shift β replaces the conv bias (which the batch mean would cancel).
+
+    Built under ``torch.device("meta")`` by the caller (see :mod:`helpers.checks.module_answer`)."""
+    import torch
+    from torch import nn
+
+    class ConvBN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)  # (B, out, H, W)
+            self.bn = nn.BatchNorm2d(out_channels)                                                  # (B, out, H, W)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)))  # (B, out, H, W)
+
+    return ConvBN()
+
+
+def _fixed_conv_bn_block_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(8):
+        cin, cout = log_uniform(rng, 1, 64), log_uniform(rng, 1, 64)
+        while cout == cin:  # BatchNorm2d(in_channels) would run where in == out
+            cout = log_uniform(rng, 1, 64)
+        cases.append(((cin, cout), {}))
+    return cases
+
+
+def _fixed_conv_bn_block_probe(in_channels: int, out_channels: int) -> dict:
+    """A batch of 3 maps 5×4; 8 output values on fixed weights and running statistics (eval mode)."""
+    return {"input": [3, in_channels, 5, 4], "values": 8}
+
+
+register(Question(
+    id="04.fixed_conv_bn_block",
+    title="Repair a broken Conv2d → BatchNorm2d → ReLU block (and drop the bias BatchNorm cancels)",
+    cases=_fixed_conv_bn_block_cases,
+    reference=fixed_conv_bn_block_reference,
+    probe=_fixed_conv_bn_block_probe,
+    hint="BatchNorm2d(num_features) normalises the channels it RECEIVES: the conv's out_channels, not the "
+         "block's in_channels. And a conv bias before BatchNorm is subtracted again with the batch mean: "
+         "build the conv with bias=False (BatchNorm's β is the shift). Keep the names conv/bn.",
 ))

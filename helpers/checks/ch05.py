@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas
-from helpers.checks._gen import close, largest_fitting_all, rnn_config_cases, two_limit_budgets
+from helpers.checks._gen import close, largest_fitting_all, rnn_config_cases, sequence_model_cases, two_limit_budgets
 from helpers.checks.registry import Question, register
 
 
@@ -202,4 +202,44 @@ register(Question(
     hint="both counts grow with hidden_size: the parameters (your vanilla_rnn_params) roughly as H², the saved "
          "activations of one window (your tbptt_saved_activations) roughly as k·B·H. Find the largest H for "
          "each budget and return the smaller; 0 if H = 1 already breaks one.",
+))
+
+
+# --------------------------------------------------------------------------- 7. repair an RNN classifier
+
+def fixed_rnn_classifier_reference(input_size: int, hidden_size: int, classes: int):
+    """The repaired many-to-one classifier: nn.RNN(batch_first=True) over (B, T, input_size), the last
+    time step's output out[:, -1] (B, hidden_size) → Linear → (B, classes).
+
+    Built under ``torch.device("meta")`` by the caller (see :mod:`helpers.checks.module_answer`)."""
+    from torch import nn
+
+    class RNNClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.RNN(input_size, hidden_size, batch_first=True)  # (B, T, I) → (B, T, H)
+            self.fc = nn.Linear(hidden_size, classes)                      # (B, H) → (B, classes)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)         # (B, T, H)
+            return self.fc(out[:, -1])   # (B, classes): the last time step
+
+    return RNNClassifier()
+
+
+def _fixed_rnn_classifier_probe(input_size: int, hidden_size: int, classes: int) -> dict:
+    """A batch of B = 3 sequences of T = 5 steps (B ≠ T, so reading the batch axis as time changes the
+    values, not the shape); 6 output values on fixed weights."""
+    return {"input": [3, 5, input_size], "values": 6}
+
+
+register(Question(
+    id="05.fixed_rnn_classifier",
+    title="Repair an RNN classifier whose shapes are right but which reads the batch axis as time",
+    cases=sequence_model_cases,
+    reference=fixed_rnn_classifier_reference,
+    probe=_fixed_rnn_classifier_probe,
+    hint="nn.RNN expects (T, B, I) unless batch_first=True. Fed (B, T, I) without it, it runs over the "
+         "BATCH as time, and out[:, -1] is then the last sequence of the batch at every step: right shape, "
+         "wrong numbers. Build the RNN with batch_first=True and keep out[:, -1] (names rnn/fc).",
 ))

@@ -11,7 +11,7 @@ import random
 import warnings
 
 from helpers import formulas, shapes
-from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, rnn_config_cases
+from helpers.checks._gen import BUDGET_PLACES, budget_for_size, largest_fitting, rnn_config_cases, sequence_model_cases
 from helpers.checks.registry import Question, register
 
 
@@ -237,4 +237,43 @@ register(Question(
          "for an LSTM with projections (D = 2 if bidirectional). Count each layer with that input_size "
          "(your lstm_params; a GRU has 3 gate blocks, an RNN 1, an LSTM 4 — and proj_size shrinks W_hh and "
          "adds W_hr). batch and seq_len never change.",
+))
+
+
+# --------------------------------------------------------------------------- 8. repair a BiLSTM tagger
+
+def fixed_bilstm_tagger_reference(input_size: int, hidden_size: int, tags: int):
+    """The repaired many-to-many tagger: a bidirectional nn.LSTM(batch_first=True) gives (B, T, 2·H)
+    (forward and backward outputs concatenated), a Linear(2·hidden_size, tags) per step → (B, T, tags).
+
+    Built under ``torch.device("meta")`` by the caller (see :mod:`helpers.checks.module_answer`)."""
+    from torch import nn
+
+    class BiLSTMTagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=True)  # (B, T, 2H)
+            self.fc = nn.Linear(2 * hidden_size, tags)                                         # (B, T, tags)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)  # (B, T, 2H)
+            return self.fc(out)    # (B, T, tags)
+
+    return BiLSTMTagger()
+
+
+def _fixed_bilstm_tagger_probe(input_size: int, hidden_size: int, tags: int) -> dict:
+    """A batch of B = 3 sequences of T = 5 steps; 8 output values on fixed weights."""
+    return {"input": [3, 5, input_size], "values": 8}
+
+
+register(Question(
+    id="06.fixed_bilstm_tagger",
+    title="Repair a broken bidirectional-LSTM tagger: the head must take both directions' features",
+    cases=sequence_model_cases,
+    reference=fixed_bilstm_tagger_reference,
+    probe=_fixed_bilstm_tagger_probe,
+    hint="a bidirectional LSTM concatenates the forward and the backward hidden state at every step: its "
+         "output is (B, T, 2·hidden_size), so the head is Linear(2 * hidden_size, tags). Keep "
+         "bidirectional=True, batch_first=True and the names lstm/fc.",
 ))
