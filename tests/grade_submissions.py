@@ -229,6 +229,9 @@ def build_submissions(folder: Path) -> dict[str, Path]:
 SOLUTION_02 = ROOT / "solutions" / "02_convolution_exercises.ipynb"
 EXERCISE_02 = ROOT / "exercises" / "02_convolution_exercises.ipynb"
 SETUP_02, BUGGY_02 = "978e34f7", "6775ec95"
+MODULE_CELLS_02 = ("ex6-broken", "ex6-solution", "ex6-check")  # 02.fixed_cnn: an nn.Module answer (imports torch)
+#: the students whose notebooks keep the module question (the others hand it in without those cells)
+MODULE_STUDENTS_02 = ("alice", "bob", "carol")
 CONV_02, SHAPE_02, SAME_02, BUDGET_02, FC_02 = "31993b0f", "71d4a69e", "6bb00758", "08030247", "e8b0f2b2"
 #: the class roster: ten students who hand in, one who does not
 ROSTER_02 = {"alice": "Alice A", "bob": "Bob B", "carol": "Carol C", "dan": "Dan D", "erin": "Erin E",
@@ -244,14 +247,22 @@ _CONV_IGNORES_BIAS = ("def conv_params(in_channels, out_channels, kernel_size, g
 
 
 def _light_02(nb: dict) -> dict:
-    """No torch in the graded run (each submission then starts in ~1 s): the setup cell imports
-    only check, and the torch demo cell is gone. Outputs cleared."""
+    """No torch in the graded run (each submission then starts in ~0.3 s): the setup cell imports
+    only check, and the torch demo cell is gone. Outputs cleared. The module question's cells
+    (they import torch, ~3 s in the sandbox) stay; ``_without_module`` drops them."""
     nb = copy.deepcopy(nb)
     nb["cells"] = [c for c in nb["cells"] if c.get("id") != BUGGY_02]
     set_source(nb, SETUP_02, "from helpers.checks import check\n")
     for c in nb["cells"]:
         if c["cell_type"] == "code":
             c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
+def _without_module(nb: dict) -> dict:
+    assert all(any(c.get("id") == i for c in nb["cells"]) for i in MODULE_CELLS_02), "02.fixed_cnn's cells moved"
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if c.get("id") not in MODULE_CELLS_02]
     return nb
 
 
@@ -262,7 +273,9 @@ def build_class_02(folder: Path) -> dict[str, Path]:
     ignores dilation · erin: a scratch cell raising NameError, then a SyntaxError in the cell of
     max_out_channels · frank renamed fc_in_features · grace forgot the bias and ignores dilation in
     same_padding · heidi returns the shape as a str · ivan hard-coded 16·5·5 · judy ignores groups and
-    answers max_out_channels one too many.
+    answers max_out_channels one too many. Only alice, bob (blank) and carol (MODULE_STUDENTS_02) get the
+    module question 02.fixed_cnn (alice and carol answer it correctly): the others lack its cells, so one batch
+    imports torch three times, not ten.
     """
     base = _light_02(_load(SOLUTION_02))
     notebooks: dict[str, dict] = {"alice": copy.deepcopy(base), "bob": _light_02(_load(EXERCISE_02))}
@@ -308,6 +321,7 @@ def build_class_02(folder: Path) -> dict[str, Path]:
                                                                       "return filters - filters % groups + 1"))
     notebooks["judy"] = nb
 
+    notebooks = {s: nb if s in MODULE_STUDENTS_02 else _without_module(nb) for s, nb in notebooks.items()}
     return write_submissions(folder, notebooks, "{}_02_convolution_exercises.ipynb")
 
 
