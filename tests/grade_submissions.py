@@ -1,10 +1,12 @@
-"""Synthetic chapter-01 submissions for the grader's tests (built from the solutions notebook).
+"""Synthetic submissions for the grader's tests (built from the solutions notebooks).
 
-``build_submissions(folder)`` writes one ``01_<case>.ipynb`` per fault case and returns
+``build_submissions(folder)`` writes one ``05_<case>.ipynb`` per fault case (chapter 05: six
+torch-free questions, so each case runs in ~0.2 s in the sandbox and the tests can use short time
+limits) plus ``01_wrong.ipynb``, the one chapter-01 case: its mistakes include an unrepaired
+``nn.Module`` answer (01.fixed_mlp), whose cell imports torch (~3 s in the sandbox). It returns
 {case: path}. Each case edits the real solutions notebook the way a student (or a cheater, or a
 broken laptop) would; ``EXPECTED`` in tests/test_grade.py lists what the grader must answer.
-The torch demo cell is removed (each case then starts in ~1 s, so the tests can use short time
-limits); the benchmark grades the full notebook.
+Chapter 01's torch demo cell is removed; the benchmark grades the full notebook.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01_linear_exercises.ipynb"
 EXERCISE = ROOT / "exercises" / "01_linear_exercises.ipynb"
 TORCH_DEMO_CELL = "ex5-buggy"
+SOLUTION_05 = ROOT / "solutions" / "05_rnn_bptt_exercises.ipynb"
+EXERCISE_05 = ROOT / "exercises" / "05_rnn_bptt_exercises.ipynb"
+#: chapter 05's cells: the setup cell, then one solution cell and one check cell per question, in order
+SETUP_05 = "sol05-02-imports"
+SOLUTION_CELLS_05 = ("sol05-04-q1-solution", "sol05-07-q2-solution", "sol05-10-q3-solution",
+                     "sol05-13-q4-solution", "sol05-16-q5-solution", "sol05-largest-rnn-hidden-solution")
+CHECK_CELLS_05 = ("sol05-05-q1-check", "sol05-08-q2-check", "sol05-11-q3-check", "sol05-14-q4-check",
+                  "sol05-17-q5-check", "sol05-largest-rnn-hidden-check")
 
 
 def _sandbox_args() -> list[str]:
@@ -70,13 +80,31 @@ def _lookup_table_solution(question) -> str:
             f"    return tuple(value) if isinstance(value, list) else value\n")
 
 
+def _cleared(nb: dict) -> dict:
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
 def base_submission() -> dict:
     """The chapter-01 solutions notebook without its torch demo cell and outputs: full marks."""
     base = _load(SOLUTION)
     base["cells"] = [c for c in base["cells"] if c.get("id") not in (TORCH_DEMO_CELL,)]
-    for c in base["cells"]:
-        if c["cell_type"] == "code":
-            c["outputs"], c["execution_count"] = [], None
+    return _cleared(base)
+
+
+def base_submission_05() -> dict:
+    """The chapter-05 solutions notebook without outputs (no torch anywhere): full marks. Checks
+    that its cells are still where SOLUTION_CELLS_05 / CHECK_CELLS_05 say (one per question)."""
+    from helpers.checks.registry import questions_for_chapter
+
+    base = _cleared(_load(SOLUTION_05))
+    questions = questions_for_chapter("05")
+    assert len(questions) == len(SOLUTION_CELLS_05), "chapter 05 has a new question: add its cells here"
+    for q, solution, check_cell in zip(questions, SOLUTION_CELLS_05, CHECK_CELLS_05):
+        assert _source(cell(base, solution)).startswith(f"def {q.answer}("), solution
+        assert q.id in _source(cell(base, check_cell)), check_cell
     return base
 
 
@@ -91,19 +119,10 @@ def write_submissions(folder: Path, cases: dict[str, dict], pattern: str = "01_{
     return paths
 
 
-def build_submissions(folder: Path) -> dict[str, Path]:
-    from helpers.checks.registry import questions_for_chapter
-
-    base = base_submission()
-    cases: dict[str, dict] = {}
-
-    cases["correct"] = copy.deepcopy(base)
-
-    blank = _load(EXERCISE)
-    blank["cells"] = [c for c in blank["cells"] if c.get("id") != TORCH_DEMO_CELL]
-    cases["blank"] = blank
-
-    nb = copy.deepcopy(base)  # plausible mistakes
+def wrong_01() -> dict:
+    """Chapter 01 with plausible mistakes, one per kind of answer (int, shape, renamed function, and
+    an ``nn.Module`` returned unrepaired: the only fault case whose graded cells import torch)."""
+    nb = base_submission()
     set_source(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
                              "    return in_features * out_features + out_features  # forgot bias=False\n")
     set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
@@ -112,79 +131,95 @@ def build_submissions(folder: Path) -> dict[str, Path]:
                              "    return mlp_params([channels * height * width, hidden, hidden // 2, classes])\n")
     set_source(nb, "ex6-solution", "def fixed_mlp(in_features, hidden, out_features):\n"
                              "    return BrokenMLP(in_features, hidden, out_features)  # returned unrepaired\n")
-    cases["wrong"] = nb
+    return nb
+
+
+def build_submissions(folder: Path) -> dict[str, Path]:
+    """Chapter-05 fault cases ``05_<case>.ipynb`` plus the chapter-01 ``01_wrong.ipynb``; {case: path}."""
+    from helpers.checks.registry import questions_for_chapter
+
+    base = base_submission_05()
+    questions = questions_for_chapter("05")
+    solution = dict(zip((q.answer for q in questions), SOLUTION_CELLS_05))  # answer name → its cell
+    cases: dict[str, dict] = {}
+
+    cases["correct"] = copy.deepcopy(base)
+    cases["blank"] = _cleared(_load(EXERCISE_05))
 
     nb = copy.deepcopy(base)  # answers looked up from the checker's (fixed) inputs
-    for q in questions_for_chapter("01"):
-        set_source(nb, f"ex{1 + [x.id for x in questions_for_chapter('01')].index(q.id)}-solution",
-             _lookup_table_solution(q))
+    for q in questions:
+        set_source(nb, solution[q.answer], _lookup_table_solution(q))
     cases["hardcoded"] = nb
 
     nb = copy.deepcopy(base)
-    insert_after(nb, "ex2-check", "n = 0\nwhile True:\n    n += 1\n", "loop")
+    insert_after(nb, CHECK_CELLS_05[1], "n = 0\nwhile True:\n    n += 1\n", "loop")
     cases["loop_cell"] = nb
 
-    nb = copy.deepcopy(base)
-    set_source(nb, "ex4-solution", "def max_hidden_size(in_features, out_features, budget):\n"
-                             "    h = 1\n    while mlp_params([in_features, h, h, out_features]) <= budget:\n"
-                             "        h += 0  # never advances\n    return h\n")
+    nb = copy.deepcopy(base)  # the search for the largest hidden size never advances
+    source = _source(cell(base, solution["largest_rnn_hidden"]))
+    assert "H += 1" in source
+    set_source(nb, solution["largest_rnn_hidden"], source.replace("H += 1", "H += 0  # never advances"))
     cases["loop_function"] = nb
 
     nb = copy.deepcopy(base)
-    insert_after(nb, "ex3-check", "raise ValueError('my experiment went wrong')\n", "oops")
-    set_source(nb, "ex5-solution", "def fixed_classifier_params(channels, height, width, hidden, classes):\n"
-                             "    return mlp_params([channels * height * width, hidden, hidden // 2, classes]) // 0\n")
+    insert_after(nb, CHECK_CELLS_05[2], "raise ValueError('my experiment went wrong')\n", "oops")
+    set_source(nb, solution["simple_rnn_params"], "def simple_rnn_params(input_size, hidden_size, output_size, num_layers):\n"
+                                                  "    return vanilla_rnn_params(input_size, hidden_size, num_layers) // 0\n")
     cases["exception"] = nb
 
-    nb = copy.deepcopy(base)
-    set_source(nb, "ex1-solution", "big = bytearray(50 * 1024**3)  # 50 GB\n\n" + _source(cell(base, "ex1-solution")))
+    nb = copy.deepcopy(base)  # vanilla_rnn_params' cell dies: simple_rnn_params and largest_rnn_hidden call it
+    set_source(nb, solution["vanilla_rnn_params"], "big = bytearray(50 * 1024**3)  # 50 GB\n\n"
+               + _source(cell(base, solution["vanilla_rnn_params"])))
     cases["huge_allocation"] = nb
 
     nb = copy.deepcopy(base)
-    set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n"
-                             "    scratch = bytearray(3 * 1024**3)  # 3 GB: more than the limit, less than the machine\n"
-                             "    return tuple(input_shape[:-1]) + (layer_sizes[-1],)\n")
+    set_source(nb, solution["rnn_shapes"], "def rnn_shapes(batch, seq_len, input_size, hidden_size, num_layers, bidirectional,\n"
+                                           "               batch_first):\n"
+                                           "    scratch = bytearray(3 * 1024**3)  # 3 GB: more than the limit, less than the machine\n"
+                                           "    return None\n")
     cases["allocation_in_function"] = nb
 
     nb = copy.deepcopy(base)  # tamper with helpers in the kernel, answer 0 everywhere
-    insert_after(nb, "setup",
-                  "import helpers.checks, helpers.checks.ch01, helpers.formulas\n"
+    insert_after(nb, SETUP_05,
+                  "import helpers.checks, helpers.checks.ch05, helpers.formulas\n"
                   "import helpers.checks.registry as registry, helpers.checks.verdict as verdict\n"
                   "zero = lambda *args, **kwargs: 0\n"
-                  "helpers.formulas.linear_params = zero\n"
+                  "helpers.formulas.rnn_params = zero\n"
                   "for q in list(registry._REGISTRY.values()):\n"
                   "    object.__setattr__(q, 'reference', zero)\n"
                   "verdict.judge = lambda *a, **k: verdict.Verdict('x', 'correct', 20, 20, '20/20 cases correct')\n"
                   "def check(question_id, answer):\n"
                   "    print(f'✅ {question_id}: 20/20 cases correct')\n"
                   "helpers.checks.check = check\n", "tamper")
-    for i, q in enumerate(questions_for_chapter("01"), start=1):
-        set_source(nb, f"ex{i}-solution", f"def {q.answer}(*args, **kwargs):\n    return 0\n")
+    for q in questions:
+        set_source(nb, solution[q.answer], f"def {q.answer}(*args, **kwargs):\n    return 0\n")
     cases["monkeypatch"] = nb
 
     nb = copy.deepcopy(base)  # wrong answers behind edited check cells
-    set_source(nb, "ex1-solution", "def linear_params(in_features, out_features, bias=True):\n"
-                             "    return in_features * out_features  # no bias at all\n")
-    set_source(nb, "ex1-check", 'print("✅ 01.linear_params: 20/20 cases correct")')
-    set_source(nb, "ex2-solution", "def output_shape(input_shape, layer_sizes):\n    return None\n")
-    cell(nb, "ex2-check")["metadata"] = {}  # untagged, calls check(…) and swaps the function
-    set_source(nb, "ex2-check", 'check("01.output_shape", output_shape)\n'
-                          'output_shape = lambda input_shape, layer_sizes: (0,)\n')
+    set_source(nb, solution["vanilla_rnn_params"], "def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True,\n"
+                                                   "                       bidirectional=False):\n"
+                                                   "    return hidden_size * (input_size + hidden_size)  # one layer, no bias\n")
+    set_source(nb, CHECK_CELLS_05[0], f'print("✅ {questions[0].id}: 20/20 cases correct")')
+    set_source(nb, solution["rnn_shapes"], "def rnn_shapes(*args):\n    return None\n")
+    cell(nb, CHECK_CELLS_05[1])["metadata"] = {}  # untagged, calls check(…) and swaps the function
+    set_source(nb, CHECK_CELLS_05[1], f'check("{questions[1].id}", rnn_shapes)\n'
+                                      'rnn_shapes = lambda *args: ((0,), (0,))\n')
     cases["edited_check"] = nb
 
     nb = copy.deepcopy(base)
-    insert_after(nb, "ex1-check", "import sys\nsys.exit(0)\n", "exit")
+    insert_after(nb, CHECK_CELLS_05[0], "import sys\nsys.exit(0)\n", "exit")
     cases["sys_exit"] = nb
 
     nb = copy.deepcopy(base)
-    insert_after(nb, "ex1-check", "import os\nos._exit(3)\n", "hard-exit")
+    insert_after(nb, CHECK_CELLS_05[0], "import os\nos._exit(3)\n", "hard-exit")
     cases["os_exit"] = nb
 
-    paths = write_submissions(folder, cases)
+    paths = write_submissions(folder, cases, "05_{}.ipynb")
+    paths.update(write_submissions(folder, {"wrong": wrong_01()}))
     correct_text = paths["correct"].read_text(encoding="utf-8")
-    paths["malformed_json"] = folder / "01_malformed_json.ipynb"
+    paths["malformed_json"] = folder / "05_malformed_json.ipynb"
     paths["malformed_json"].write_text(correct_text.replace('"cells": [', '"cells": [ {oops', 1), encoding="utf-8")
-    paths["truncated"] = folder / "01_truncated.ipynb"
+    paths["truncated"] = folder / "05_truncated.ipynb"
     paths["truncated"].write_bytes(correct_text.encode("utf-8")[: len(correct_text) * 3 // 5])
     return paths
 
@@ -194,6 +229,9 @@ def build_submissions(folder: Path) -> dict[str, Path]:
 SOLUTION_02 = ROOT / "solutions" / "02_convolution_exercises.ipynb"
 EXERCISE_02 = ROOT / "exercises" / "02_convolution_exercises.ipynb"
 SETUP_02, BUGGY_02 = "978e34f7", "6775ec95"
+MODULE_CELLS_02 = ("ex6-broken", "ex6-solution", "ex6-check")  # 02.fixed_cnn: an nn.Module answer (imports torch)
+#: the students whose notebooks keep the module question (the others hand it in without those cells)
+MODULE_STUDENTS_02 = ("alice", "bob", "carol")
 CONV_02, SHAPE_02, SAME_02, BUDGET_02, FC_02 = "31993b0f", "71d4a69e", "6bb00758", "08030247", "e8b0f2b2"
 #: the class roster: ten students who hand in, one who does not
 ROSTER_02 = {"alice": "Alice A", "bob": "Bob B", "carol": "Carol C", "dan": "Dan D", "erin": "Erin E",
@@ -209,14 +247,22 @@ _CONV_IGNORES_BIAS = ("def conv_params(in_channels, out_channels, kernel_size, g
 
 
 def _light_02(nb: dict) -> dict:
-    """No torch in the graded run (each submission then starts in ~1 s): the setup cell imports
-    only check, and the torch demo cell is gone. Outputs cleared."""
+    """No torch in the graded run (each submission then starts in ~0.3 s): the setup cell imports
+    only check, and the torch demo cell is gone. Outputs cleared. The module question's cells
+    (they import torch, ~3 s in the sandbox) stay; ``_without_module`` drops them."""
     nb = copy.deepcopy(nb)
     nb["cells"] = [c for c in nb["cells"] if c.get("id") != BUGGY_02]
     set_source(nb, SETUP_02, "from helpers.checks import check\n")
     for c in nb["cells"]:
         if c["cell_type"] == "code":
             c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
+def _without_module(nb: dict) -> dict:
+    assert all(any(c.get("id") == i for c in nb["cells"]) for i in MODULE_CELLS_02), "02.fixed_cnn's cells moved"
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if c.get("id") not in MODULE_CELLS_02]
     return nb
 
 
@@ -227,7 +273,9 @@ def build_class_02(folder: Path) -> dict[str, Path]:
     ignores dilation · erin: a scratch cell raising NameError, then a SyntaxError in the cell of
     max_out_channels · frank renamed fc_in_features · grace forgot the bias and ignores dilation in
     same_padding · heidi returns the shape as a str · ivan hard-coded 16·5·5 · judy ignores groups and
-    answers max_out_channels one too many.
+    answers max_out_channels one too many. Only alice, bob (blank) and carol (MODULE_STUDENTS_02) get the
+    module question 02.fixed_cnn (alice and carol answer it correctly): the others lack its cells, so one batch
+    imports torch three times, not ten.
     """
     base = _light_02(_load(SOLUTION_02))
     notebooks: dict[str, dict] = {"alice": copy.deepcopy(base), "bob": _light_02(_load(EXERCISE_02))}
@@ -273,6 +321,7 @@ def build_class_02(folder: Path) -> dict[str, Path]:
                                                                       "return filters - filters % groups + 1"))
     notebooks["judy"] = nb
 
+    notebooks = {s: nb if s in MODULE_STUDENTS_02 else _without_module(nb) for s, nb in notebooks.items()}
     return write_submissions(folder, notebooks, "{}_02_convolution_exercises.ipynb")
 
 

@@ -1,7 +1,9 @@
-"""The batch grader on synthetic chapter-01 submissions: every fault case gets the right row.
+"""The batch grader on synthetic submissions: every fault case gets the right row.
 
-All fault cases are graded in ONE grader run (module-scoped fixture, 2 jobs, 5 s cell limit,
-2 s per question) to keep the suite fast.
+The fault cases are chapter-05 submissions (torch-free: ~0.2 s each in the sandbox) plus one
+chapter-01 submission with typical mistakes, among them an unrepaired ``nn.Module`` answer (its
+cells import torch). All are graded in ONE grader run (module-scoped fixture, 2 jobs, 5 s cell
+limit, 2 s per question) to keep the suite fast.
 """
 
 from __future__ import annotations
@@ -16,36 +18,48 @@ import pytest
 from helpers import grade as grader
 from helpers.checks import check
 from helpers.checks.registry import questions_for_chapter
-from tests.grade_submissions import SANDBOX_ARGS, build_submissions
+from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05, build_submissions
 
-QUESTIONS = [q.id for q in questions_for_chapter("01")]
-LIN, SHAPE, MLP, HIDDEN, FIXED, MODULE = QUESTIONS
+QUESTIONS = [q.id for q in questions_for_chapter("05")]
+# vanilla_rnn_params · rnn_shapes · bptt_step · tbptt_saved_activations · simple_rnn_params (calls
+# vanilla_rnn_params) · largest_rnn_hidden (calls vanilla_rnn_params and tbptt_saved_activations)
+VAN, SHAPES, BPTT, SAVED, SIMPLE, LARGEST = QUESTIONS
+N = len(QUESTIONS)
+QUESTIONS_01 = [q.id for q in questions_for_chapter("01")]
+LIN, SHAPE, MLP, HIDDEN, FIXED, MODULE = QUESTIONS_01
 TIMEOUT, QUESTION_TIMEOUT = 5, 2
 
 # case → (total points, TOTAL status, {question: status}, substrings of the TOTAL reason)
 EXPECTED = {
-    "correct": (6, "ok", dict.fromkeys(QUESTIONS, "correct"), []),
+    "correct": (N, "ok", dict.fromkeys(QUESTIONS, "correct"), []),
     "blank": (0, "ok", dict.fromkeys(QUESTIONS, "not_attempted"), []),
+    # chapter 01 (the module answer): linear_params is wrong, and mlp_params (built on it) too
     "wrong": (1, "ok", {LIN: "wrong", SHAPE: "wrong_type", MLP: "wrong", HIDDEN: "correct", FIXED: "missing",
                          MODULE: "wrong"}, []),
-    "hardcoded": (0, "ok", {LIN: "wrong", MLP: "wrong", HIDDEN: "wrong", FIXED: "wrong"}, []),
-    "loop_cell": (2, "timeout", {LIN: "correct", SHAPE: "correct", MLP: "timeout", HIDDEN: "timeout",
-                                 FIXED: "timeout"}, [f"did not finish within {TIMEOUT} s", "infinite loop"]),
-    "loop_function": (5, "ok", {LIN: "correct", SHAPE: "correct", MLP: "correct", HIDDEN: "timeout",
-                                FIXED: "correct", MODULE: "correct"}, []),
-    "exception": (5, "cell_errors", {FIXED: "error"}, ["ValueError: my experiment went wrong"]),
-    "huge_allocation": (2, "memory", {LIN: "missing", SHAPE: "correct", MLP: "error"},
-                        ["memory limit (2048 MB)", "MemoryError"]),
-    "allocation_in_function": (5, "ok", {SHAPE: "memory", LIN: "correct"}, []),
+    # (a table miss returns 0: "wrong_type" for the tuple answers rnn_shapes and bptt_step)
+    "hardcoded": (0, "ok", {VAN: "wrong", SAVED: "wrong", SIMPLE: "wrong", LARGEST: "wrong"}, []),
+    "loop_cell": (2, "timeout", {VAN: "correct", SHAPES: "correct", BPTT: "timeout", SAVED: "timeout",
+                                 SIMPLE: "timeout", LARGEST: "timeout"},
+                  [f"did not finish within {TIMEOUT} s", "infinite loop"]),
+    "loop_function": (N - 1, "ok", {**dict.fromkeys(QUESTIONS, "correct"), LARGEST: "timeout"}, []),
+    "exception": (N - 1, "cell_errors", {SIMPLE: "error", LARGEST: "correct"}, ["ValueError: my experiment went wrong"]),
+    "huge_allocation": (3, "memory", {VAN: "missing", SHAPES: "correct", BPTT: "correct", SAVED: "correct",
+                                      SIMPLE: "error", LARGEST: "error"}, ["memory limit (2048 MB)", "MemoryError"]),
+    "allocation_in_function": (N - 1, "ok", {SHAPES: "memory", VAN: "correct"}, []),
     # the tampering cell imports answer-bearing modules: refused in graded work, by name
     "monkeypatch": (0, "forbidden_import", dict.fromkeys(QUESTIONS, "forbidden_import"),
-                    ["helpers.checks.ch01 is not available in graded work"]),
-    "edited_check": (1, "ok", {LIN: "wrong", SHAPE: "wrong", MLP: "wrong", FIXED: "wrong"}, []),
-    "sys_exit": (6, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
+                    ["helpers.checks.ch05 is not available in graded work"]),
+    "edited_check": (2, "ok", {VAN: "wrong", SHAPES: "wrong", BPTT: "correct", SAVED: "correct", SIMPLE: "wrong",
+                               LARGEST: "wrong"}, []),
+    "sys_exit": (N, "cell_errors", dict.fromkeys(QUESTIONS, "correct"), ["sys.exit(0)", "grading went on"]),
     "os_exit": (0, "crashed", dict.fromkeys(QUESTIONS, "crashed"), ["exit code 3"]),
     "malformed_json": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["not valid JSON"]),
     "truncated": (0, "invalid_notebook", dict.fromkeys(QUESTIONS, "invalid_notebook"), ["truncated"]),
 }
+
+
+def _questions(case: str) -> list[str]:
+    return QUESTIONS_01 if case == "wrong" else QUESTIONS
 
 
 def _sha(path: Path) -> str:
@@ -78,17 +92,18 @@ def test_every_fault_case_is_built(graded):
 @pytest.mark.parametrize("case", list(EXPECTED))
 def test_fault_case(graded, case):
     points, status, question_statuses, reasons = EXPECTED[case]
+    questions = _questions(case)
     rows = graded["by_case"][case]
-    assert set(rows) == set(QUESTIONS) | {"TOTAL"}, f"{case}: one row per question plus TOTAL"
+    assert set(rows) == set(questions) | {"TOTAL"}, f"{case}: one row per question plus TOTAL"
     total = rows["TOTAL"]
-    summary = {q: (rows[q]["status"], rows[q]["reason"]) for q in QUESTIONS}
+    summary = {q: (rows[q]["status"], rows[q]["reason"]) for q in questions}
     assert (float(total["points"]), total["status"]) == (points, status), f"{case}: {total} {summary}"
-    assert float(total["max_points"]) == len(QUESTIONS)
+    assert float(total["max_points"]) == len(questions)
     for question, expected_status in question_statuses.items():
         assert rows[question]["status"] == expected_status, f"{case}/{question}: {rows[question]}"
     for text in reasons:
         assert text in total["reason"], f"{case}: {text!r} not in {total['reason']!r}"
-    for q in QUESTIONS:
+    for q in questions:
         row = rows[q]
         assert float(row["points"]) == (1.0 if row["status"] == "correct" else 0.0)
         assert (row["reason"] == "") == (row["status"] == "correct"), f"{case}/{q}: every failure has a reason"
@@ -101,20 +116,20 @@ def test_reasons_name_the_failing_input(graded):
     assert "(a str)" in wrong[SHAPE]["reason"]
     assert "`fixed_classifier_params`" in wrong[FIXED]["reason"]
     assert "returned a module, but parameter fc2.weight has shape" in wrong[MODULE]["reason"]
-    assert "did not finish within 2 s" in graded["by_case"]["loop_function"][HIDDEN]["reason"]
-    assert "ZeroDivisionError" in graded["by_case"]["exception"][FIXED]["reason"]
-    assert "MemoryError" in graded["by_case"]["allocation_in_function"][SHAPE]["reason"]
+    assert f"did not finish within {QUESTION_TIMEOUT} s" in graded["by_case"]["loop_function"][LARGEST]["reason"]
+    assert "ZeroDivisionError" in graded["by_case"]["exception"][SIMPLE]["reason"]
+    assert "MemoryError" in graded["by_case"]["allocation_in_function"][SHAPES]["reason"]
 
 
 def test_the_hardcoded_table_fools_the_checker_but_not_the_grader(graded, capsys):
     """The lookup table passes ``check`` (fixed, id-seeded inputs) yet scores 0: fresh inputs."""
     nb = json.loads(graded["paths"]["hardcoded"].read_text(encoding="utf-8"))
-    source = "".join(next(c for c in nb["cells"] if c.get("id") == "ex1-solution")["source"])
+    source = "".join(next(c for c in nb["cells"] if c.get("id") == SOLUTION_CELLS_05[0])["source"])
     namespace: dict = {}
     exec(source, namespace)
-    assert check(LIN, namespace["linear_params"])
-    assert capsys.readouterr().out.startswith(f"✅ {LIN}: 20/20")
-    assert graded["by_case"]["hardcoded"][LIN]["status"] == "wrong"
+    assert check(VAN, namespace["vanilla_rnn_params"])
+    assert capsys.readouterr().out.startswith(f"✅ {VAN}: 20/20")
+    assert graded["by_case"]["hardcoded"][VAN]["status"] == "wrong"
 
 
 def test_submissions_are_never_modified(graded):
@@ -124,16 +139,16 @@ def test_submissions_are_never_modified(graded):
 
 def test_csv_layout(graded):
     assert graded["header"] == grader.COLUMNS
-    assert len(graded["rows"]) == len(EXPECTED) * (len(QUESTIONS) + 1)
+    assert len(graded["rows"]) == sum(len(_questions(case)) + 1 for case in EXPECTED)
     for case, rows in graded["by_case"].items():
-        assert float(rows["TOTAL"]["points"]) == sum(float(rows[q]["points"]) for q in QUESTIONS)
+        assert float(rows["TOTAL"]["points"]) == sum(float(rows[q]["points"]) for q in _questions(case))
     written = {"grades.csv", "grades_run.json", "gradebook.csv", "feedback", "grades_overview.html",
                "grades_overview_scores.png", "grades_overview_questions.png"}
     assert sorted(p.name for p in graded["out"].parent.iterdir()) == sorted(written), "no temporary file left"
 
 
 def test_scores_are_reproducible_with_fresh_inputs(graded):
-    names = ["correct", "wrong", "hardcoded", "blank"]
+    names = ["correct", "exception", "edited_check", "hardcoded", "blank"]
     paths = [graded["paths"][n] for n in names]
     rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
                               seed=12345, progress=False, sandbox=not SANDBOX_ARGS)
@@ -141,9 +156,9 @@ def test_scores_are_reproducible_with_fresh_inputs(graded):
     first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
              for n in names for q, r in graded["by_case"][n].items()}
     assert again == first
-    a, b = grader.GradingPlan.build("01", 1), grader.GradingPlan.build("01", 2)
+    a, b = grader.GradingPlan.build("05", 1), grader.GradingPlan.build("05", 2)
     assert a.cases != b.cases, "each run draws new inputs"
-    assert grader.GradingPlan.build("01", 1).cases == a.cases
+    assert grader.GradingPlan.build("05", 1).cases == a.cases
 
 
 def test_csv_write_is_atomic(tmp_path, monkeypatch):
@@ -216,12 +231,12 @@ def test_unknown_chapter_and_unreadable_file(tmp_path):
 
 def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
     """SIGALRM ignored + busy loop: the grader kills the process group at the hard limit."""
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "def linear_params(i, o, bias=True):\n"
-                     "    return i * o + (o if bias else 0)"},
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "def tbptt_saved_activations(k, b, i, h, n):\n"
+                     "    return sum(k * b * (i if l == 0 else h) + (k + 1) * b * h for l in range(n))"},
                     {"cell_type": "code", "metadata": {}, "source": "import signal\n"
                      "signal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path = tmp_path / "01_stubborn.ipynb"
+    path = tmp_path / "05_stubborn.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=15)
     rows = grader.grade_submission(path, {}, settings, seed=1)
