@@ -11,7 +11,7 @@ import random
 from typing import TYPE_CHECKING
 
 from helpers import cost
-from helpers.checks._gen import close_within
+from helpers.checks._gen import BUDGET_PLACES, budget_for_size, close_within, largest_fitting, log_uniform
 from helpers.checks.registry import Question, register
 
 if TYPE_CHECKING:
@@ -266,4 +266,62 @@ register(Question(
     hint="track the map through the chain: H' = (H + 2p − k) // s + 1 and the channels become out_channels. "
          "Parameters (C·O·k² + O) do not depend on H, MACs (O·H'·W'·C·k², your conv2d_macs) do: wide late layers "
          "own the parameters, early layers on large maps often do the work. Index from 0; on a tie, the earlier layer.",
+))
+
+
+# --------------------------------------------------------------------------- 8. the widest MLP under a budget
+
+def _mlp(in_features: int, hidden: int, out_features: int):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
+
+
+def _mlp_count(in_features: int, out_features: int):
+    """hidden → count_params of the MLP built by torch on meta (non-decreasing in hidden)."""
+    import torch
+
+    from helpers.counting import count_params
+
+    def count(hidden: int) -> int:
+        with torch.device("meta"):
+            return count_params(_mlp(in_features, hidden, out_features))
+
+    return count
+
+
+def widest_mlp_reference(in_features: int, out_features: int, budget: int):
+    """``Linear(in, h) → ReLU → Linear(h, out)`` with the largest h whose torch count is <= budget.
+
+    h is found by :func:`helpers.checks._gen.largest_fitting` over counts of MLPs built on meta
+    (h·(in + out + 1) + out parameters; the search never uses the closed form)."""
+    hidden = largest_fitting(_mlp_count(in_features, out_features), budget)
+    return _mlp(in_features, hidden, out_features)
+
+
+def _widest_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(8):
+        fin, fout = log_uniform(rng, 4, 1024), log_uniform(rng, 1, 100)
+        hidden = log_uniform(rng, 2, 4096)
+        # on the count of h, just below the count of h + 1, or strictly between: h + 1 never fits
+        budget = budget_for_size(rng, _mlp_count(fin, fout), hidden, BUDGET_PLACES[i % 3])
+        cases.append(((fin, fout, budget), {}))
+    return cases
+
+
+def _widest_probe(in_features: int, out_features: int, budget: int) -> dict:
+    """The student designs the module: parameters compared as shapes (h exact), output on (3, in)."""
+    return {"input": [3, in_features], "names": False}
+
+
+register(Question(
+    id="11.widest_mlp",
+    title="Choose a config under a budget: return the widest Linear → ReLU → Linear that fits",
+    cases=_widest_cases,
+    reference=widest_mlp_reference,
+    probe=_widest_probe,
+    hint="the MLP holds h·in + h (first Linear) + h·out + out (second Linear) parameters: solve "
+         "h·(in_features + out_features + 1) + out_features <= budget for the LARGEST integer h "
+         "(floor division), then check count_params of your module is <= budget and that h + 1 would not fit.",
 ))

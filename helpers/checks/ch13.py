@@ -237,3 +237,65 @@ register(Question(
          "32/(block_size·256) (QLoRA: 4.127 for NF4). Bytes = num_params·bits per weight / 8.",
     compare=close_within(1e-12),
 ))
+
+
+# --------------------------------------------------------------------------- 7. a LoRA linear in torch
+
+#: the LoRA alpha of the exercise: the update is scaled by LORA_ALPHA / rank (peft's lora_alpha / r)
+LORA_ALPHA = 16
+
+
+def lora_linear_reference(in_features: int, out_features: int, rank: int):
+    """A frozen ``nn.Linear`` ``base`` plus a trainable rank-r update (Hu et al. 2021, arXiv:2106.09685, eq. 3).
+
+    ``forward(x) = base(x) + lora_B(lora_A(x)) · (LORA_ALPHA / rank)`` — peft's ``LoraLayer`` with
+    ``lora_alpha = LORA_ALPHA`` and no dropout; ``lora_A: in → r``, ``lora_B: r → out``, both without bias.
+    Shapes: (…, in_features) → (…, out_features). Trainable: r·(in + out); frozen: in·out + out.
+    """
+    from torch import nn
+
+    class LoRALinear(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = nn.Linear(in_features, out_features)
+            self.base.requires_grad_(False)                               # the pretrained weight stays frozen
+            self.lora_A = nn.Linear(in_features, rank, bias=False)        # (…, in) → (…, r)
+            self.lora_B = nn.Linear(rank, out_features, bias=False)       # (…, r) → (…, out)
+            self.scaling = LORA_ALPHA / rank
+
+        def forward(self, x):
+            return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling  # (…, out)
+
+    return LoRALinear()
+
+
+def _lora_linear_cases(rng: random.Random) -> list:
+    cases = []
+    for _ in range(8):
+        rank = rng.choice([1, 2, 4, 8, 16, 32])
+        fin = log_uniform(rng, 8, 512)
+        while fin == rank:
+            fin = log_uniform(rng, 8, 512)
+        fout = log_uniform(rng, 8, 512)
+        while fout in (fin, rank):  # swapped A/B shapes would pass where in == out
+            fout = log_uniform(rng, 8, 512)
+        cases.append(((fin, fout, rank), {}))
+    return cases
+
+
+def _lora_linear_probe(in_features: int, out_features: int, rank: int) -> dict:
+    """A (3, 5, in) batch of sequences; 6 output values on fixed weights (a missing scaling changes them)."""
+    return {"input": [3, 5, in_features], "values": 6}
+
+
+register(Question(
+    id="13.lora_linear",
+    title="Repair a LoRA layer in torch: return the fixed LoRALinear",
+    cases=_lora_linear_cases,
+    reference=lora_linear_reference,
+    probe=_lora_linear_probe,
+    hint=f"lora_A maps in_features → rank and lora_B maps rank → out_features (both bias=False), so "
+         f"lora_B(lora_A(x)) has the base's output shape; freeze the base with base.requires_grad_(False) "
+         f"so only rank·(in_features + out_features) parameters are trainable; scale the update by "
+         f"{LORA_ALPHA} / rank.",
+))

@@ -276,3 +276,46 @@ register(Question(
          "and return the last side that fitted (0 if even side = patch_size does not fit). A budget exactly "
          "equal to a size's MACs still fits.",
 ))
+
+
+# --------------------------------------------------------------------------- 8. repair a basic block in torch
+
+def fixed_basic_block_reference(in_channels: int, out_channels: int, stride: int):
+    """helpers.models.resnet.BasicBlock (torchvision's layout): a 1×1 conv + BatchNorm projection
+    ``downsample`` only when stride ≠ 1 or in_channels ≠ out_channels, else the identity (None)."""
+    from helpers.models.resnet import BasicBlock
+
+    return BasicBlock(in_channels, out_channels, stride)
+
+
+def _fixed_block_cases(rng: random.Random) -> list:
+    cases = []
+    for i in range(8):
+        out_channels = log_uniform(rng, 4, 64)
+        if i % 3 == 0:  # identity shortcut: same channels, stride 1 (an always-on projection fails here)
+            cases.append(((out_channels, out_channels, 1), {}))
+            continue
+        stride = 2 if i % 3 == 1 else 1
+        in_channels = log_uniform(rng, 4, 64)
+        while stride == 1 and in_channels == out_channels:  # a channel change must need the projection
+            in_channels = log_uniform(rng, 4, 64)
+        cases.append(((in_channels, out_channels, stride), {}))
+    return cases
+
+
+def _fixed_block_probe(in_channels: int, out_channels: int, stride: int) -> dict:
+    """A (2, C_in, 6, 6) batch (B = 2 ≠ the 6×6 map); 6 output values on fixed weights, eval mode."""
+    return {"input": [2, in_channels, 6, 6], "values": 6}
+
+
+register(Question(
+    id="14.fixed_basic_block",
+    title="Repair a ResNet basic block in torch: return the block with the right shortcut",
+    cases=_fixed_block_cases,
+    reference=fixed_basic_block_reference,
+    probe=_fixed_block_probe,
+    timeout=_FIRST_META,
+    hint="out + identity needs identity of shape (B, out_channels, H', W'): when stride ≠ 1 or in_channels ≠ "
+         "out_channels, set downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), "
+         "nn.BatchNorm2d(out_channels)); otherwise keep downsample = None (the identity adds no parameters).",
+))
