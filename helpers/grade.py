@@ -70,11 +70,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from helpers.checks import protocol
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, not_callable_message
-from helpers.checks.registry import Question, make_cases, questions_for_chapter
+from helpers.checks.registry import Question, all_questions, make_cases, questions_for_chapter
 from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.overview)
 from helpers.checks.verdict import (References, count_passed, is_memory_error, judge, matches, probes,
                                     reference_answers)
@@ -133,8 +133,14 @@ class GradingPlan:
     references: dict[str, References]
 
     @classmethod
-    def build(cls, chapter: str, seed: int) -> "GradingPlan":
+    def build(cls, chapter: str, seed: int, only: Optional[Sequence[str]] = None) -> "GradingPlan":
+        """`only`: grade just these question ids (those of other chapters are ignored here)."""
         questions = questions_for_chapter(chapter)
+        if only is not None:
+            questions = [q for q in questions if q.id in set(only)]
+            if not questions:
+                raise ValueError(f"none of the questions to grade ({', '.join(only)}) is in chapter {chapter}; its "
+                                 f"questions: {', '.join(q.id for q in questions_for_chapter(chapter))}")
         cases, references = {}, {}
         for q in questions:
             cs = make_cases(q, random.Random(f"grade:{seed}:{q.id}"))
@@ -794,11 +800,12 @@ class CsvLog:
 def grade(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memory_mb: int = 2048,
           seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
           progress: bool = True, sandbox: bool = True, out: Optional[Path] = None,
-          resume: bool = False, partial: bool = False) -> tuple[list[Row], int]:
+          resume: bool = False, partial: bool = False,
+          questions: Optional[Sequence[str]] = None) -> tuple[list[Row], int]:
     """Grade `paths`; returns (CSV rows in input order, seed used). See :func:`grade_class`."""
     batch = grade_class(paths, jobs=jobs, timeout=timeout, memory_mb=memory_mb, seed=seed, chapter=chapter,
                         question_timeout=question_timeout, progress=progress, sandbox=sandbox, out=out,
-                        resume=resume, partial=partial)
+                        resume=resume, partial=partial, questions=questions)
     return [row for sub in batch.reports for row in rows_of(sub, batch.sandbox)], batch.seed
 
 
@@ -806,12 +813,13 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
                 seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
                 progress: bool = True, sandbox: bool = True, out: Optional[Path] = None, resume: bool = False,
                 partial: bool = False, roster: Optional[dict[str, str]] = None,
-                id_pattern: Optional[str] = None) -> ClassReport:
+                id_pattern: Optional[str] = None, questions: Optional[Sequence[str]] = None) -> ClassReport:
     """Grade `paths` (in parallel with `jobs` sandboxes) into a :class:`ClassReport` (input order).
 
     With `out`, each submission's rows are appended to that CSV as soon as it is graded (and with
     `resume`, submissions it already grades completely are skipped: their reports are rebuilt from
-    its rows). `partial`: points proportional to the cases passed. Raises
+    its rows). `partial`: points proportional to the cases passed. `questions`: grade only these
+    question ids (e.g. the ones assigned; ``--questions``); an unknown id is a ValueError. Raises
     :class:`SandboxUnavailable` when `sandbox` is on and no sandbox can be created here.
     """
     from helpers.gradebook import student_id
@@ -820,6 +828,11 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
         seed = random.SystemRandom().randrange(2**32)
     if chapter is not None:
         chapter = f"{int(chapter):02d}"
+    if questions is not None:
+        unknown = [qid for qid in questions if qid not in {q.id for q in all_questions()}]
+        if unknown:
+            raise ValueError(f"unknown question id(s): {', '.join(unknown)} (ids look like 05.rnn_shapes: "
+                             f"the names in each exercise notebook's check cells)")
     python = _kernel_python()
     problem = unavailable_reason(python) if sandbox else None
     if problem is not None:
@@ -848,7 +861,7 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
         plans: dict[str, GradingPlan] = {}
         for sub in subs:  # in this thread, up front (torch imports, reference answers)
             if sub.chapter is not None and sub.chapter not in plans:
-                plans[sub.chapter] = GradingPlan.build(sub.chapter, seed)
+                plans[sub.chapter] = GradingPlan.build(sub.chapter, seed, questions)
         results = _grade_all(todo, plans, settings, seed, jobs, progress, log)
         fresh = {(s.name, s.sha256): results[i] for i, s in enumerate(todo)}
         reports = []
@@ -969,6 +982,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission (default 2048)")
     parser.add_argument("--chapter", help="grade every submission as this chapter (default: from the notebook)")
     parser.add_argument("--seed", type=int, help="random inputs' seed (default: fresh each run; saved in <out>_run.json)")
+    parser.add_argument("--questions", type=lambda text: [q.strip() for q in text.split(",") if q.strip()],
+                        help="grade only these question ids, comma-separated (e.g. the ones you assigned); "
+                             "default: every question of the chapter")
     parser.add_argument("--partial", action="store_true",
                         help="partial credit: a question's points proportional to the cases passed "
                              "(default: all or nothing)")
@@ -992,7 +1008,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         batch = grade_class(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                             seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
                             progress=not args.quiet, sandbox=not args.no_sandbox, out=args.out,
-                            resume=args.resume, partial=args.partial, roster=roster, id_pattern=args.id_pattern)
+                            resume=args.resume, partial=args.partial, roster=roster, id_pattern=args.id_pattern,
+                            questions=args.questions)
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """Synthetic submissions for the grader's tests (built from the solutions notebooks).
 
-``build_submissions(folder)`` writes one ``05_<case>.ipynb`` per fault case (chapter 05: six
-torch-free questions, so each case runs in ~0.2 s in the sandbox and the tests can use short time
-limits) plus ``01_wrong.ipynb``, the one chapter-01 case: its mistakes include an unrepaired
+``build_submissions(folder)`` writes one ``05_<case>.ipynb`` per fault case (chapter 05 without its
+torch-code question: six torch-free questions, so each case runs in ~0.2 s in the sandbox and the
+tests can use short time limits; they are graded with ``questions=`` those six) plus ``01_wrong.ipynb``, the one chapter-01 case: its mistakes include an unrepaired
 ``nn.Module`` answer (01.fixed_mlp), whose cell imports torch (~3 s in the sandbox). It returns
 {case: path}. Each case edits the real solutions notebook the way a student (or a cheater, or a
 broken laptop) would; ``EXPECTED`` in tests/test_grade.py lists what the grader must answer.
@@ -94,13 +94,35 @@ def base_submission() -> dict:
     return _cleared(base)
 
 
-def base_submission_05() -> dict:
-    """The chapter-05 solutions notebook without outputs (no torch anywhere): full marks. Checks
-    that its cells are still where SOLUTION_CELLS_05 / CHECK_CELLS_05 say (one per question)."""
+#: chapter 05's torch-code question (an nn.Module answer): its cells import torch (~2 s per submission
+#: in the sandbox), so the fault cases leave them out and are graded on the other questions only
+MODULE_PREFIX_05 = "sol05-fixed-rnn-classifier-"
+
+
+def questions_05() -> list:
+    """Chapter 05's questions without the nn.Module one: what the fault cases are graded on
+    (``grade(..., questions=[q.id for q in questions_05()])``)."""
     from helpers.checks.registry import questions_for_chapter
 
-    base = _cleared(_load(SOLUTION_05))
-    questions = questions_for_chapter("05")
+    return [q for q in questions_for_chapter("05") if q.probe is None]
+
+
+def _without_torch_05(nb: dict) -> dict:
+    """`nb` (chapter 05's solutions or exercises) without its torch-code question's cells."""
+    ids = [str(c.get("id", "")) for c in nb["cells"]]
+    modules = [c for c, i in zip(nb["cells"], ids) if i.startswith(MODULE_PREFIX_05)]
+    assert modules and not any("import torch" in _source(c) for c in nb["cells"] if c not in modules), \
+        "chapter 05's torch cells moved: update MODULE_PREFIX_05"
+    nb["cells"] = [c for c in nb["cells"] if c not in modules]
+    return nb
+
+
+def base_submission_05() -> dict:
+    """The chapter-05 solutions notebook without outputs and without its torch-code question's cells
+    (no torch anywhere): full marks on :func:`questions_05`. Checks that its cells are still where
+    SOLUTION_CELLS_05 / CHECK_CELLS_05 say (one per question)."""
+    base = _without_torch_05(_cleared(_load(SOLUTION_05)))
+    questions = questions_05()
     assert len(questions) == len(SOLUTION_CELLS_05), "chapter 05 has a new question: add its cells here"
     for q, solution, check_cell in zip(questions, SOLUTION_CELLS_05, CHECK_CELLS_05):
         assert _source(cell(base, solution)).startswith(f"def {q.answer}("), solution
@@ -136,15 +158,13 @@ def wrong_01() -> dict:
 
 def build_submissions(folder: Path) -> dict[str, Path]:
     """Chapter-05 fault cases ``05_<case>.ipynb`` plus the chapter-01 ``01_wrong.ipynb``; {case: path}."""
-    from helpers.checks.registry import questions_for_chapter
-
     base = base_submission_05()
-    questions = questions_for_chapter("05")
+    questions = questions_05()
     solution = dict(zip((q.answer for q in questions), SOLUTION_CELLS_05))  # answer name → its cell
     cases: dict[str, dict] = {}
 
     cases["correct"] = copy.deepcopy(base)
-    cases["blank"] = _cleared(_load(EXERCISE_05))
+    cases["blank"] = _without_torch_05(_cleared(_load(EXERCISE_05)))
 
     nb = copy.deepcopy(base)  # answers looked up from the checker's (fixed) inputs
     for q in questions:

@@ -245,7 +245,7 @@ def test_the_sandboxed_grader_grades_module_answers(tmp_path):
         cases[name] = nb
     paths = write_submissions(tmp_path / "in", cases)
     out = tmp_path / "grades.csv"
-    batch = grader.grade_class(list(paths.values()), jobs=2, timeout=5, question_timeout=1, out=out, progress=False)
+    batch = grader.grade_class(list(paths.values()), jobs=2, timeout=20, question_timeout=3, out=out, progress=False)
     patterns = question_patterns(batch)["01.fixed_mlp"]
     assert patterns["wrong parameter shape (fc2.weight)"] == 1 and patterns["right shapes, different forward"] == 1
     results = {Path(sub.submission).stem.split("01_")[-1]: {q.id: q for q in sub.questions} for sub in batch.reports}

@@ -18,9 +18,9 @@ import pytest
 from helpers import grade as grader
 from helpers.checks import check
 from helpers.checks.registry import questions_for_chapter
-from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05, build_submissions
+from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05, build_submissions, questions_05
 
-QUESTIONS = [q.id for q in questions_for_chapter("05")]
+QUESTIONS = [q.id for q in questions_05()]  # chapter 05 without its torch-code question (--questions)
 # vanilla_rnn_params · rnn_shapes · bptt_step · tbptt_saved_activations · simple_rnn_params (calls
 # vanilla_rnn_params) · largest_rnn_hidden (calls vanilla_rnn_params and tbptt_saved_activations)
 VAN, SHAPES, BPTT, SAVED, SIMPLE, LARGEST = QUESTIONS
@@ -74,7 +74,8 @@ def graded(tmp_path_factory):
     listing = sorted(p.name for p in folder.iterdir())
     out = tmp_path_factory.mktemp("out") / "grades.csv"
     argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", str(TIMEOUT),
-                                               "--question-timeout", str(QUESTION_TIMEOUT), "--quiet"] + SANDBOX_ARGS
+                                               "--question-timeout", str(QUESTION_TIMEOUT), "--quiet",
+                                               "--questions", ",".join(QUESTIONS + QUESTIONS_01)] + SANDBOX_ARGS
     assert grader.main(argv) == 0
     with out.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -151,7 +152,7 @@ def test_scores_are_reproducible_with_fresh_inputs(graded):
     names = ["correct", "exception", "edited_check", "hardcoded", "blank"]
     paths = [graded["paths"][n] for n in names]
     rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
-                              seed=12345, progress=False, sandbox=not SANDBOX_ARGS)
+                              seed=12345, progress=False, sandbox=not SANDBOX_ARGS, questions=QUESTIONS)
     again = {(r.submission, r.question): (r.points, r.status) for r in rows}
     first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
              for n in names for q, r in graded["by_case"][n].items()}
@@ -353,7 +354,7 @@ def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, mon
     assert graded == [b, c], "a is complete in the CSV: skipped"
     final = grader.read_csv(out)
     assert [r.submission for r in final if r.question == "TOTAL"] == [str(a), str(b), str(c)]
-    assert len(final) == 3 * (len(QUESTIONS) + 1)
+    assert len(final) == 3 * (len(QUESTIONS_01) + 1)
     assert {r.sandbox for r in final} == {"NONE (--no-sandbox)"}
     assert "WITHOUT a sandbox" in grader.summary(rows, 1.0, 0, 1, out, sandboxed=False)
 
@@ -414,3 +415,14 @@ def test_the_grader_does_not_import_nbclient():
     code = "import sys, helpers.grade; print(sorted(m for m in sys.modules if m.startswith('nbclient')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=grader.ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-500:]
+
+
+def test_questions_grades_only_the_ids_given_and_refuses_unknown_ones(tmp_path, capsys):
+    path = _invalid(tmp_path / "05_a.ipynb")
+    rows, _ = grader.grade([path], sandbox=False, progress=False, questions=QUESTIONS[:2])
+    assert [r.question for r in rows] == QUESTIONS[:2] + ["TOTAL"]
+    out = tmp_path / "g.csv"
+    assert grader.main([str(path), "--out", str(out), "--quiet", "--no-sandbox", "--questions", "05.nope"]) == 2
+    assert "unknown question id(s): 05.nope" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(ValueError, match="none of the questions to grade"):
+        grader.grade([path], sandbox=False, progress=False, questions=QUESTIONS_01[:1])
