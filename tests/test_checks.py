@@ -325,3 +325,19 @@ def test_mlp_params_reference_counts_real_modules():
     model = nn.Sequential(nn.Linear(7, 5, bias=False), nn.ReLU(), nn.Linear(5, 3, bias=False))
     assert ref(sizes, bias=False) == count_params(model)
     assert ref(sizes) == sum(formulas.linear_params(a, b) for a, b in zip(sizes, sizes[1:]))
+
+
+def test_every_chapter_has_a_question_answered_with_torch_code():
+    """Issue 17: each exercise notebook asks for PyTorch code at least once — an nn.Module answer
+    (graded by its description), or (chapter 12) a function written with torch whose solution
+    cell imports it."""
+    chapters = sorted({q.chapter for q in QUESTIONS})
+    assert chapters == [f"{n:02d}" for n in range(1, 15)]
+    for chapter in chapters:
+        modules = [q.id for q in QUESTIONS if q.chapter == chapter and q.probe is not None]
+        if chapter == "12":
+            nb = json.loads(_solutions_notebook(chapter).read_text(encoding="utf-8"))
+            solution = next("".join(c["source"]) for c in nb["cells"] if "def gqa_attention(" in "".join(c["source"]))
+            assert "torch" in solution and "### BEGIN SOLUTION" in solution
+        else:
+            assert modules, f"chapter {chapter} has no question answered with an nn.Module"
