@@ -253,14 +253,20 @@ def _module_problem(want: dict, got: Any) -> Optional[tuple[str, str]]:
     elif list(want_params) != list(got_params):
         missing = [n for n in want_params if n not in got_params]
         extra = [n for n in got_params if n not in want_params]
-        text = "its parameters are named " + (", ".join(list(got_params)[:6]) or "(none)")
-        text += f", expected {', '.join(list(want_params)[:6])}"
-        if missing:
-            text += f" (missing {missing[0]})"
-        elif extra:
-            text += f" ({extra[0]} should not be there)"
         kind = f"missing layer ({missing[0]})" if missing else f"extra layer ({extra[0]})" if extra else "layers reordered"
-        return kind, text + " — keep the original layer names, change only what is wrong"
+        if missing and extra:  # renamed layers: show both lists (only the differences would hide the pattern)
+            text = ("its parameters are named " + ", ".join(list(got_params)[:6]) + f", expected "
+                    f"{', '.join(list(want_params)[:6])} (missing {missing[0]}) — keep the original layer names, "
+                    f"change only what is wrong")
+        elif missing:
+            text = (f"it lacks {len(missing)} parameter(s) the repaired module has (missing "
+                    f"{', '.join(missing[:3])}{', …' if len(missing) > 3 else ''})")
+        elif extra:
+            text = f"it has {len(extra)} parameter(s) the repaired module does not have ({extra[0]} should not be there)"
+        else:
+            text = (f"its layers are registered in another order ({', '.join(list(got_params)[:4])}, …; expected "
+                    f"{', '.join(list(want_params)[:4])}, …) — keep the original order of the layers")
+        return kind, text
     for name, shape in want_params.items() if want.get("names") is not False else ():
         if got_params[name] != shape:
             return (f"wrong parameter shape ({name})",
