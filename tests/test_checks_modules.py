@@ -16,6 +16,7 @@ from torch import nn
 
 from helpers import grade as grader
 from helpers.checks import check, checker_rng
+from tests._feedback import assert_friendly_failure
 from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module, module_summary
 from helpers.checks.protocol import run_cases
 from helpers.checks.registry import get, make_cases
@@ -105,10 +106,7 @@ def _fixed_cnn(c, h, w, k):
     ("02.fixed_cnn", BrokenCNN, "wrong", "parameter fc.weight has shape"),
 ])
 def test_a_wrong_module_gets_friendly_feedback(capsys, question, answer, status, words):
-    result = check(question, answer)
-    out = capsys.readouterr().out
-    assert result.status == status and words in out, out
-    assert "Traceback" not in out and "Hint:" in out
+    assert_friendly_failure(capsys, question, answer, status, words)
 
 
 def test_a_module_whose_forward_still_fails_is_named_with_its_error():

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from helpers.checks import check
+from tests._feedback import assert_friendly_failure
 from helpers.checks.module_answer import build_and_describe, describe_module
 from helpers.checks.registry import get
 from helpers.models.mamba import MambaBlock
@@ -201,10 +202,7 @@ def test_the_repairs_pass(capsys, question, answer):
     ("10.fixed_mamba_mixer", unpadded_mamba_mixer, "wrong", "returned a module, but its forward on an input of shape"),
 ])
 def test_a_wrong_module_gets_friendly_feedback(capsys, question, answer, status, words):
-    result = check(question, answer)
-    out = capsys.readouterr().out
-    assert result.status == status and words in out, out
-    assert "Traceback" not in out and "Hint:" in out
+    assert_friendly_failure(capsys, question, answer, status, words)
 
 
 def test_the_broken_attention_has_the_right_shape_and_mixes_the_batch():

@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from helpers.checks import check
+from tests._feedback import assert_friendly_failure
 from helpers.checks.module_answer import build_and_describe, describe_module
 from helpers.checks.registry import get, make_cases
 
@@ -32,10 +33,7 @@ def shapes(desc_or_module):
 
 
 def assert_fails(capsys, question_id, answer, words):
-    result = check(question_id, answer)
-    out = capsys.readouterr().out
-    assert result.status == "wrong" and words in out, out
-    assert "Traceback" not in out and "Hint:" in out
+    assert_friendly_failure(capsys, question_id, answer, "wrong", words)
 
 
 # --------------------------------------------------------------------------- 11.widest_mlp

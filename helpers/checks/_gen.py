@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal
 from helpers.checks.registry import Call
 
 __all__ = ["log_uniform", "largest_fitting", "budget_for_size", "BUDGET_PLACES", "BudgetPlace",
-           "rnn_config_cases", "sequence_model_cases", "close", "close_within", "Call"]
+           "rnn_config_cases", "sequence_model_cases", "image_classifier_probe", "close", "close_within", "Call"]
 
 #: Where :func:`budget_for_size` puts a budget relative to the counts of `size` and the next size.
 BudgetPlace = Literal["exact", "last", "between"]
@@ -188,3 +188,9 @@ def close_within(rel_tol: float, abs_tol: float = 0.0) -> Callable[[Any, Any], b
 
     compare.__doc__ = f"close(expected, got, rel_tol={rel_tol}, abs_tol={abs_tol})"
     return compare
+
+
+def image_classifier_probe(channels: int, height: int, width: int, classes: int) -> dict:
+    """The probe of a module answer that classifies images (02.fixed_cnn, 03.fixed_pool_cnn): a batch
+    of 2 images of the case's size; 6 output values on fixed weights."""
+    return {"input": [2, channels, height, width], "values": 6}

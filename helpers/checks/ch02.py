@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import budget_for_size, largest_fitting
+from helpers.checks._gen import budget_for_size, image_classifier_probe, largest_fitting
 from helpers.checks.registry import Question, register
 
 # --------------------------------------------------------------------------- 1. conv_params
@@ -224,17 +224,12 @@ def _fixed_cnn_cases(rng: random.Random) -> list:
             for _ in range(8)]
 
 
-def _fixed_cnn_probe(channels: int, height: int, width: int, classes: int) -> dict:
-    """A batch of 2 images of the case's size; 6 output values on fixed weights."""
-    return {"input": [2, channels, height, width], "values": 6}
-
-
 register(Question(
     id="02.fixed_cnn",
     title="Repair a broken CNN: return the module with the right Linear in_features",
     cases=_fixed_cnn_cases,
     reference=fixed_cnn_reference,
-    probe=_fixed_cnn_probe,
+    probe=image_classifier_probe,
     hint="follow the shape: a 5×5 conv without padding makes H → H − 4, the 2×2 max-pool halves it "
          "rounding down, and flatten gives 8·⌊(H−4)/2⌋·⌊(W−4)/2⌋ features.",
 ))

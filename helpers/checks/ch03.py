@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from helpers import formulas, shapes
-from helpers.checks._gen import budget_for_size, largest_fitting, largest_fitting_all, log_uniform
+from helpers.checks._gen import budget_for_size, image_classifier_probe, largest_fitting, largest_fitting_all, log_uniform
 from helpers.checks.registry import Question, register
 
 
@@ -304,17 +304,12 @@ def _fixed_pool_cnn_cases(rng: random.Random) -> list:
     return cases
 
 
-def _fixed_pool_cnn_probe(channels: int, height: int, width: int, classes: int) -> dict:
-    """A batch of 2 images of the case's size; 6 output values on fixed weights."""
-    return {"input": [2, channels, height, width], "values": 6}
-
-
 register(Question(
     id="03.fixed_pool_cnn",
     title="Repair a broken two-pool CNN: return the module with the right Linear in_features",
     cases=_fixed_pool_cnn_cases,
     reference=fixed_pool_cnn_reference,
-    probe=_fixed_pool_cnn_probe,
+    probe=image_classifier_probe,
     hint="a 3×3 conv with padding=1 keeps H and W; EACH MaxPool2d(2) halves them rounding down, and "
          "there are two: fc's in_features is 16·((H // 2) // 2)·((W // 2) // 2). Keep the names "
          "conv1/conv2/pool/fc.",
