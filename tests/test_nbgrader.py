@@ -24,9 +24,11 @@ CHAPTER = "05"
 N05 = len(questions_for_chapter(CHAPTER))  # one point per chapter-05 question
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "05_rnn_bptt"
-FORGOT_BIAS = ("def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):\n"
+# a typical mistake that is wrong on EVERY input (both graders draw fresh random inputs: a mistake
+# that only some inputs expose, such as ignoring bias=False, can pass one grader's draw and not the other's)
+FORGOT_W_HH = ("def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):\n"
                "    D, H = (2 if bidirectional else 1), hidden_size\n"
-               "    return sum(D * (H * (input_size if layer == 0 else D * H) + H * H + 2 * H)  # ignores bias=False\n"
+               "    return sum(D * (H * (input_size if layer == 0 else D * H) + (2 * H if bias else 0))  # no W_hh\n"
                "               for layer in range(num_layers))\n")
 
 
@@ -73,7 +75,7 @@ def course(tmp_path_factory):
         name = f"{TOPIC}_exercises.ipynb"
         mistake = json.loads((course / "source" / TOPIC / name).read_text(encoding="utf-8"))
         cell = next(c for c in mistake["cells"] if c.get("id") == SOLUTION_CELLS_05[0])
-        cell["source"] = FORGOT_BIAS
+        cell["source"] = FORGOT_W_HH
         students = {"solution": (course / "source" / TOPIC / name).read_text(encoding="utf-8"),
                     "blank": (course / "release" / TOPIC / name).read_text(encoding="utf-8"),
                     "mistake": json.dumps(mistake)}
@@ -104,7 +106,7 @@ def test_the_export_is_an_nbgrader_course(course):
 
 def test_nbgrader_scores_equal_the_graders(course):
     assert course["nbgrader"]["solution"] == N05 and course["nbgrader"]["blank"] == 0
-    assert 0 < course["nbgrader"]["mistake"] < N05  # linear_params wrong (and what builds on it)
+    assert 0 < course["nbgrader"]["mistake"] < N05  # vanilla_rnn_params wrong (and what builds on it)
     assert course["nbgrader"] == course["grader"]
 
 
