@@ -137,7 +137,8 @@ class GradingPlan:
         """`only`: grade just these question ids (those of other chapters are ignored here)."""
         questions = questions_for_chapter(chapter)
         if only is not None:
-            questions = [q for q in questions if q.id in set(only)]
+            wanted = set(only)
+            questions = [q for q in questions if q.id in wanted]
             if not questions:
                 raise ValueError(f"none of the questions to grade ({', '.join(only)}) is in chapter {chapter}; its "
                                  f"questions: {', '.join(q.id for q in questions_for_chapter(chapter))}")
@@ -829,7 +830,8 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     if chapter is not None:
         chapter = f"{int(chapter):02d}"
     if questions is not None:
-        unknown = [qid for qid in questions if qid not in {q.id for q in all_questions()}]
+        known = {q.id for q in all_questions()}
+        unknown = [qid for qid in questions if qid not in known]
         if unknown:
             raise ValueError(f"unknown question id(s): {', '.join(unknown)} (ids look like 05.rnn_shapes: "
                              f"the names in each exercise notebook's check cells)")

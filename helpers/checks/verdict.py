@@ -267,10 +267,11 @@ def _module_problem(want: dict, got: Any) -> Optional[tuple[str, str]]:
             text = (f"its layers are registered in another order ({', '.join(list(got_params)[:4])}, …; expected "
                     f"{', '.join(list(want_params)[:4])}, …) — keep the original order of the layers")
         return kind, text
-    for name, shape in want_params.items() if want.get("names") is not False else ():
-        if got_params[name] != shape:
-            return (f"wrong parameter shape ({name})",
-                    f"parameter {name} has shape {_shape(got_params[name])}, expected {_shape(shape)}")
+    if want.get("names") is not False:  # (names=False: the multiset of shapes was compared above)
+        for name, shape in want_params.items():
+            if got_params[name] != shape:
+                return (f"wrong parameter shape ({name})",
+                        f"parameter {name} has shape {_shape(got_params[name])}, expected {_shape(shape)}")
     if got.get("count") != want.get("count"):
         return "wrong parameter count", f"it has {got.get('count')} parameters, expected {want.get('count')}"
     if "trainable" in want and got.get("trainable") != want["trainable"]:
