@@ -14,7 +14,7 @@ import os
 import socket
 from typing import Any, Callable
 
-__all__ = ["free_port", "run", "zero1_optimizer_state_bytes"]
+__all__ = ["free_port", "run", "zero1_optimizer_state_bytes", "fsdp_shard_numel"]
 
 
 def free_port() -> int:
@@ -97,3 +97,21 @@ def zero1_optimizer_state_bytes(rank: int, world_size: int, sizes: list) -> dict
                                         for p in g["params"]) if s)
     return {"state_bytes": int(nbytes), "local_numel": int(numel),
             "num_params": int(sum(p.numel() for p in model.parameters()))}
+
+
+def fsdp_shard_numel(rank: int, world_size: int, sizes: list) -> dict:
+    """ZeRO-3 measured: elements of each parameter this rank holds under FSDP2 ``fully_shard``.
+
+    FSDP2 shards every parameter on dim 0 (``torch.chunk`` semantics): each rank's local shard
+    (``DTensor.to_local()``) has ``ceil(dim0 / N_d)`` rows, the last ranks fewer (or none), and the
+    padded size ``N_d·ceil(dim0/N_d)·row`` is what the all-gather moves. Returns per parameter name
+    the local numel and the full numel.
+    """
+    import torch
+    from torch import nn
+    from torch.distributed.fsdp import fully_shard
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])))
+    fully_shard(model)
+    return {name: [int(p.to_local().numel()), int(p.numel())] for name, p in model.named_parameters()}

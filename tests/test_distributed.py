@@ -39,3 +39,19 @@ def test_zero1_state_bytes_per_rank_match_zero_formula():
 def test_a_failing_rank_is_reported_not_hung():
     with pytest.raises(RuntimeError, match="boom"):
         distributed.run(_raise, 2, timeout=60)
+
+
+def test_fsdp2_shards_dim0_with_ceil_rows_and_sums_to_psi():
+    rng = random.Random(3)
+    sizes = [rng.randint(2, 30) for _ in range(3)]
+    world = 2
+    res = distributed.run(distributed.fsdp_shard_numel, world, sizes, timeout=60)
+    shapes = {}
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        shapes[f"{i}.weight"], shapes[f"{i}.bias"] = (b, a), (b, 1)
+    for name, (rows, row) in shapes.items():
+        chunk = -(-rows // world)
+        for r in range(world):
+            assert res[r][name] == [max(0, min(chunk, rows - r * chunk)) * row, rows * row], name
+    total = sum(local for r in res for local, _ in r.values())
+    assert total == sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # sharded state: Ψ/N_d per rank in sum
