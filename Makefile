@@ -9,24 +9,60 @@ JOBS ?= 2
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 
-.PHONY: venv bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench lint notebooks site clean
+.PHONY: venv lab-settings trust instructor lock upgrade bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench lint notebooks site clean
 
-## venv: create .venv, install the project with its dev extras, register the Jupyter kernel.
-## Re-runs only when pyproject.toml changed (idempotent and instant otherwise).
+## venv: create .venv and install exactly requirements.lock (every package pinned with its hash: no
+## resolution at install time), then the course itself (editable), the Jupyter kernel and the lab settings.
+## Re-runs only when the lock or pyproject.toml changed (idempotent and instant otherwise).
 venv: $(STAMP)
 # DeepSpeed installs from source: compile none of its CUDA/C++ ops (pure-Python wheel, keeps torch==2.13.0)
 $(STAMP): export DS_BUILD_OPS := 0
-$(STAMP): pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
-	@# open notebooks straight into the course kernel (no "Select Kernel" dialog)
-	@mkdir -p $(VENV)/share/jupyter/lab/settings
-	@echo '{"@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true}}' \
-	    > $(VENV)/share/jupyter/lab/settings/overrides.json
+	@$(MAKE) --no-print-directory lab-settings
 	@$(MAKE) --no-print-directory bubblewrap
 	@touch $@
+
+## lab-settings: JupyterLab as students see it, written into .venv only (nothing in your home folder):
+## notebooks open in the course kernel, no "Jupyter news" pop-up, no nbgrader menus (instructors:
+## `make instructor`), and the course notebooks trusted (signatures kept in .venv/share/jupyter/notary).
+LABCONF := $(VENV)/etc/jupyter
+NOTARY := $(CURDIR)/$(VENV)/share/jupyter/notary
+NBGRADER_SERVER := $(addprefix nbgrader.server_extensions.,formgrader validate_assignment assignment_list course_list)
+lab-settings:
+	@mkdir -p $(VENV)/share/jupyter/lab/settings $(LABCONF)
+	@echo '{"@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true}, "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+	    > $(VENV)/share/jupyter/lab/settings/overrides.json
+	@for f in jupyter_server_config jupyter_notebook_config; do \
+	    echo '{"NotebookNotary": {"data_dir": "$(NOTARY)"}}' > $(LABCONF)/$$f.json; done
+	@$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	@for e in $(NBGRADER_SERVER); do $(BIN)/jupyter server extension disable --sys-prefix $$e >/dev/null 2>&1; done
+
+## trust: sign the course notebooks as trusted (their figures and widgets show without a "not trusted"
+## warning); re-run by `make lab` and `make test`, since re-executed notebooks need a new signature.
+trust: venv
+	@mkdir -p $(NOTARY)
+	@JUPYTER_DATA_DIR=$(NOTARY) $(BIN)/jupyter trust notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb >/dev/null 2>&1
+
+## instructor: enable nbgrader's lab and server extensions in .venv (formgrader, Create Assignment).
+instructor: venv
+	$(BIN)/jupyter labextension enable --level=sys_prefix @jupyter/nbgrader
+	for e in $(NBGRADER_SERVER); do $(BIN)/jupyter server extension enable --sys-prefix $$e; done
+
+## lock: re-resolve requirements.lock from pyproject.toml (pip-tools; reads pip's configuration, so the
+## torch CPU wheel comes from where pip is told to look). make upgrade = lock with newest releases + full suite.
+PIPTOOLS := pip-tools==7.7.0
+LOCKFLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --extra dev
+lock: venv
+	$(BIN)/python -m pip install --quiet $(PIPTOOLS)
+	$(BIN)/python -m piptools compile $(LOCKFLAGS) $(LOCKARGS) -o requirements.lock pyproject.toml
+
+upgrade:
+	$(MAKE) lock LOCKARGS=--upgrade
+	$(MAKE) test
 
 ## bubblewrap: the grader's sandbox (`make grade` refuses to run without it). Installed with apt
 ## where it is missing and apt is available (as root, or with passwordless sudo); never fatal,
@@ -47,7 +83,7 @@ bubblewrap:
 	else echo "note: could not install bubblewrap with apt-get; the grader refuses to grade without it (or use --no-sandbox)"; fi
 
 ## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
-lab: venv
+lab: venv trust
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser) \
 	    $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -55,7 +91,7 @@ lab: venv
 test test-fast test-notebooks: export OMP_NUM_THREADS := 1
 
 ## test: the whole suite: helpers' tests, exercise sync, nbval on every notebook.
-test: venv
+test: venv trust
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NOTEBOOKS) $(NBVAL) -q -rs
 
 test-fast: venv
