@@ -56,9 +56,11 @@ instructor: venv
 ## torch CPU wheel comes from where pip is told to look). make upgrade = lock with newest releases + full suite.
 PIPTOOLS := pip-tools==7.7.0
 LOCKFLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --extra dev
-lock: venv
-	$(BIN)/python -m pip install --quiet $(PIPTOOLS)
-	$(BIN)/python -m piptools compile $(LOCKFLAGS) $(LOCKARGS) -o requirements.lock pyproject.toml
+# pip-tools lives in its own venv (.lock-venv): installing it into .venv would change locked packages
+LOCKVENV := .lock-venv
+lock:
+	@test -x $(LOCKVENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCKVENV) && $(LOCKVENV)/bin/python -m pip install --quiet $(PIPTOOLS); }
+	$(LOCKVENV)/bin/pip-compile $(LOCKFLAGS) $(LOCKARGS) -o requirements.lock pyproject.toml
 
 upgrade:
 	$(MAKE) lock LOCKARGS=--upgrade
@@ -125,4 +127,4 @@ site: venv
 	$(BIN)/python -m helpers.site --out _site
 
 clean:
-	rm -rf $(VENV) _site .pytest_cache
+	rm -rf $(VENV) $(LOCKVENV) _site .pytest_cache
