@@ -8,8 +8,8 @@ Submissions are untrusted notebooks. The pipeline, one single-purpose step each 
    from its check cells, else from the file name (``team12_02_convolution_exercises.ipynb`` is
    chapter 02). A chapter-03 notebook handed in as chapter 02 (by name or ``--chapter``) is
    ``wrong_notebook``.
-2. :func:`run_submission` starts ``python -m helpers._grade_runner`` in a fresh **sandbox**
-   (:mod:`helpers.sandbox`: bubblewrap, no network, own PID namespace, read-only environment, no
+2. :func:`run_submission` starts ``python -m helpers.grading.runner`` in a fresh **sandbox**
+   (:mod:`helpers.grading.sandbox`: bubblewrap, no network, own PID namespace, read-only environment, no
    project files but the graded view of helpers — see :mod:`helpers.checks.graded`) with resource limits;
    it executes the notebook's code cells except the check cells (tagged ``check``, or cells whose
    code only calls ``check(…)``; other ``check(…)`` lines are dropped), then calls each of the
@@ -23,10 +23,10 @@ Submissions are untrusted notebooks. The pipeline, one single-purpose step each 
    registry's reference answers computed in the grader's own process (:func:`reference_answers`).
    Printing "✅", editing check cells or monkeypatching ``helpers`` cannot raise a score.
 
-5. :func:`report_submission` gathers it all in a typed :class:`helpers.grade_report.SubmissionReport`;
-   :func:`grade_class` returns a :class:`~helpers.grade_report.ClassReport` for the batch, which
-   :mod:`helpers.feedback` (``feedback/``), :mod:`helpers.overview` (``grades_overview.html``) and
-   :mod:`helpers.gradebook` (``gradebook.csv``, student ids from ``--roster`` / ``--id-pattern``)
+5. :func:`report_submission` gathers it all in a typed :class:`helpers.grading.report.SubmissionReport`;
+   :func:`grade_class` returns a :class:`~helpers.grading.report.ClassReport` for the batch, which
+   :mod:`helpers.grading.feedback` (``feedback/``), :mod:`helpers.grading.overview` (``grades_overview.html``) and
+   :mod:`helpers.grading.gradebook` (``gradebook.csv``, student ids from ``--roster`` / ``--id-pattern``)
    present. The seed is saved in ``grades_run.json``.
 
 Cells are numbered as the student counts them: code cells only, from 1, and quoted by their first
@@ -75,14 +75,14 @@ from typing import Optional, Sequence
 from helpers.checks import protocol
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES, not_callable_message
 from helpers.checks.registry import Question, all_questions, make_cases, questions_for_chapter
-from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.overview)
+from helpers.checks.protocol import run_cases  # noqa: F401  (re-exported for helpers.grading.overview)
 from helpers.checks.verdict import (References, count_passed, is_memory_error, judge, matches, probes,
                                     reference_answers)
-from helpers.checks.verdict import module_fault  # noqa: F401  (re-exported for helpers.overview)
-from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport, question_points
+from helpers.checks.verdict import module_fault  # noqa: F401  (re-exported for helpers.grading.overview)
+from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport, question_points
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY, build_view, forbidden_module
 from helpers.notebooks import KERNEL_NAME
-from helpers.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run, unavailable_reason
+from helpers.grading.sandbox import Completed, Limits, Sandbox, SandboxUnavailable, run, unavailable_reason
 
 __all__ = ["Row", "GradingPlan", "Submission", "RunReport", "read_submission", "run_submission", "collect",
            "session_notes", "question_result", "question_row", "missing_cause", "code_cells", "cells_to_run",
@@ -320,7 +320,7 @@ class Submission:
     problem: str = ""               # why it cannot be graded (unreadable, invalid, wrong notebook)
     status: str = ""                # invalid_notebook / wrong_notebook when `problem`
     chapter: Optional[str] = None   # the chapter it is graded as
-    student: str = ""               # student id (see helpers.gradebook.student_ids)
+    student: str = ""               # student id (see helpers.grading.gradebook.student_ids)
 
     @property
     def name(self) -> str:
@@ -823,7 +823,7 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     question ids (e.g. the ones assigned; ``--questions``); an unknown id is a ValueError. Raises
     :class:`SandboxUnavailable` when `sandbox` is on and no sandbox can be created here.
     """
-    from helpers.gradebook import student_id
+    from helpers.grading.gradebook import student_id
 
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
@@ -1004,7 +1004,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         roster = None
         if args.roster is not None:
-            from helpers.gradebook import read_roster
+            from helpers.grading.gradebook import read_roster
 
             roster = read_roster(args.roster)
         batch = grade_class(args.submissions, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
@@ -1021,9 +1021,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     write_run_info(batch, args.out, list(sys.argv[1:] if argv is None else argv))
     text = summary(batch, time.monotonic() - start, batch.seed, args.jobs, args.out, sandboxed=not args.no_sandbox)
     if not args.no_reports:
-        from helpers.feedback import write_feedback
-        from helpers.gradebook import write_gradebook
-        from helpers.overview import write_overview
+        from helpers.grading.feedback import write_feedback
+        from helpers.grading.gradebook import write_gradebook
+        from helpers.grading.overview import write_overview
 
         folder = write_feedback(batch, args.out.parent / "feedback")
         book = write_gradebook(batch, args.out.with_name("gradebook.csv"))

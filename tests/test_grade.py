@@ -271,7 +271,7 @@ def test_the_chapter_comes_from_the_notebook_metadata(tmp_path):
 
 
 def _completed(*events, **kwargs):
-    from helpers.sandbox import Completed
+    from helpers.grading.sandbox import Completed
 
     return Completed(events=list(events), returncode=0, **kwargs)
 
@@ -308,7 +308,7 @@ def test_an_oversized_or_missing_report_is_a_crash_with_a_reason():
 
 def test_reading_results_is_bounded(tmp_path):
     """A flood without newlines, garbage lines, and a child that keeps the pipe open: run() returns."""
-    from helpers.sandbox import run
+    from helpers.grading.sandbox import run
 
     def go(code: str, **kw):
         import sys as _sys
@@ -360,16 +360,16 @@ def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, mon
 
 
 def test_without_bubblewrap_the_grader_refuses(tmp_path, monkeypatch, capsys):
-    import helpers.sandbox
+    import helpers.grading.sandbox
 
-    monkeypatch.setattr(helpers.sandbox.shutil, "which", lambda name: None)
-    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
+    monkeypatch.setattr(helpers.grading.sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(helpers.grading.sandbox, "_PROBE", {})
     assert grader.main([str(_invalid(tmp_path / "01_a.ipynb")), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "bubblewrap" in err and "--no-sandbox" in err and not (tmp_path / "g.csv").exists()
     monkeypatch.undo()  # bwrap present but unable to create namespaces: refused too, with bwrap's words
-    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
-    monkeypatch.setattr(helpers.sandbox.Sandbox, "_bwrap_args", lambda self, dirs: ["bwrap", "--no-such-option"])
+    monkeypatch.setattr(helpers.grading.sandbox, "_PROBE", {})
+    monkeypatch.setattr(helpers.grading.sandbox.Sandbox, "_bwrap_args", lambda self, dirs: ["bwrap", "--no-such-option"])
     assert grader.main([str(tmp_path / "01_a.ipynb"), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "could not create a sandbox" in err and "--no-sandbox" in err
@@ -383,7 +383,7 @@ def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
 
     view = build_view(tmp_path)
     files = sorted(str(p.relative_to(view)) for p in view.rglob("*.py"))
-    assert files == ["helpers/__init__.py", "helpers/_grade_runner.py", "helpers/checks/__init__.py",
+    assert files == ["helpers/__init__.py", "helpers/grading/runner.py", "helpers/checks/__init__.py",
                      "helpers/checks/graded.py", "helpers/checks/module_answer.py", "helpers/checks/protocol.py",
                      "helpers/shapes.py"]
     code = ("import types\n"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from helpers import grade as grader
-from helpers.sandbox import unavailable_reason
+from helpers.grading.sandbox import unavailable_reason
 from tests.grade_submissions import (SETUP_05, SOLUTION, SOLUTION_05, SOLUTION_CELLS_05, base_submission_05, insert_after,
                                      questions_05, set_source, write_submissions)
 
@@ -259,7 +259,7 @@ def test_a_python_environment_under_tmp_leaves_the_runners_tmp_writable(tmp_path
     """A clone in /tmp puts the venv under /tmp: bwrap creates /tmp/<clone>/.venv as a mount point
     inside the private tmpfs, and the folders it creates are made readable, but /tmp itself (the
     runner's home and working directory) must stay world-writable, or every submission crashes."""
-    from helpers.sandbox import Limits, Sandbox, _python_dirs
+    from helpers.grading.sandbox import Limits, Sandbox, _python_dirs
     python = grader._kernel_python()
     under_tmp = Path(tempfile.mkdtemp(prefix="venv-like-", dir="/tmp"))
     try:

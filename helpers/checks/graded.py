@@ -38,7 +38,7 @@ AVAILABLE: dict[str, tuple[str, ...]] = {
     "helpers.checks": ("check",),
 }
 #: files of the grader's own machinery copied into the view (hold no answer; not for students)
-INFRASTRUCTURE = ("helpers/checks/graded.py", "helpers/_grade_runner.py", "helpers/checks/protocol.py",
+INFRASTRUCTURE = ("helpers/checks/graded.py", "helpers/grading/runner.py", "helpers/checks/protocol.py",
                   "helpers/checks/module_answer.py")
 _INFRA_MODULES = {p[:-3].replace("/", ".") for p in INFRASTRUCTURE}
 HEADER_CELL_ID = "graded-work"

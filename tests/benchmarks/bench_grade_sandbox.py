@@ -28,7 +28,7 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from helpers import grade as grader
-    from helpers.sandbox import unavailable_reason
+    from helpers.grading.sandbox import unavailable_reason
 
     reason = unavailable_reason(grader._kernel_python())
     if reason is not None:

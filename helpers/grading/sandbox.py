@@ -1,7 +1,7 @@
 """One bubblewrap sandbox per graded submission, and the bounded wait for its results.
 
 :class:`Sandbox` builds, once per batch, the ``bwrap`` command line that every submission's runner
-(``python -m helpers._grade_runner``) is started with:
+(``python -m helpers.grading.runner``) is started with:
 
 * **namespaces**: own network (only a loopback nobody listens on), PID (sees and signals only
   its own processes; when the runner exits or the grader kills the sandbox, everything it started
@@ -153,7 +153,7 @@ class Sandbox:
 
     def argv(self, slot: int = 0, program: Optional[list[str]] = None) -> list[str]:
         """The command line that starts `program` (default: the grader's runner) in job slot `slot`."""
-        runner = program or [self.python, "-m", "helpers._grade_runner"]
+        runner = program or [self.python, "-m", "helpers.grading.runner"]
         if not self.enabled:
             return runner
         if os.geteuid() != 0:

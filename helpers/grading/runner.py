@@ -1,6 +1,6 @@
 """The grader's executor (internal): runs ONE untrusted submission, normally inside the sandbox.
 
-Started by :mod:`helpers.grade` (through :mod:`helpers.sandbox`) as ``python -m helpers._grade_runner``
+Started by :mod:`helpers.grade` (through :mod:`helpers.grading.sandbox`) as ``python -m helpers.grading.runner``
 with a JSON job on stdin::
 
     {"cells": [[index, source], …], "cell_budget": seconds, "limits": {"as": bytes, "nproc": n, …},

@@ -1,7 +1,7 @@
 """The grader's typed report: what :mod:`helpers.grade` found, for the modules that present it.
 
-:mod:`helpers.feedback` (one page per submission), :mod:`helpers.overview` (the class page) and
-:mod:`helpers.gradebook` (one row per student) read these records and nothing else; the grader
+:mod:`helpers.grading.feedback` (one page per submission), :mod:`helpers.grading.overview` (the class page) and
+:mod:`helpers.grading.gradebook` (one row per student) read these records and nothing else; the grader
 builds them once per run. Standard library only.
 
 Points: a question scores ``max_points`` when every case is correct; with partial credit

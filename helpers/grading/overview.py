@@ -1,6 +1,6 @@
 """The class overview: ``<out stem>_overview.html`` (+ two PNG figures) beside ``grades.csv``.
 
-Read from the grader's typed report (:class:`helpers.grade_report.ClassReport`): the seed, a score
+Read from the grader's typed report (:class:`helpers.grading.report.ClassReport`): the seed, a score
 histogram, each question's pass rate with its most common wrong-answer pattern, the submissions
 that need a look (a non-ok run or any wrong answer) and roster problems.
 
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from helpers.grade import matches, module_fault, run_cases  # the grader's comparison and guarded calls
-from helpers.gradebook import best_by_student
-from helpers.grade_report import ClassReport, QuestionResult
+from helpers.grading.gradebook import best_by_student
+from helpers.grading.report import ClassReport, QuestionResult
 
 __all__ = ["variants", "pattern_of", "question_patterns", "need_a_look", "overview_text", "write_overview"]
 

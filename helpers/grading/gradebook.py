@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from helpers.grade_report import ClassReport, SubmissionReport
+from helpers.grading.report import ClassReport, SubmissionReport
 
 __all__ = ["read_roster", "student_id", "gradebook_rows", "write_gradebook", "best_by_student"]
 

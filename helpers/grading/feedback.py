@@ -1,7 +1,7 @@
 """Per-student feedback: one HTML and one Markdown page per graded submission.
 
 ``write_feedback(batch, folder)`` writes ``folder/<submission stem>.html`` and ``.md`` from the
-grader's typed report (:mod:`helpers.grade_report`): the score, then for each question its
+grader's typed report (:mod:`helpers.grading.report`): the score, then for each question its
 verdict, points, cases passed, the first failing input with expected vs got, the hint, and why a
 function is missing (the cell that defines it, numbered as the student counts code cells and
 quoted by its first line); then what the grader ignored (check cells, ``check(…)`` lines) and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport
+from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport
 
 __all__ = ["feedback_markdown", "feedback_html", "write_feedback", "STATUS_TEXT"]
 
