@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport
+from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport, points_text
 
 __all__ = ["feedback_markdown", "feedback_html", "write_feedback", "STATUS_TEXT"]
 
@@ -26,14 +26,10 @@ STATUS_TEXT = {
 }
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
 def _details(q: QuestionResult) -> list[tuple[str, str]]:
     """(label, text) lines of one question's feedback."""
     out = [("Verdict", STATUS_TEXT.get(q.status, q.status)),
-           ("Points", f"{_num(q.points)} / {_num(q.max_points)}")]
+           ("Points", f"{points_text(q.points, 2)} / {points_text(q.max_points, 2)}")]
     if q.cases:
         out.append(("Cases passed", f"{q.passed} / {q.cases}"))
     if q.status != "correct":
@@ -51,7 +47,7 @@ def _details(q: QuestionResult) -> list[tuple[str, str]]:
 def _intro(sub: SubmissionReport) -> list[tuple[str, str]]:
     who = f"{sub.student} ({sub.name})" if sub.name else sub.student
     return [("Student", who), ("Submission", Path(sub.submission).name), ("Chapter", sub.chapter or "?"),
-            ("Score", f"{_num(sub.points)} / {_num(sub.max_points)}")]
+            ("Score", f"{points_text(sub.points, 2)} / {points_text(sub.max_points, 2)}")]
 
 
 def _run_notes(sub: SubmissionReport) -> list[str]:
