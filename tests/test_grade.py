@@ -433,3 +433,98 @@ def test_questions_grades_only_the_ids_given_and_refuses_unknown_ones(tmp_path, 
     assert "unknown question id(s): 05.nope" in capsys.readouterr().err and not out.exists()
     with pytest.raises(ValueError, match="none of the questions to grade"):
         grader.grade([path], sandbox=False, progress=False, questions=QUESTIONS_01[:1])
+
+
+def _python_without_torch() -> str | None:
+    """An interpreter on PATH (3.11: what the project needs) in which torch cannot be imported."""
+    import shutil
+    import subprocess
+
+    python = shutil.which("python3.11", path="/root/.pyenv/shims:/usr/local/bin:/usr/bin")
+    if python is None:
+        return None
+    probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('torch') is None)"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    return python if probe.stdout.strip() == "True" else None
+
+
+@pytest.mark.parametrize("how", ["torch blocked", "an interpreter without torch"])
+def test_without_torch_the_grader_says_to_use_the_course_environment(tmp_path, how):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "05_rnn_bptt_exercises.ipynb"  # a real notebook: grading it needs torch's references
+    path.write_bytes((ROOT / "exercises" / path.name).read_bytes())
+    args = [str(path), "--out", str(tmp_path / "g.csv"), "--quiet", "--no-sandbox"]
+    if how == "torch blocked":
+        code = "import sys\nsys.modules['torch'] = None\nfrom helpers.grade import main\nraise SystemExit(main(sys.argv[1:]))"
+        command = [sys.executable, "-c", code, *args]
+    else:
+        python = _python_without_torch()
+        if python is None:
+            pytest.skip("no Python 3.11 without torch on this machine")
+        command = [python, "-m", "helpers.grade", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr[-800:]
+    assert "run it with the course environment: .venv/bin/python -m helpers.grade or make grade" in done.stderr
+    assert "Traceback" not in done.stderr and "fix helpers.checks" not in done.stderr
+    assert not (tmp_path / "g.csv").exists()
+
+
+GRADING = ROOT / "helpers" / "grading"
+
+
+def _grading_imports() -> dict[str, set[str]]:
+    """Each module of helpers/grading (and ``grade`` for helpers/grade.py) → the grading modules (and
+    ``grade``) it imports anywhere in its text, read from the source (nothing is imported)."""
+    import ast
+
+    files = {p.stem: p for p in sorted(GRADING.glob("*.py"))} | {"grade": ROOT / "helpers" / "grade.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                parts = target.split(".")
+                if parts[:2] == ["helpers", "grading"] and len(parts) > 2:
+                    deps.add(parts[2])
+                elif parts[:2] == ["helpers", "grade"]:
+                    deps.add("grade")
+        graph[name] = deps & set(files) - {name}
+    return graph
+
+
+def test_the_grading_package_imports_flow_one_way():
+    import graphlib
+
+    graph = _grading_imports()
+    assert "overview" in graph and "judge" in graph["grade"], graph  # the reader sees what it should
+    assert [m for m, deps in graph.items() if "grade" in deps] == [], "only helpers.grade imports the parts"
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle in helpers/grading: {exc.args[1]}")
+    assert order[-1] == "grade"
+    for base in ("report", "sandbox", "runner"):  # the leaves: typed records, the sandbox, what runs inside it
+        assert graph[base] == set(), f"{base} imports {graph[base]}"
+
+
+def test_the_grading_modules_stay_small():
+    import ast
+
+    for path in [*sorted(GRADING.glob("*.py")), ROOT / "helpers" / "grade.py"]:
+        text = path.read_text(encoding="utf-8")
+        limit = 250 if path.name == "grade.py" else 400
+        assert text.count("\n") <= limit, f"{path.name}: {text.count(chr(10))} lines > {limit}"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                assert lines <= 60, f"{path.name}: {node.name} has {lines} lines > 60"
