@@ -9,7 +9,8 @@ Core (pure arithmetic or torch introspection, nothing about homework or widgets)
     helpers.models    the reference models the chapters share, each defined once
 Course machinery (built on the core):
     helpers.checks    instant exercise feedback;  helpers.exercises  solutions/ → exercises/
-    helpers.grade     batch grader;               helpers.widgets    ipywidgets explorers
+    helpers.grade     batch grader (CLI);         helpers.widgets    ipywidgets explorers
+    helpers.grading   the grader's parts, one job per module (read, plan, run, judge, report)
 
 The pure-arithmetic core is re-exported, so ``from helpers import conv_params`` works; the
 modules that import torch (``counting``, ``trace``, ``models``) or build widgets are imported by

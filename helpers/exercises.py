@@ -345,7 +345,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.nbgrader is not None:
         from helpers.checks.registry import get
-        from helpers.nbgrader_export import export_course
+        from helpers.grading.nbgrader import export_course
 
         written = export_course(args.nbgrader, lambda qid: get(qid).points, args.solutions or None)
         print(f"nbgrader course: {args.nbgrader} ({len(written)} assignment(s) in source/)")

@@ -32,7 +32,7 @@ CHECK_CELLS_05 = ("sol05-05-q1-check", "sol05-08-q2-check", "sol05-11-q3-check",
 def _sandbox_args() -> list[str]:
     """``[]`` where bubblewrap can sandbox the graded kernels, else ``["--no-sandbox"]`` (the fault
     cases here are about grading, not isolation: tests/test_grade_sandbox.py covers that)."""
-    from helpers.sandbox import unavailable_reason
+    from helpers.grading.sandbox import unavailable_reason
 
     return [] if unavailable_reason() is None else ["--no-sandbox"]
 

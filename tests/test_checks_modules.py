@@ -20,9 +20,10 @@ from tests._feedback import assert_friendly_failure
 from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module, module_summary
 from helpers.checks.protocol import run_cases
 from helpers.checks.registry import get, make_cases
-from helpers.overview import question_patterns
+from helpers.grading.overview import question_patterns
 from helpers.checks.verdict import judge, module_difference, module_fault, probes, reference_answers
-from helpers.sandbox import unavailable_reason
+from helpers.grading.run import kernel_python
+from helpers.grading.sandbox import unavailable_reason
 from tests.grade_submissions import base_submission, set_source, write_submissions
 
 MLP, CNN = get("01.fixed_mlp"), get("02.fixed_cnn")
@@ -210,7 +211,7 @@ def test_a_wrong_module_verdict_summarises_expected_and_got():
 
 # --------------------------------------------------------------------------- the sandboxed grader
 
-REASON = unavailable_reason(grader._kernel_python())
+REASON = unavailable_reason(kernel_python())
 
 _HEAD = "import torch\nfrom torch import nn\n\nclass BrokenMLP(nn.Module):\n    def __init__(self, *sizes):\n"
 _MODULE_ATTACKS = {

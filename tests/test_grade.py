@@ -18,6 +18,14 @@ import pytest
 from helpers import grade as grader
 from helpers.checks import check
 from helpers.checks.registry import questions_for_chapter
+from helpers.grading.collect import collect
+from helpers.grading.csvlog import COLUMNS, Row, read_csv, write_csv
+from helpers.grading.judge import question_result
+from helpers.grading.notes import session_notes
+from helpers.grading.plan import GradingPlan, Settings
+from helpers.grading.submission import (ROOT, InvalidNotebook, cells_to_run, infer_chapter, name_chapter,
+                                        parse_notebook, read_submission)
+from helpers.grading.summary import summary
 from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05, build_submissions, questions_05
 
 QUESTIONS = [q.id for q in questions_05()]  # chapter 05 without its torch-code question (--questions)
@@ -139,7 +147,7 @@ def test_submissions_are_never_modified(graded):
 
 
 def test_csv_layout(graded):
-    assert graded["header"] == grader.COLUMNS
+    assert graded["header"] == COLUMNS
     assert len(graded["rows"]) == sum(len(_questions(case)) + 1 for case in EXPECTED)
     for case, rows in graded["by_case"].items():
         assert float(rows["TOTAL"]["points"]) == sum(float(rows[q]["points"]) for q in _questions(case))
@@ -157,15 +165,15 @@ def test_scores_are_reproducible_with_fresh_inputs(graded):
     first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
              for n in names for q, r in graded["by_case"][n].items()}
     assert again == first
-    a, b = grader.GradingPlan.build("05", 1), grader.GradingPlan.build("05", 2)
+    a, b = GradingPlan.build("05", 1), GradingPlan.build("05", 2)
     assert a.cases != b.cases, "each run draws new inputs"
-    assert grader.GradingPlan.build("05", 1).cases == a.cases
+    assert GradingPlan.build("05", 1).cases == a.cases
 
 
 def test_csv_write_is_atomic(tmp_path, monkeypatch):
     out = tmp_path / "grades.csv"
     out.write_text("previous grades\n", encoding="utf-8")
-    rows = [grader.Row("a.ipynb", "TOTAL", 1, 2, "ok", "")]
+    rows = [Row("a.ipynb", "TOTAL", 1, 2, "ok", "")]
 
     class Boom(RuntimeError):
         pass
@@ -173,14 +181,14 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     def broken_writer(*args, **kwargs):
         raise Boom()
 
-    monkeypatch.setattr(grader.csv, "writer", broken_writer)
+    monkeypatch.setattr(csv, "writer", broken_writer)
     with pytest.raises(Boom):
-        grader.write_csv(rows, out)
+        write_csv(rows, out)
     assert out.read_text(encoding="utf-8") == "previous grades\n"
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
     monkeypatch.undo()
-    grader.write_csv(rows, out)
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grader.COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,,,"]
+    write_csv(rows, out)
+    assert out.read_text(encoding="utf-8").splitlines() == [",".join(COLUMNS), "a.ipynb,TOTAL,1,2,ok,,,,,"]
 
 
 def test_check_cells_are_not_executed():
@@ -191,7 +199,7 @@ def test_check_cells_are_not_executed():
         {"cell_type": "code", "source": "def f():\n    return 1\ncheck('01.a', f)", "metadata": {}},
         {"cell_type": "markdown", "source": "check(", "metadata": {}},
     ]}
-    assert grader.cells_to_run(nb) == [(1, "from helpers.checks import check"), (4, "def f():\n    return 1")]
+    assert cells_to_run(nb) == [(1, "from helpers.checks import check"), (4, "def f():\n    return 1")]
 
 
 @pytest.mark.parametrize("data, reason", [
@@ -203,30 +211,30 @@ def test_check_cells_are_not_executed():
     (b'{"cells": [', "truncated"),
 ])
 def test_invalid_notebooks_are_explained(data, reason):
-    with pytest.raises(grader.InvalidNotebook, match=reason):
-        grader._parse_notebook(data)
+    with pytest.raises(InvalidNotebook, match=reason):
+        parse_notebook(data)
 
 
 def test_nbformat3_and_list_sources_are_read():
-    nb = grader._parse_notebook(json.dumps({"worksheets": [{"cells": [
+    nb = parse_notebook(json.dumps({"worksheets": [{"cells": [
         {"cell_type": "code", "input": ["x = ", "1"]}]}], "nbformat": 3}).encode())
-    assert grader.cells_to_run(nb) == [(1, "x = 1")]
+    assert cells_to_run(nb) == [(1, "x = 1")]
 
 
 def test_chapter_inference(tmp_path):
-    assert grader.infer_chapter(Path("01_linear_exercises.ipynb"), None) == "01"
-    assert grader.infer_chapter(Path("alice-07_lstm.ipynb"), None) == "07"
+    assert infer_chapter(Path("01_linear_exercises.ipynb"), None) == "01"
+    assert infer_chapter(Path("alice-07_lstm.ipynb"), None) == "07"
     nb = {"cells": [{"cell_type": "code", "source": 'check("03.pool", f)'}]}
-    assert grader.infer_chapter(Path("alice.ipynb"), nb) == "03"
-    assert grader.infer_chapter(Path("alice.ipynb"), {"cells": []}) is None
+    assert infer_chapter(Path("alice.ipynb"), nb) == "03"
+    assert infer_chapter(Path("alice.ipynb"), {"cells": []}) is None
 
 
 def test_unknown_chapter_and_unreadable_file(tmp_path):
-    rows = grader.grade_submission(tmp_path / "missing.ipynb", {}, grader.Settings())
+    rows = grader.grade_submission(tmp_path / "missing.ipynb", {}, Settings())
     assert rows[0].status == "invalid_notebook" and "cannot read" in rows[0].reason
     path = tmp_path / "alice.ipynb"
     path.write_text('{"cells": []}', encoding="utf-8")
-    rows = grader.grade_submission(path, {}, grader.Settings())
+    rows = grader.grade_submission(path, {}, Settings())
     assert rows[0].status == "invalid_notebook" and "--chapter" in rows[0].reason
 
 
@@ -239,7 +247,7 @@ def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "05_stubborn.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
-    settings = grader.Settings(timeout=1, question_timeout=0.5, startup_slack=15)
+    settings = Settings(timeout=1, question_timeout=0.5, startup_slack=15)
     rows = grader.grade_submission(path, {}, settings, seed=1)
     total = rows[-1]
     assert total.status == "timeout" and "killed after the time limit while running code cell 2" in total.reason
@@ -249,29 +257,29 @@ def test_code_that_ignores_the_soft_timeout_is_killed(tmp_path):
 # --------------------------------------------------------------------------- chapters, CSV log, defensive parsing
 
 def _copy_exercise(chapter_file: str, dest: Path) -> Path:
-    dest.write_bytes((grader.ROOT / "exercises" / chapter_file).read_bytes())
+    dest.write_bytes((ROOT / "exercises" / chapter_file).read_bytes())
     return dest
 
 
 def test_the_chapter_comes_from_the_notebook_metadata(tmp_path):
     conv, pool = "02_convolution_exercises.ipynb", "03_pooling_exercises.ipynb"
-    assert grader.name_chapter(Path("team12_02_convolution_exercises.ipynb")) == "02"
-    sub = grader.read_submission(_copy_exercise(conv, tmp_path / "team12_02_convolution_exercises.ipynb"))
+    assert name_chapter(Path("team12_02_convolution_exercises.ipynb")) == "02"
+    sub = read_submission(_copy_exercise(conv, tmp_path / "team12_02_convolution_exercises.ipynb"))
     assert (sub.chapter, sub.problem) == ("02", "")
-    sub = grader.read_submission(_copy_exercise(pool, tmp_path / "renamed.ipynb"))
+    sub = read_submission(_copy_exercise(pool, tmp_path / "renamed.ipynb"))
     assert (sub.chapter, sub.problem) == ("03", "")
     wrong = _copy_exercise(pool, tmp_path / "team12_02_convolution_exercises_v2.ipynb")
-    sub = grader.read_submission(wrong)
+    sub = read_submission(wrong)
     assert sub.status == "wrong_notebook" and "chapter-03 exercise notebook, handed in as chapter 02" in sub.problem
-    sub = grader.read_submission(tmp_path / "renamed.ipynb", chapter="02")
+    sub = read_submission(tmp_path / "renamed.ipynb", chapter="02")
     assert sub.status == "wrong_notebook"
-    rows = grader.grade_submission(wrong, {}, grader.Settings())
+    rows = grader.grade_submission(wrong, {}, Settings())
     assert {r.status for r in rows} == {"wrong_notebook"} and [r.question for r in rows][-1] == "TOTAL"
     assert [r.question for r in rows[:-1]] == [q.id for q in questions_for_chapter("02")]
 
 
 def _completed(*events, **kwargs):
-    from helpers.sandbox import Completed
+    from helpers.grading.sandbox import Completed
 
     return Completed(events=list(events), returncode=0, **kwargs)
 
@@ -283,32 +291,31 @@ def _completed(*events, **kwargs):
     ({"not_callable": "x" * 500}, "wrong_type", "not a function"),
 ])
 def test_whatever_comes_back_is_parsed_defensively(answer, status, reason):
-    plan = grader.GradingPlan.build("01", 0)
+    plan = GradingPlan.build("01", 0)
     run = _completed({"event": "start"}, {"event": "cell", "index": "three"}, {"event": "cells_done"},
                      {"event": "answer", "id": LIN, **answer}, {"event": "done"})
-    report = grader.collect(run)
-    session = grader.session_notes(report, run, {}, grader.Settings())
-    sub = grader.Submission(Path("x.ipynb"), sha256="abc")
-    row = grader.question_row(sub, plan.questions[0], plan, report, run, session, "bubblewrap")
+    report = collect(run)
+    session = session_notes(report, run, {}, Settings())
+    row = question_result(plan.questions[0], plan, report, run, session)
     assert row.status == status and reason in row.reason and row.points == 0
-    other = grader.question_row(sub, plan.questions[1], plan, report, run, session, "bubblewrap")
+    other = question_result(plan.questions[1], plan, report, run, session)
     assert other.status == "error" and other.reason == "no answer received"
 
 
 def test_an_oversized_or_missing_report_is_a_crash_with_a_reason():
-    plan = grader.GradingPlan.build("01", 0)
+    plan = GradingPlan.build("01", 0)
     for run, reason in [(_completed({"event": "start"}, overflow="it sent more than 10 bytes of results"), "sent more than"),
                         (_completed(malformed=3), "3 malformed result line(s)")]:
-        report = grader.collect(run)
-        session = grader.session_notes(report, run, {}, grader.Settings())
+        report = collect(run)
+        session = session_notes(report, run, {}, Settings())
         assert "crashed" in session.statuses and reason in session.notes[-1]
-        row = grader.question_row(grader.Submission(Path("x.ipynb")), plan.questions[0], plan, report, run, session, "")
+        row = question_result(plan.questions[0], plan, report, run, session)
         assert row.status == "crashed" and reason in row.reason
 
 
 def test_reading_results_is_bounded(tmp_path):
     """A flood without newlines, garbage lines, and a child that keeps the pipe open: run() returns."""
-    from helpers.sandbox import run
+    from helpers.grading.sandbox import run
 
     def go(code: str, **kw):
         import sys as _sys
@@ -343,7 +350,7 @@ def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, mon
     monkeypatch.setattr(grader, "report_submission", interrupted)
     with pytest.raises(KeyboardInterrupt):
         grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False)
-    kept = grader.read_csv(out)
+    kept = read_csv(out)
     assert {r.submission for r in kept} == {str(a)} and kept[-1].question == "TOTAL"
     with out.open("a", encoding="utf-8") as f:  # a crash in the middle of a submission's write
         f.write(f"{b},01.linear_params,0,1,invalid_notebook,x,{'0' * 64},none,\n{b},01.output")
@@ -352,24 +359,24 @@ def test_rows_are_appended_as_graded_and_resume_skips_what_is_done(tmp_path, mon
     monkeypatch.setattr(grader, "report_submission", lambda sub, *a, **k: graded.append(sub.path) or real(sub, *a, **k))
     rows, _ = grader.grade([a, b, c], jobs=1, sandbox=False, out=out, progress=False, resume=True)
     assert graded == [b, c], "a is complete in the CSV: skipped"
-    final = grader.read_csv(out)
+    final = read_csv(out)
     assert [r.submission for r in final if r.question == "TOTAL"] == [str(a), str(b), str(c)]
     assert len(final) == 3 * (len(QUESTIONS_01) + 1)
     assert {r.sandbox for r in final} == {"NONE (--no-sandbox)"}
-    assert "WITHOUT a sandbox" in grader.summary(rows, 1.0, 0, 1, out, sandboxed=False)
+    assert "WITHOUT a sandbox" in summary(rows, 1.0, 0, 1, out, sandboxed=False)
 
 
 def test_without_bubblewrap_the_grader_refuses(tmp_path, monkeypatch, capsys):
-    import helpers.sandbox
+    import helpers.grading.sandbox
 
-    monkeypatch.setattr(helpers.sandbox.shutil, "which", lambda name: None)
-    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
+    monkeypatch.setattr(helpers.grading.sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(helpers.grading.sandbox, "_PROBE", {})
     assert grader.main([str(_invalid(tmp_path / "01_a.ipynb")), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "bubblewrap" in err and "--no-sandbox" in err and not (tmp_path / "g.csv").exists()
     monkeypatch.undo()  # bwrap present but unable to create namespaces: refused too, with bwrap's words
-    monkeypatch.setattr(helpers.sandbox, "_PROBE", {})
-    monkeypatch.setattr(helpers.sandbox.Sandbox, "_bwrap_args", lambda self, dirs: ["bwrap", "--no-such-option"])
+    monkeypatch.setattr(helpers.grading.sandbox, "_PROBE", {})
+    monkeypatch.setattr(helpers.grading.sandbox.Sandbox, "_bwrap_args", lambda self, dirs: ["bwrap", "--no-such-option"])
     assert grader.main([str(tmp_path / "01_a.ipynb"), "--out", str(tmp_path / "g.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "could not create a sandbox" in err and "--no-sandbox" in err
@@ -383,9 +390,9 @@ def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
 
     view = build_view(tmp_path)
     files = sorted(str(p.relative_to(view)) for p in view.rglob("*.py"))
-    assert files == ["helpers/__init__.py", "helpers/_grade_runner.py", "helpers/checks/__init__.py",
-                     "helpers/checks/graded.py", "helpers/checks/module_answer.py", "helpers/checks/protocol.py",
-                     "helpers/shapes.py"]
+    assert files == ["helpers/__init__.py", "helpers/checks/__init__.py", "helpers/checks/graded.py",
+                     "helpers/checks/module_answer.py", "helpers/checks/protocol.py", "helpers/grading/__init__.py",
+                     "helpers/grading/runner.py", "helpers/shapes.py"]
     code = ("import types\n"
             "from helpers.checks.graded import ImportGuard, ForbiddenImport\n"
             "ImportGuard.install()\n"
@@ -413,7 +420,7 @@ def test_the_grader_does_not_import_nbclient():
     import sys
 
     code = "import sys, helpers.grade; print(sorted(m for m in sys.modules if m.startswith('nbclient')))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=grader.ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-500:]
 
 
@@ -426,3 +433,98 @@ def test_questions_grades_only_the_ids_given_and_refuses_unknown_ones(tmp_path, 
     assert "unknown question id(s): 05.nope" in capsys.readouterr().err and not out.exists()
     with pytest.raises(ValueError, match="none of the questions to grade"):
         grader.grade([path], sandbox=False, progress=False, questions=QUESTIONS_01[:1])
+
+
+def _python_without_torch() -> str | None:
+    """An interpreter on PATH (3.11: what the project needs) in which torch cannot be imported."""
+    import shutil
+    import subprocess
+
+    python = shutil.which("python3.11", path="/root/.pyenv/shims:/usr/local/bin:/usr/bin")
+    if python is None:
+        return None
+    probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('torch') is None)"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    return python if probe.stdout.strip() == "True" else None
+
+
+@pytest.mark.parametrize("how", ["torch blocked", "an interpreter without torch"])
+def test_without_torch_the_grader_says_to_use_the_course_environment(tmp_path, how):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "05_rnn_bptt_exercises.ipynb"  # a real notebook: grading it needs torch's references
+    path.write_bytes((ROOT / "exercises" / path.name).read_bytes())
+    args = [str(path), "--out", str(tmp_path / "g.csv"), "--quiet", "--no-sandbox"]
+    if how == "torch blocked":
+        code = "import sys\nsys.modules['torch'] = None\nfrom helpers.grade import main\nraise SystemExit(main(sys.argv[1:]))"
+        command = [sys.executable, "-c", code, *args]
+    else:
+        python = _python_without_torch()
+        if python is None:
+            pytest.skip("no Python 3.11 without torch on this machine")
+        command = [python, "-m", "helpers.grade", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr[-800:]
+    assert "run it with the course environment: .venv/bin/python -m helpers.grade or make grade" in done.stderr
+    assert "Traceback" not in done.stderr and "fix helpers.checks" not in done.stderr
+    assert not (tmp_path / "g.csv").exists()
+
+
+GRADING = ROOT / "helpers" / "grading"
+
+
+def _grading_imports() -> dict[str, set[str]]:
+    """Each module of helpers/grading (and ``grade`` for helpers/grade.py) → the grading modules (and
+    ``grade``) it imports anywhere in its text, read from the source (nothing is imported)."""
+    import ast
+
+    files = {p.stem: p for p in sorted(GRADING.glob("*.py"))} | {"grade": ROOT / "helpers" / "grade.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                parts = target.split(".")
+                if parts[:2] == ["helpers", "grading"] and len(parts) > 2:
+                    deps.add(parts[2])
+                elif parts[:2] == ["helpers", "grade"]:
+                    deps.add("grade")
+        graph[name] = deps & set(files) - {name}
+    return graph
+
+
+def test_the_grading_package_imports_flow_one_way():
+    import graphlib
+
+    graph = _grading_imports()
+    assert "overview" in graph and "judge" in graph["grade"], graph  # the reader sees what it should
+    assert [m for m, deps in graph.items() if "grade" in deps] == [], "only helpers.grade imports the parts"
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle in helpers/grading: {exc.args[1]}")
+    assert order[-1] == "grade"
+    for base in ("report", "sandbox", "runner"):  # the leaves: typed records, the sandbox, what runs inside it
+        assert graph[base] == set(), f"{base} imports {graph[base]}"
+
+
+def test_the_grading_modules_stay_small():
+    import ast
+
+    for path in [*sorted(GRADING.glob("*.py")), ROOT / "helpers" / "grade.py"]:
+        text = path.read_text(encoding="utf-8")
+        limit = 250 if path.name == "grade.py" else 400
+        assert text.count("\n") <= limit, f"{path.name}: {text.count(chr(10))} lines > {limit}"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                assert lines <= 60, f"{path.name}: {node.name} has {lines} lines > 60"

@@ -11,6 +11,7 @@ import pytest
 
 from helpers import grade as grader
 from helpers.checks.registry import get, questions_for_chapter
+from helpers.grading.plan import GradingPlan
 from tests.grade_submissions import ROSTER_02, SANDBOX_ARGS, build_class_02, write_roster
 
 SEED = 17
@@ -72,7 +73,7 @@ def test_the_hint_is_in_the_csv(graded):
 
 def test_partial_credit_is_proportional_to_the_cases_passed(graded):
     """carol counts the bias always: right exactly on the cases without bias=False."""
-    plan = grader.GradingPlan.build("02", SEED)
+    plan = GradingPlan.build("02", SEED)
     cases = plan.cases["02.conv_params"]
     passed = sum(kwargs.get("bias", True) is not False for _, kwargs in cases)
     assert 0 < passed < len(cases)

@@ -23,11 +23,14 @@ from pathlib import Path
 import pytest
 
 from helpers import grade as grader
-from helpers.sandbox import unavailable_reason
+from helpers.grading.csvlog import COLUMNS
+from helpers.grading.plan import Settings
+from helpers.grading.run import Phases, kernel_python
+from helpers.grading.sandbox import unavailable_reason
 from tests.grade_submissions import (SETUP_05, SOLUTION, SOLUTION_05, SOLUTION_CELLS_05, base_submission_05, insert_after,
                                      questions_05, set_source, write_submissions)
 
-REASON = unavailable_reason(grader._kernel_python())
+REASON = unavailable_reason(kernel_python())
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no sandbox can be created here: {REASON}")
 
 QUESTIONS = [q.id for q in questions_05()]  # chapter 05 without its torch-code question
@@ -111,7 +114,7 @@ def _attacks(folder: Path, out: Path, tcp_port: int, udp_port: int) -> dict[str,
     variant("kill_sibling", after_setup="import os, signal\n"
                                         "for pid in os.listdir('/proc'):\n"
                                         "    try:\n"
-                                        "        if pid.isdigit() and int(pid) != os.getpid() and b'_grade_runner' in "
+                                        "        if pid.isdigit() and int(pid) != os.getpid() and b'helpers.grading.runner' in "
                                         "open(f'/proc/{pid}/cmdline', 'rb').read():\n"
                                         "            os.kill(int(pid), signal.SIGKILL)\n"
                                         "    except OSError:\n"
@@ -233,7 +236,7 @@ def test_nothing_changed_on_disk_and_nothing_reached_the_network(batch):
     assert batch["after"] == batch["before"], "no submission (nor the solutions) was modified"
     assert batch["received"] == [], "nothing reached the test's TCP/UDP listeners"
     header = list(batch["csv"][0])
-    assert header == grader.COLUMNS, "grades.csv was not overwritten by a daemon"
+    assert header == COLUMNS, "grades.csv was not overwritten by a daemon"
     assert len(batch["csv"]) == len(EXPECTED) * (len(QUESTIONS) + 1)
 
 
@@ -242,8 +245,8 @@ def test_no_process_outlives_the_batch(batch):
 
 
 def test_the_batch_ends_within_the_bound_derived_from_the_timeout(batch):
-    settings = grader.Settings(timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT)
-    per_submission = grader._Phases.bound(settings, len(QUESTIONS) * QUESTION_TIMEOUT) + 1  # + the kill
+    settings = Settings(timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT)
+    per_submission = Phases.bound(settings, len(QUESTIONS) * QUESTION_TIMEOUT) + 1  # + the kill
     for case, rows in batch["by_case"].items():
         assert float(rows["TOTAL"].seconds) <= per_submission, case
     # pipe_holder's child sleeps MARK (4242) s holding the result pipe: it does not hold the batch (it is
@@ -259,8 +262,8 @@ def test_a_python_environment_under_tmp_leaves_the_runners_tmp_writable(tmp_path
     """A clone in /tmp puts the venv under /tmp: bwrap creates /tmp/<clone>/.venv as a mount point
     inside the private tmpfs, and the folders it creates are made readable, but /tmp itself (the
     runner's home and working directory) must stay world-writable, or every submission crashes."""
-    from helpers.sandbox import Limits, Sandbox, _python_dirs
-    python = grader._kernel_python()
+    from helpers.grading.sandbox import Limits, Sandbox, _python_dirs
+    python = kernel_python()
     under_tmp = Path(tempfile.mkdtemp(prefix="venv-like-", dir="/tmp"))
     try:
         (under_tmp / "marker.py").write_text("VALUE = 7\n")

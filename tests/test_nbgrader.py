@@ -16,6 +16,7 @@ import pytest
 
 from helpers import grade as grader
 from helpers.checks.registry import questions_for_chapter
+from helpers.grading.csvlog import TOTAL
 from helpers.exercises import main as exercises_main
 from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05
 
@@ -92,7 +93,7 @@ def course(tmp_path_factory):
         nbgrader_scores = {s: gb.find_submission(TOPIC, s).score for s in students}
     rows, _ = grader.grade([course / "submitted" / s / TOPIC / name for s in students], jobs=2, progress=False,
                            sandbox=not SANDBOX_ARGS, chapter=CHAPTER)
-    ours = {Path(r.submission).parent.parent.name: r.points for r in rows if r.question == grader.TOTAL}
+    ours = {Path(r.submission).parent.parent.name: r.points for r in rows if r.question == TOTAL}
     return {"course": course, "nbgrader": nbgrader_scores, "grader": ours}
 
 

@@ -14,7 +14,7 @@ device and compares its description (parameter shapes, count, output shape, a fe
 fixed weights: :mod:`helpers.checks.module_answer`) with the reference module's.
 
 The inputs are seeded from the question id, so a notebook's output is the same on every run.
-Under nbgrader's autograder (``NBGRADER_EXECUTION=autograde``, see :mod:`helpers.nbgrader_export`)
+Under nbgrader's autograder (``NBGRADER_EXECUTION=autograde``, see :mod:`helpers.grading.nbgrader`)
 the inputs are fresh every run and a check that does not pass raises ``AssertionError`` (so the
 test cell scores 0).
 The batch grader (``python -m helpers.grade``) does NOT trust this output: it draws fresh inputs

@@ -38,9 +38,9 @@ AVAILABLE: dict[str, tuple[str, ...]] = {
     "helpers.checks": ("check",),
 }
 #: files of the grader's own machinery copied into the view (hold no answer; not for students)
-INFRASTRUCTURE = ("helpers/checks/graded.py", "helpers/_grade_runner.py", "helpers/checks/protocol.py",
-                  "helpers/checks/module_answer.py")
-_INFRA_MODULES = {p[:-3].replace("/", ".") for p in INFRASTRUCTURE}
+INFRASTRUCTURE = ("helpers/checks/graded.py", "helpers/grading/__init__.py", "helpers/grading/runner.py",
+                  "helpers/checks/protocol.py", "helpers/checks/module_answer.py")
+_INFRA_MODULES = {p[:-3].replace("/", ".").removesuffix(".__init__") for p in INFRASTRUCTURE}
 HEADER_CELL_ID = "graded-work"
 #: notebook metadata key under which helpers.exercises records the chapter (``{"chapter": "02"}``)
 NOTEBOOK_METADATA_KEY = "dims_params"
@@ -169,6 +169,7 @@ def build_view(dest: Path, root: Path = _ROOT) -> Path:
     pkg = dest / "helpers"
     (pkg / "checks").mkdir(parents=True, exist_ok=True)
     for rel in INFRASTRUCTURE:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_text((root / rel).read_text(encoding="utf-8"), encoding="utf-8")
     shapes = _extract((root / "helpers" / "shapes.py").read_text(encoding="utf-8"), AVAILABLE["helpers.shapes"])
     (pkg / "shapes.py").write_text(_VIEW_DOC.format(what="check_shape only") + shapes

@@ -2,7 +2,7 @@
 the grader's runner reports, with one constructor each.
 
 Shared by the instant checker (``check``, in the student's own kernel), the grader's runner
-(``helpers._grade_runner``, inside the sandbox) and the grader (``helpers.grade``), so an outcome
+(``helpers.grading.runner``, inside the sandbox) and the grader (``helpers.grade``), so an outcome
 or an event is built in ONE place and read the same way everywhere. Standard library only (a
 module answer's description comes from :mod:`helpers.checks.module_answer`, imported only for
 such questions): this module is one of the few files a graded (sandboxed) kernel can see.

@@ -31,6 +31,7 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from helpers import grade as grader
+    from helpers.grading.csvlog import TOTAL, write_csv
 
     solution = ROOT / "solutions" / "01_linear_exercises.ipynb"
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
@@ -41,9 +42,9 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
             paths.append(path)
         start = time.perf_counter()
         rows, seed = grader.grade(paths, jobs=jobs, progress=True)
-        grader.write_csv(rows, Path(tmp) / "grades.csv")
+        write_csv(rows, Path(tmp) / "grades.csv")
         seconds = time.perf_counter() - start
-    totals = [r for r in rows if r.question == grader.TOTAL]
+    totals = [r for r in rows if r.question == TOTAL]
     full = sum(1 for r in totals if r.points == r.max_points and r.status == "ok")
     print(f"graded {copies} copies of {solution.name} with {jobs} jobs in {seconds:.1f} s "
           f"({seconds / copies:.2f} s per submission); full marks: {full}/{copies}; "
@@ -64,14 +65,14 @@ def every_chapter(jobs: int = 2) -> bool:
     rows, _ = grader.grade(solutions + exercises, jobs=jobs, progress=False)
     ok = True
     for r in rows:
-        if r.question != grader.TOTAL:
+        if r.question != TOTAL:
             continue
         is_solution = Path(r.submission).parent.name == "solutions"
         good = r.status == "ok" and r.points == (r.max_points if is_solution else 0)
         if not good:
             ok = False
             print(f"  UNEXPECTED {r.submission}: {r.points}/{r.max_points} {r.status} {r.reason}")
-    bad_exercise_rows = [r for r in rows if r.question != grader.TOTAL and Path(r.submission).parent.name == "exercises"
+    bad_exercise_rows = [r for r in rows if r.question != TOTAL and Path(r.submission).parent.name == "exercises"
                          and r.status != "not_attempted"]
     for r in bad_exercise_rows:
         ok = False

@@ -28,9 +28,11 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from helpers import grade as grader
-    from helpers.sandbox import unavailable_reason
+    from helpers.grading.csvlog import TOTAL
+    from helpers.grading.run import kernel_python
+    from helpers.grading.sandbox import unavailable_reason
 
-    reason = unavailable_reason(grader._kernel_python())
+    reason = unavailable_reason(kernel_python())
     if reason is not None:
         print(f"skipped: no sandbox can be created here ({reason})")
         return True
@@ -49,7 +51,7 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
                 began = time.perf_counter()
                 rows, _ = grader.grade(batch, jobs=jobs, progress=False, sandbox=sandbox)
                 seconds[sandbox] += time.perf_counter() - began
-                full[sandbox] += sum(1 for r in rows if r.question == grader.TOTAL and r.status == "ok"
+                full[sandbox] += sum(1 for r in rows if r.question == TOTAL and r.status == "ok"
                                      and r.points == r.max_points)
     overhead = seconds[True] / seconds[False] - 1
     for sandbox in (True, False):

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from helpers.grade_report import ClassReport, SubmissionReport
+from helpers.grading.report import ClassReport, SubmissionReport, points_text
 
 __all__ = ["read_roster", "student_id", "gradebook_rows", "write_gradebook", "best_by_student"]
 
@@ -80,11 +80,11 @@ def gradebook_rows(report: ClassReport) -> list[list[str]]:
     for sid in students:
         sub = best.get(sid)
         if sub is None:
-            rows.append([sid, report.roster.get(sid, ""), "0", _num(maximum), *["0"] * len(qids), "no_submission", ""])
+            rows.append([sid, report.roster.get(sid, ""), "0", points_text(maximum), *["0"] * len(qids), "no_submission", ""])
             continue
         points = {q.id: q.points for q in sub.questions}
-        rows.append([sid, report.roster.get(sid, sub.name), _num(sub.points), _num(maximum),
-                     *[_num(points.get(q, 0)) for q in qids], sub.status, sub.submission])
+        rows.append([sid, report.roster.get(sid, sub.name), points_text(sub.points), points_text(maximum),
+                     *[points_text(points.get(q, 0)) for q in qids], sub.status, sub.submission])
     return rows
 
 
@@ -93,7 +93,3 @@ def write_gradebook(report: ClassReport, out: Path) -> Path:
     with out.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(gradebook_rows(report))
     return out
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"

@@ -1,6 +1,6 @@
 """The class overview: ``<out stem>_overview.html`` (+ two PNG figures) beside ``grades.csv``.
 
-Read from the grader's typed report (:class:`helpers.grade_report.ClassReport`): the seed, a score
+Read from the grader's typed report (:class:`helpers.grading.report.ClassReport`): the seed, a score
 histogram, each question's pass rate with its most common wrong-answer pattern, the submissions
 that need a look (a non-ok run or any wrong answer) and roster problems.
 
@@ -31,9 +31,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
-from helpers.grade import matches, module_fault, run_cases  # the grader's comparison and guarded calls
-from helpers.gradebook import best_by_student
-from helpers.grade_report import ClassReport, QuestionResult
+from helpers.checks.protocol import run_cases  # guarded calls
+from helpers.checks.verdict import matches, module_fault  # the grader's comparison
+from helpers.grading.gradebook import best_by_student
+from helpers.grading.report import ClassReport, QuestionResult, points_text
 
 __all__ = ["variants", "pattern_of", "question_patterns", "need_a_look", "overview_text", "write_overview"]
 
@@ -147,10 +148,6 @@ def need_a_look(batch: ClassReport) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
 def _rows(batch: ClassReport) -> list[tuple[str, int, int, float, str]]:
     """(question id, passed, submissions, mean points, most common pattern "label: n/N")."""
     patterns = question_patterns(batch)
@@ -175,11 +172,11 @@ def overview_text(batch: ClassReport, rows: Optional[list] = None) -> str:
     lines = [f"{len(batch.reports)} submission(s) · seed {batch.seed} · "
              f"{'partial credit' if batch.partial else 'all-or-nothing'} · sandbox: {batch.sandbox or '?'}"]
     if totals:
-        lines.append(f"scores (of {_num(maximum)}): " + ", ".join(_num(t) for t in sorted(totals, reverse=True))
-                     + f" · mean {_num(round(sum(totals) / len(totals), 2))}")
+        lines.append(f"scores (of {points_text(maximum, 2)}): " + ", ".join(points_text(t, 2) for t in sorted(totals, reverse=True))
+                     + f" · mean {points_text(round(sum(totals) / len(totals), 2), 2)}")
     lines.append("question: passed · mean points · most common wrong-answer pattern")
     for qid, passed, n, mean, top in rows:
-        lines.append(f"  {qid}: {passed}/{n} · {_num(round(mean, 2))} · {top or '—'}")
+        lines.append(f"  {qid}: {passed}/{n} · {points_text(round(mean, 2), 2)} · {top or '—'}")
     look = need_a_look(batch)
     lines.append(f"need a look: {len(look)}")
     for name, reasons in look:
@@ -200,7 +197,7 @@ def _figures(batch: ClassReport, stem: Path, rows: list) -> list[Path]:
     ax.hist(totals, bins=[x - 0.5 for x in range(int(maximum) + 2)], color="#4a7ebb", edgecolor="white")
     ax.set_xlabel("points")
     ax.set_ylabel("submissions")
-    ax.set_title(f"Scores ({len(totals)} submissions, max {_num(maximum)})")
+    ax.set_title(f"Scores ({len(totals)} submissions, max {points_text(maximum, 2)})")
     fig.tight_layout()
     paths.append(stem.with_name(stem.name + "_scores.png"))
     fig.savefig(paths[-1], dpi=100)
@@ -233,14 +230,14 @@ def write_overview(batch: ClassReport, out: Path, feedback: str = "feedback") ->
     parts.append("<h2>Questions</h2><table><tr><th>question</th><th>passed</th><th>mean points</th>"
                  "<th>most common wrong-answer pattern</th></tr>")
     for qid, passed, n, mean, top in rows:
-        parts.append(f"<tr><td>{e(qid)}</td><td>{passed}/{n}</td><td>{_num(round(mean, 2))}</td><td>{e(top or '—')}</td></tr>")
+        parts.append(f"<tr><td>{e(qid)}</td><td>{passed}/{n}</td><td>{points_text(round(mean, 2), 2)}</td><td>{e(top or '—')}</td></tr>")
     parts.append("</table><h2>Need a look</h2><ul>")
     for name, reasons in need_a_look(batch):
         parts.append(f"<li><b>{e(Path(name).name)}</b>: " + "<br>".join(e(r) for r in reasons) + "</li>")
     parts.append("</ul><h2>Students</h2><table><tr><th>student</th><th>points</th><th>status</th><th>feedback</th></tr>")
     for sid, sub in sorted(best.items()):
         link = f"{feedback}/{Path(sub.submission).name.removesuffix('.ipynb')}.html"
-        parts.append(f"<tr><td>{e(sid)}</td><td>{_num(sub.points)}/{_num(sub.max_points)}</td><td>{e(sub.status)}</td>"
+        parts.append(f"<tr><td>{e(sid)}</td><td>{points_text(sub.points, 2)}/{points_text(sub.max_points, 2)}</td><td>{e(sub.status)}</td>"
                      f"<td><a href='{e(link)}'>{e(Path(link).name)}</a></td></tr>")
     parts.append(f"</table><p>Seed {batch.seed}: <code>--seed {batch.seed}</code> draws the same inputs again.</p>"
                  "</body></html>\n")

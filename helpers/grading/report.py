@@ -1,7 +1,7 @@
 """The grader's typed report: what :mod:`helpers.grade` found, for the modules that present it.
 
-:mod:`helpers.feedback` (one page per submission), :mod:`helpers.overview` (the class page) and
-:mod:`helpers.gradebook` (one row per student) read these records and nothing else; the grader
+:mod:`helpers.grading.feedback` (one page per submission), :mod:`helpers.grading.overview` (the class page) and
+:mod:`helpers.grading.gradebook` (one row per student) read these records and nothing else; the grader
 builds them once per run. Standard library only.
 
 Points: a question scores ``max_points`` when every case is correct; with partial credit
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-__all__ = ["QuestionResult", "SubmissionReport", "ClassReport", "question_points", "LOOK_STATUSES"]
+__all__ = ["QuestionResult", "SubmissionReport", "ClassReport", "question_points", "points_text", "LOOK_STATUSES"]
 
 #: question statuses that make a submission "need a look" (a wrong answer or something went wrong)
 LOOK_STATUSES = ("wrong", "wrong_type", "error", "missing", "timeout", "memory", "forbidden_import", "crashed",
@@ -28,6 +28,13 @@ def question_points(max_points: float, status: str, passed: int, cases: int, par
     if not partial or status == "forbidden_import" or cases <= 0:
         return 0
     return round(max_points * passed / cases, 4)
+
+
+def points_text(x: float, decimals: Optional[int] = None) -> str:
+    """Points as read: ``3``, ``2.5``; with `decimals`, rounded to that many (``0.33``), else ``:g``."""
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:g}" if decimals is None else f"{x:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 @dataclass

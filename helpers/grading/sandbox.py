@@ -1,7 +1,7 @@
 """One bubblewrap sandbox per graded submission, and the bounded wait for its results.
 
 :class:`Sandbox` builds, once per batch, the ``bwrap`` command line that every submission's runner
-(``python -m helpers._grade_runner``) is started with:
+(``python -m helpers.grading.runner``) is started with:
 
 * **namespaces**: own network (only a loopback nobody listens on), PID (sees and signals only
   its own processes; when the runner exits or the grader kills the sandbox, everything it started
@@ -153,7 +153,7 @@ class Sandbox:
 
     def argv(self, slot: int = 0, program: Optional[list[str]] = None) -> list[str]:
         """The command line that starts `program` (default: the grader's runner) in job slot `slot`."""
-        runner = program or [self.python, "-m", "helpers._grade_runner"]
+        runner = program or [self.python, "-m", "helpers.grading.runner"]
         if not self.enabled:
             return runner
         if os.geteuid() != 0:
@@ -250,38 +250,8 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     os.set_blocking(fd, False)
     selector = selectors.DefaultSelector()
     selector.register(fd, selectors.EVENT_READ)
-    buffer, total, exited_at = bytearray(), 0, None
     try:
-        while True:
-            now = time.monotonic()
-            if now >= deadline(done.events):
-                done.killed_for_time = True
-                break
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at > 1.0:
-                break  # exited, but a leftover holds the pipe: stop reading
-            if not selector.select(timeout=0.1):
-                continue
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:
-                done.overflow = f"it sent more than {max_bytes:,} bytes of results"
-                break
-            buffer += chunk
-            *lines, rest = bytes(buffer).split(b"\n")
-            buffer = bytearray(rest)
-            for line in lines:
-                if line.strip():
-                    _parse(line, done, kinds)
-            if len(buffer) > max_line:
-                done.overflow = f"it sent a result line longer than {max_line:,} bytes"
-                break
+        buffer = _read_events(proc, fd, selector, done, deadline, max_bytes, max_line, kinds)
     finally:
         selector.close()
         _kill_group(proc.pid)
@@ -295,6 +265,45 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     done.returncode = proc.returncode
     done.seconds = time.monotonic() - start
     return done
+
+
+def _read_events(proc: subprocess.Popen, fd: int, selector: selectors.BaseSelector, done: Completed,
+                 deadline: Callable[[list[dict]], float], max_bytes: int, max_line: int,
+                 kinds: tuple[str, ...]) -> bytearray:
+    """Read `proc`'s result channel `fd` into `done` until it closes, the process has exited (plus a
+    short drain), the deadline passes or a bound is crossed; return the unfinished last line."""
+    buffer, total, exited_at = bytearray(), 0, None
+    while True:
+        now = time.monotonic()
+        if now >= deadline(done.events):
+            done.killed_for_time = True
+            break
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if exited_at is not None and now - exited_at > 1.0:
+            break  # exited, but a leftover holds the pipe: stop reading
+        if not selector.select(timeout=0.1):
+            continue
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_bytes:
+            done.overflow = f"it sent more than {max_bytes:,} bytes of results"
+            break
+        buffer += chunk
+        *lines, rest = bytes(buffer).split(b"\n")
+        buffer = bytearray(rest)
+        for line in lines:
+            if line.strip():
+                _parse(line, done, kinds)
+        if len(buffer) > max_line:
+            done.overflow = f"it sent a result line longer than {max_line:,} bytes"
+            break
+    return buffer
 
 
 def _kill_group(pid: int) -> None:

@@ -1,7 +1,7 @@
 """Per-student feedback: one HTML and one Markdown page per graded submission.
 
 ``write_feedback(batch, folder)`` writes ``folder/<submission stem>.html`` and ``.md`` from the
-grader's typed report (:mod:`helpers.grade_report`): the score, then for each question its
+grader's typed report (:mod:`helpers.grading.report`): the score, then for each question its
 verdict, points, cases passed, the first failing input with expected vs got, the hint, and why a
 function is missing (the cell that defines it, numbered as the student counts code cells and
 quoted by its first line); then what the grader ignored (check cells, ``check(…)`` lines) and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from helpers.grade_report import ClassReport, QuestionResult, SubmissionReport
+from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport, points_text
 
 __all__ = ["feedback_markdown", "feedback_html", "write_feedback", "STATUS_TEXT"]
 
@@ -26,14 +26,10 @@ STATUS_TEXT = {
 }
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
 def _details(q: QuestionResult) -> list[tuple[str, str]]:
     """(label, text) lines of one question's feedback."""
     out = [("Verdict", STATUS_TEXT.get(q.status, q.status)),
-           ("Points", f"{_num(q.points)} / {_num(q.max_points)}")]
+           ("Points", f"{points_text(q.points, 2)} / {points_text(q.max_points, 2)}")]
     if q.cases:
         out.append(("Cases passed", f"{q.passed} / {q.cases}"))
     if q.status != "correct":
@@ -51,7 +47,7 @@ def _details(q: QuestionResult) -> list[tuple[str, str]]:
 def _intro(sub: SubmissionReport) -> list[tuple[str, str]]:
     who = f"{sub.student} ({sub.name})" if sub.name else sub.student
     return [("Student", who), ("Submission", Path(sub.submission).name), ("Chapter", sub.chapter or "?"),
-            ("Score", f"{_num(sub.points)} / {_num(sub.max_points)}")]
+            ("Score", f"{points_text(sub.points, 2)} / {points_text(sub.max_points, 2)}")]
 
 
 def _run_notes(sub: SubmissionReport) -> list[str]:

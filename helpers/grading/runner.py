@@ -1,6 +1,6 @@
 """The grader's executor (internal): runs ONE untrusted submission, normally inside the sandbox.
 
-Started by :mod:`helpers.grade` (through :mod:`helpers.sandbox`) as ``python -m helpers._grade_runner``
+Started by :mod:`helpers.grade` (through :mod:`helpers.grading.sandbox`) as ``python -m helpers.grading.runner``
 with a JSON job on stdin::
 
     {"cells": [[index, source], …], "cell_budget": seconds, "limits": {"as": bytes, "nproc": n, …},
@@ -34,6 +34,8 @@ import os
 import signal
 import sys
 import time
+from types import ModuleType
+from typing import Any, Callable
 
 _LIMITS = {"as": "RLIMIT_AS", "cpu": "RLIMIT_CPU", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
            "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE"}
@@ -93,12 +95,24 @@ def main() -> None:
     ImportGuard.install()
     emit(p.marker_event(p.START))
     shell = InteractiveShell.instance()
-    deadline = time.monotonic() + float(job["cell_budget"])  # the budget covers the student's cells only
+    _run_cells(shell, job["cells"], float(job["cell_budget"]), emit, reporter, p)
+    emit(p.marker_event(p.CELLS_DONE))
+    _answer(shell.user_ns, job["questions"], emit, reporter, p)
+    emit(p.marker_event(p.DONE))
+    channel.close()
+    os._exit(0)  # do not wait for threads the student may have started
+
+
+def _run_cells(shell: Any, cells: list, budget: float, emit: Callable[[dict], None], reporter: int,
+               p: ModuleType) -> None:
+    """Run the student's cells in `shell` within `budget` seconds in all (`p`: the protocol module,
+    bound before any student code), emitting each cell's start and its error, if any."""
+    deadline = time.monotonic() + budget  # the budget covers the student's cells only
 
     def on_alarm(signum: int, frame: object) -> None:
         raise _CellTimeout()
 
-    for index, source in job["cells"]:
+    for index, source in cells:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             emit(p.cell_timeout_event(index, "no time left"))
@@ -120,10 +134,11 @@ def main() -> None:
             break
         if error is not None:
             emit(p.cell_error_event(index, error))
-    emit(p.marker_event(p.CELLS_DONE))
 
-    namespace = shell.user_ns
-    for question in job["questions"]:
+
+def _answer(namespace: dict, questions: list, emit: Callable[[dict], None], reporter: int, p: ModuleType) -> None:
+    """Call each question's function (from the cells' `namespace`) on its cases; emit the outcomes."""
+    for question in questions:
         fn = namespace.get(question["answer"])
         if fn is None:
             emit(p.missing_event(question["id"]))
@@ -140,9 +155,6 @@ def main() -> None:
         if os.getpid() != reporter:
             os._exit(0)
         emit(p.answer_event(question["id"], _serialisable(outcomes)))
-    emit(p.marker_event(p.DONE))
-    channel.close()
-    os._exit(0)  # do not wait for threads the student may have started
 
 
 if __name__ == "__main__":
