@@ -15,11 +15,15 @@ fused kernel may skip the masked half; the count is what the kernel is asked to 
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
+
 from helpers._args import require_int
 from helpers.cost import _bytes
 
 __all__ = ["matmul_params", "prefill_flops", "decode_flops", "roofline_seconds", "decode_tokens_per_second",
-           "arithmetic_intensity", "speculative_expected_tokens"]
+           "arithmetic_intensity", "speculative_expected_tokens",
+           "simulate_speculative_sampling"]
 
 
 def _n(value: object, name: str, minimum: int = 0) -> int:
@@ -114,3 +118,30 @@ def speculative_expected_tokens(alpha: float, gamma: int) -> float:
     if alpha == 1:
         return float(g + 1)
     return (1 - alpha ** (g + 1)) / (1 - alpha)
+
+
+def simulate_speculative_sampling(p: Sequence[float], q: Sequence[float], gamma: int, steps: int,
+                                  seed: int = 0) -> tuple[float, float]:
+    """Run speculative sampling (Leviathan et al. 2023, arXiv:2211.17192, Algorithm 1) `steps` times.
+
+    The target's next-token distribution is `p` and the draft's `q` at every position (the i.i.d.
+    assumption of the paper's §3.3). Each step the draft samples up to γ tokens x ~ q, each kept with
+    probability min(1, p(x)/q(x)); at the first rejection the target samples from norm(max(0, p − q)),
+    after γ acceptances it adds one token of its own. Returns (mean tokens per target call, measured
+    acceptance rate); the acceptance rate should approach α = Σ min(p, q) and the mean
+    `speculative_expected_tokens(α, γ)`.
+    """
+    rng = random.Random(seed)
+    tokens = range(len(p))
+    produced = accepted = proposed = 0
+    for _ in range(_n(steps, "steps", 1)):
+        n = 0
+        while n < gamma:
+            x = rng.choices(tokens, weights=q)[0]
+            proposed += 1
+            if rng.random() < min(1.0, p[x] / q[x]):
+                n, accepted = n + 1, accepted + 1
+            else:
+                break
+        produced += n + 1  # the correction (sampled from norm(max(0, p − q))) or the bonus token
+    return produced / steps, accepted / proposed

@@ -271,22 +271,21 @@ def test_tokens_per_second_at_batch_one_is_bandwidth_over_bytes_per_token():
         inference.roofline_seconds(1, 1, 0, 1)
 
 
-def simulate_speculative(alpha: float, gamma: int, steps: int, rng: random.Random) -> float:
-    """Mean tokens per target call: accept draft tokens while a coin with P(accept) = alpha says so;
-    the target then adds one token (the correction, or a bonus token after γ acceptances)."""
-    total = 0
-    for _ in range(steps):
-        accepted = 0
-        while accepted < gamma and rng.random() < alpha:
-            accepted += 1
-        total += accepted + 1
-    return total / steps
+@pytest.mark.parametrize("gamma,seed", [(1, 0), (3, 1), (5, 2), (8, 3)])
+def test_speculative_formula_equals_simulated_speculative_sampling(gamma, seed):
+    rng = random.Random(seed)
+    p = [rng.random() ** 2 for _ in range(6)]
+    q = [rng.random() ** 2 for _ in range(6)]
+    p, q = [x / sum(p) for x in p], [x / sum(q) for x in q]
+    alpha = sum(min(a, b) for a, b in zip(p, q))  # the paper's acceptance rate 1 − TV(p, q), §3.3
+    mean, rate = inference.simulate_speculative_sampling(p, q, gamma, 20_000, seed)
+    assert rate == pytest.approx(alpha, abs=0.02)
+    assert mean == pytest.approx(inference.speculative_expected_tokens(alpha, gamma), rel=0.03)
 
 
-@pytest.mark.parametrize("alpha,gamma", [(0.0, 3), (0.5, 1), (0.6, 4), (0.8, 5), (0.9, 8), (1.0, 4)])
-def test_speculative_formula_equals_simulation(alpha, gamma):
-    rng = random.Random(f"{alpha}-{gamma}")
-    simulated = simulate_speculative(alpha, gamma, 40_000, rng)
-    assert simulated == pytest.approx(inference.speculative_expected_tokens(alpha, gamma), rel=0.02)
+def test_speculative_formula_limits():
+    assert inference.speculative_expected_tokens(0.0, 5) == 1.0   # every draft token rejected
+    assert inference.speculative_expected_tokens(1.0, 5) == 6.0   # γ accepted + the bonus token
+    assert inference.simulate_speculative_sampling([0.5, 0.5], [0.5, 0.5], 4, 50)[0] == 5.0
     with pytest.raises(ValueError):
-        inference.speculative_expected_tokens(1.5, gamma)
+        inference.speculative_expected_tokens(1.5, 2)
