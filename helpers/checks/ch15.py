@@ -202,6 +202,8 @@ def _batch_cases(rng: random.Random) -> list:
         def total(b: int, L=L, kv=kv, hd=hd, T=T, weights=weights) -> int:
             return weights + int(cost.kv_cache_bytes(L, kv, hd, T, b, 2, num_key_value_heads=kv))
         budget = budget_for_size(rng, total, rng.randint(1, 128), ("exact", "last", "between")[i % 3])
+        if i == 10:
+            budget = weights - rng.randint(1, weights // 2)  # the weights alone do not fit: still 0, not negative
         if i == 11:
             budget = weights + 1  # not even one sequence fits
         cases.append(((budget, weights, L, kv, hd, T), {}))
@@ -211,7 +213,8 @@ def _batch_cases(rng: random.Random) -> list:
 register(Question(
     id="15.max_batch",
     title="Largest batch whose bf16 KV caches fit in memory next to the weights: max_batch(memory_bytes, "
-          "weight_bytes, num_hidden_layers, num_key_value_heads, head_dim, seq_len); 0 if not one sequence fits",
+          "weight_bytes, num_hidden_layers, num_key_value_heads, head_dim, seq_len); 0 if not one sequence fits "
+          "(or not even the weights)",
     cases=_batch_cases,
     reference=max_batch_reference,
     hint="one sequence's cache is 2·num_hidden_layers·num_key_value_heads·head_dim·seq_len·2 bytes; divide the "
