@@ -70,7 +70,7 @@ def _check_kv_cache_bytes(seed):
         cfg = mistral(L, kv, hd, window)
         # int4 has no torch dtype: two 4-bit codes per byte are half of the int8 cache
         measured = static_cache_bytes(cfg, T, B, kv, hd, DTYPES[max(n, 1)]) * (n if n < 1 else 1)
-        assert q.reference((L), kv, hd, T, **kw) == measured
+        assert q.reference(L, kv, hd, T, **kw) == measured
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -253,16 +253,28 @@ def mla_kv_right(hidden_size, kv_lora_rank, qk_rope_head_dim):
     return Right()
 
 
-def mla_kv_norm_on_everything(hidden_size, kv_lora_rank, qk_rope_head_dim):
-    class Wrong(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.kv_a_proj_with_mqa = nn.Linear(hidden_size, kv_lora_rank + qk_rope_head_dim, bias=False)
-            self.kv_a_layernorm = nn.RMSNorm(kv_lora_rank + qk_rope_head_dim, eps=1e-6)
+def mla_kv_wrong(mistake):
+    """A plausible wrong build of MLA's cached vector (`mistake` names what it gets wrong)."""
+    def build(hidden_size, kv_lora_rank, qk_rope_head_dim):
+        r, d_r = kv_lora_rank, qk_rope_head_dim
 
-        def forward(self, x):
-            return self.kv_a_layernorm(self.kv_a_proj_with_mqa(x))
-    return Wrong()
+        class Wrong(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.kv_a_proj_with_mqa = nn.Linear(hidden_size, r + d_r, bias=mistake == "bias")
+                self.kv_a_layernorm = nn.RMSNorm(r + d_r if mistake == "norm_on_everything" else r, eps=1e-6)
+
+            def forward(self, x):
+                y = self.kv_a_proj_with_mqa(x)                                 # (B, T, r + d_R)
+                if mistake == "norm_on_everything":
+                    return self.kv_a_layernorm(y)
+                if mistake == "rope_first":                                   # k^R taken from the front
+                    k, c = y.split([d_r, r], dim=-1)
+                    return torch.cat([k, self.kv_a_layernorm(c)], dim=-1)
+                c, k = y.split([r, d_r], dim=-1)                               # (B, T, r), (B, T, d_R)
+                return torch.cat([c if mistake == "no_norm" else self.kv_a_layernorm(c), k], dim=-1)
+        return Wrong()
+    return build
 
 
 RIGHT = {
@@ -311,5 +323,9 @@ def test_typical_wrong_answers_get_a_hint_not_a_traceback(name, capsys):
     assert not result and out.startswith(f"❌ {qid}") and "Hint" in out and "Traceback" not in out, out
 
 
-def test_a_module_normalising_the_rope_key_too_gets_friendly_feedback(capsys):
-    assert_friendly_failure(capsys, "15.mla_kv", mla_kv_norm_on_everything, "wrong", "kv_a_layernorm")
+@pytest.mark.parametrize("mistake,words", [("norm_on_everything", "kv_a_layernorm"),
+                                           ("bias", "kv_a_proj_with_mqa.bias should not be there"),
+                                           ("rope_first", "forward computes something else"),
+                                           ("no_norm", "forward computes something else")])
+def test_wrong_mla_modules_get_friendly_feedback(mistake, words, capsys):
+    assert_friendly_failure(capsys, "15.mla_kv", mla_kv_wrong(mistake), "wrong", words)
