@@ -164,19 +164,19 @@ def test_tokens_per_second_reference_is_batch_over_the_step_time(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_max_batch_is_the_largest_that_fits_a_llama_static_cache(seed):
+def test_max_batch_is_the_largest_that_fits_a_static_cache(seed):
     q = get("15.max_batch")
-    answers, exact = [], 0
-    for (budget, weights, L, kv, hd, T), _ in cases_of(q.id, seed):
-        b = q.reference(budget, weights, L, kv, hd, T)
-        cfg = transformers.LlamaConfig(vocab_size=11, hidden_size=4 * kv, intermediate_size=8, num_hidden_layers=L,
-                                       num_attention_heads=kv, num_key_value_heads=kv, head_dim=hd)
+    answers, exact, windows = [], 0, 0
+    for (budget, weights, L, kv, hd, T), kw in cases_of(q.id, seed):
+        b = q.reference(budget, weights, L, kv, hd, T, **kw)
+        cfg = mistral(L, kv, hd, kw.get("sliding_window"))  # no window: a plain (Llama-like) cache on every layer
         if b:
             assert weights + static_cache_bytes(cfg, T, b, kv, hd) <= budget
         assert weights + static_cache_bytes(cfg, T, b + 1, kv, hd) > budget
         exact += b > 0 and weights + static_cache_bytes(cfg, T, b, kv, hd) == budget
         answers.append(b)
-    assert 0 in answers and exact >= 2  # "not even one" and "exactly on the budget" cases exist
+        windows += "sliding_window" in kw
+    assert 0 in answers and exact >= 2 and windows >= 4  # "not even one", "exactly on the budget", windows
 
 
 # --------------------------------------------------------------------------- 7. speculative decoding
@@ -283,7 +283,8 @@ RIGHT = {
     "15.mla_saving": lambda h, nope, rope, v, rank: h * (nope + rope + v) / (rank + rope),
     "15.decode_flops": lambda P, L, h, hd, T, batch_size=1: batch_size * (2 * P + 4 * L * h * hd * (T + 1)),
     "15.tokens_per_second": lambda W, kv, B, bw: B * bw / (W + B * kv),
-    "15.max_batch": lambda M, W, L, kv, hd, T: max(0, (M - W) // (4 * L * kv * hd * T)),
+    "15.max_batch": lambda M, W, L, kv, hd, T, sliding_window=None: max(
+        0, (M - W) // (4 * L * kv * hd * min(T, sliding_window or T))),
     "15.speculative_tokens": lambda a, g: float(g + 1) if a == 1 else (1 - a ** (g + 1)) / (1 - a),
     "15.mla_kv": mla_kv_right,
 }
@@ -308,8 +309,12 @@ WRONG = {
     "decode_ignores_batch": ("15.decode_flops", lambda P, L, h, hd, T, batch_size=1: 2 * P + 4 * L * h * hd * (T + 1)),
     "tps_one_cache_for_all": ("15.tokens_per_second", lambda W, kv, B, bw: B * bw / (W + kv)),
     "tps_weights_per_sequence": ("15.tokens_per_second", lambda W, kv, B, bw: bw / (W + kv)),
-    "batch_forgets_weights": ("15.max_batch", lambda M, W, L, kv, hd, T: M // (4 * L * kv * hd * T)),
-    "batch_negative": ("15.max_batch", lambda M, W, L, kv, hd, T: (M - W) // (4 * L * kv * hd * T)),
+    "batch_forgets_weights": ("15.max_batch", lambda M, W, L, kv, hd, T, sliding_window=None:
+                              M // (4 * L * kv * hd * min(T, sliding_window or T))),
+    "batch_negative": ("15.max_batch", lambda M, W, L, kv, hd, T, sliding_window=None:
+                       (M - W) // (4 * L * kv * hd * min(T, sliding_window or T))),
+    "batch_ignores_window": ("15.max_batch", lambda M, W, L, kv, hd, T, sliding_window=None:
+                             max(0, (M - W) // (4 * L * kv * hd * T))),
     "spec_forgets_bonus": ("15.speculative_tokens", lambda a, g: sum(a ** k for k in range(1, g + 1))),
     "spec_closed_form_at_1": ("15.speculative_tokens", lambda a, g: (1 - a ** (g + 1)) / (1 - a)),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from helpers import cost, inference
+from helpers import cost, formulas, inference
 from helpers.checks._gen import budget_for_size, close_within, largest_fitting, log_uniform
 from helpers.checks.registry import Question, register
 
@@ -184,41 +184,48 @@ register(Question(
 
 
 def max_batch_reference(memory_bytes: int, weight_bytes: int, num_hidden_layers: int, num_key_value_heads: int,
-                        head_dim: int, seq_len: int) -> int:
-    """Largest batch whose bf16 KV caches fit next to the weights (0 if none)."""
+                        head_dim: int, seq_len: int, sliding_window: int | None = None) -> int:
+    """Largest batch whose bf16 KV caches (every layer keeping at most `sliding_window` tokens) fit next to
+    the weights (0 if none)."""
     def total(b: int) -> int:
         return weight_bytes + int(cost.kv_cache_bytes(num_hidden_layers, num_key_value_heads, head_dim, seq_len, b,
-                                                      2, num_key_value_heads=num_key_value_heads))
+                                                      2, num_key_value_heads=num_key_value_heads,
+                                                      sliding_window=sliding_window))
     return largest_fitting(total, memory_bytes)
 
 
 def _batch_cases(rng: random.Random) -> list:
-    cases: list = [((80 * 10**9, 16_060_522_496, 32, 8, 128, 8192), {})]
+    llama3_8b = 2 * formulas.decoder_lm_params(128256, 4096, 14336, 32, 32, 8)["total"]  # bf16 weight bytes
+    mistral_7b = 2 * formulas.decoder_lm_params(32000, 4096, 14336, 32, 32, 8)["total"]  # v0.1: window 4096
+    cases: list = [((80 * 10**9, llama3_8b, 32, 8, 128, 8192), {}),
+                   ((80 * 10**9, mistral_7b, 32, 8, 128, 32768), {"sliding_window": 4096})]
     for i in range(12):
         _, kv = _heads(rng)
         L, hd, T = rng.randint(1, 80), rng.choice([64, 128, 256]), log_uniform(rng, 128, 131072)
         weights = log_uniform(rng, 10**6, 10**11)
+        kwargs = {"sliding_window": log_uniform(rng, 64, 16384)} if i % 2 else {}
 
-        def total(b: int, L=L, kv=kv, hd=hd, T=T, weights=weights) -> int:
-            return weights + int(cost.kv_cache_bytes(L, kv, hd, T, b, 2, num_key_value_heads=kv))
+        def total(b: int, L=L, kv=kv, hd=hd, T=T, weights=weights, kwargs=kwargs) -> int:
+            return weights + int(cost.kv_cache_bytes(L, kv, hd, T, b, 2, num_key_value_heads=kv, **kwargs))
         budget = budget_for_size(rng, total, rng.randint(1, 128), ("exact", "last", "between")[i % 3])
         if i == 10:
             budget = weights - rng.randint(1, weights // 2)  # the weights alone do not fit: still 0, not negative
         if i == 11:
             budget = weights + 1  # not even one sequence fits
-        cases.append(((budget, weights, L, kv, hd, T), {}))
+        cases.append(((budget, weights, L, kv, hd, T), kwargs))
     return cases
 
 
 register(Question(
     id="15.max_batch",
-    title="Largest batch whose bf16 KV caches fit in memory next to the weights: max_batch(memory_bytes, "
-          "weight_bytes, num_hidden_layers, num_key_value_heads, head_dim, seq_len); 0 if not one sequence fits "
-          "(or not even the weights)",
+    title="Largest batch whose bf16 KV caches fit in memory next to the weights, with an optional sliding window "
+          "on every layer: max_batch(memory_bytes, weight_bytes, num_hidden_layers, num_key_value_heads, head_dim, "
+          "seq_len, sliding_window=None); 0 if not one sequence fits (or not even the weights)",
     cases=_batch_cases,
     reference=max_batch_reference,
-    hint="one sequence's cache is 2·num_hidden_layers·num_key_value_heads·head_dim·seq_len·2 bytes; divide the "
-         "memory left after the weights by it and round down.",
+    hint="one sequence's cache is 2·num_hidden_layers·num_key_value_heads·head_dim·kept·2 bytes with kept = seq_len, "
+         "or min(seq_len, sliding_window) with a window; divide the memory left after the weights by it and round "
+         "down (never below 0).",
 ))
 
 
