@@ -26,6 +26,7 @@ from .cost import (BYTES_PER_ELEMENT, OPTIMIZER_STATES, TrainingMemory, attentio
                    training_memory, weight_bytes)
 from .cost import transformer_activation_bytes, zero_model_state_bytes
 from .cost import format_bytes
+from .cost import kv_cache_bytes_from_config, quantized_bytes_per_element
 from .formulas import (RNN_GATES, batchnorm_buffers, batchnorm_params, batchnorm_params_breakdown,
                        bilinear_params, conv_params, conv_params_breakdown, conv_transpose_params,
                        conv_transpose_params_breakdown, embedding_params, embedding_params_breakdown,

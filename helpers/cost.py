@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Sequence, Union
+from typing import Mapping, Sequence, Union
 
 from helpers._args import SizeTypeError, as_tuple, require_int
 from helpers._text import DTYPES, dtype_bytes, format_bytes  # format_bytes: 3_145_728 → '3.00 MiB'
 
 __all__ = ["BYTES_PER_ELEMENT", "linear_macs", "linear_flops", "conv_macs", "conv_flops", "weight_bytes",
            "TrainingMemory", "training_memory", "OPTIMIZER_STATES", "attention_scores_bytes",
-           "kv_cache_bytes", "depthwise_separable_ratio", "format_bytes"]
+           "kv_cache_bytes", "kv_cache_bytes_from_config", "quantized_bytes_per_element",
+           "depthwise_separable_ratio", "format_bytes"]
 
 IntOrTuple = Union[int, Sequence[int]]
 
@@ -161,21 +162,159 @@ def attention_scores_bytes(batch_size: int, num_heads: int, seq_len: int, bytes_
     return _count(batch_size, "batch_size") * _count(num_heads, "num_heads") * t * s * _bytes(bytes_per_element)
 
 
-def kv_cache_bytes(n_layer: int, n_head: int, head_dim: int, seq_len: int, batch_size: int = 1,
-                   bytes_per_element: float = 2, n_kv_head: int | None = None) -> float:
-    """Bytes of the key/value cache of a decoder: ``2·n_layer·n_kv_head·head_dim·T·B·bytes``.
+def _layer_is_sliding(n_layer: int, sliding_window: int | None, layer_types: Sequence[str] | None,
+                      sliding_window_pattern: int | None) -> list[bool]:
+    """Which of the n_layer layers keep only a window of keys/values (Hugging Face's conventions).
 
-    For every layer, the keys and the values (the factor 2) of every past token are kept, each of
-    width n_kv_head·head_dim (= d_model without grouped-query attention, n_kv_head = n_head).
+    ``layer_types`` (Gemma-2/3, Qwen2, … in transformers ≥ 4.53) names every layer "sliding_attention" or
+    "full_attention"; ``sliding_window_pattern = p`` (Gemma-3) makes layer i global iff (i + 1) % p == 0,
+    i.e. p − 1 local layers then one global; a ``sliding_window`` alone applies to every layer (Mistral-7B v0.1).
     """
-    heads = _count(n_head, "n_head", minimum=1)
-    kv = heads if n_kv_head is None else _count(n_kv_head, "n_kv_head", minimum=1)
-    if heads % kv:
-        raise ValueError(f"n_head={heads} must be divisible by n_kv_head={kv}: grouped-query attention shares "
-                         f"each key/value head between the same number of query heads")
-    sizes = [_count(v, name) for v, name in ((n_layer, "n_layer"), (head_dim, "head_dim"), (seq_len, "seq_len"),
-                                            (batch_size, "batch_size"))]
-    return 2 * kv * prod(sizes) * _bytes(bytes_per_element)
+    if layer_types is not None:
+        if sliding_window_pattern is not None:
+            raise ValueError("give layer_types or sliding_window_pattern, not both")
+        types = list(layer_types)
+        if len(types) != n_layer:
+            raise ValueError(f"layer_types has {len(types)} entries but n_layer={n_layer}")
+        unknown = sorted({t for t in types} - {"full_attention", "sliding_attention"})
+        if unknown:
+            raise ValueError(f"layer_types entries must be 'full_attention' or 'sliding_attention', got {unknown}")
+        sliding = [t == "sliding_attention" for t in types]
+    elif sliding_window_pattern is not None:
+        p = _count(sliding_window_pattern, "sliding_window_pattern", minimum=1)
+        sliding = [(i + 1) % p != 0 for i in range(n_layer)]
+    else:
+        sliding = [sliding_window is not None] * n_layer
+    if any(sliding) and sliding_window is None:
+        raise ValueError("sliding layers need a sliding_window (the number of past tokens they keep)")
+    return sliding
+
+
+def kv_cache_bytes(n_layer: int, n_head: int, head_dim: int, seq_len: int, batch_size: int = 1,
+                   bytes_per_element: float = 2, n_kv_head: int | None = None, *,
+                   num_key_value_heads: int | None = None, sliding_window: int | None = None,
+                   layer_types: Sequence[str] | None = None, sliding_window_pattern: int | None = None,
+                   kv_lora_rank: int | None = None, qk_rope_head_dim: int | None = None,
+                   block_size: int | None = None) -> float:
+    """Bytes of the key/value cache of a decoder after `seq_len` tokens, in every modern form.
+
+    Plain multi-head attention: ``2·n_layer·n_head·head_dim·T·B·bytes`` — for every layer the keys and the
+    values (the factor 2) of every past token, each n_head·head_dim wide. The keyword arguments use
+    Hugging Face config field names:
+
+    * ``num_key_value_heads`` (= the older ``n_kv_head``; GQA, Ainslie et al. 2023, arXiv:2305.13245;
+      MQA = 1): ``2·n_kv·head_dim`` elements per token per layer; n_head must be a multiple of it.
+    * ``sliding_window`` = W: a sliding layer keeps only the last ``min(T, W)`` tokens (Mistral-7B's rolling
+      buffer, arXiv:2310.06825 §2; transformers' StaticSlidingWindowLayer — its DynamicSlidingWindowLayer
+      keeps W − 1). Which layers slide: ``layer_types`` (a list of "sliding_attention"/"full_attention",
+      Gemma-2's alternation) or ``sliding_window_pattern`` = p (Gemma-3: p − 1 local layers, then a global
+      one); with neither, every layer slides.
+    * ``kv_lora_rank`` + ``qk_rope_head_dim`` (MLA, DeepSeek-V2 arXiv:2405.04434 §2.1.2–2.1.3, DeepSeek-V3):
+      the cache is the compressed latent c_KV (kv_lora_rank) plus the shared decoupled RoPE key
+      (qk_rope_head_dim) — ``kv_lora_rank + qk_rope_head_dim`` elements per token per layer, no factor 2,
+      no heads (512 + 64 = 576 for DeepSeek-V2/V3). n_head and head_dim are then unused.
+    * ``bytes_per_element`` may include quantisation scales (see `quantized_bytes_per_element`).
+    * ``block_size`` (PagedAttention, Kwon et al. 2023, arXiv:2309.06180 §4.1–4.2): memory is handed out in
+      blocks of block_size tokens per sequence and layer, so each layer's T tokens occupy
+      ``ceil(T / block_size)·block_size`` slots (the waste is in the last block only, < block_size tokens).
+
+    Returns ``B · Σ_layers slots(layer) · width · bytes`` with width = 2·n_kv·head_dim (or
+    kv_lora_rank + qk_rope_head_dim) and slots = T (or min(T, W) on a sliding layer), rounded up to blocks.
+    """
+    layers = _count(n_layer, "n_layer")
+    if n_kv_head is not None and num_key_value_heads is not None and n_kv_head != num_key_value_heads:
+        raise ValueError(f"n_kv_head={n_kv_head} and num_key_value_heads={num_key_value_heads} are the same "
+                         f"argument (the old and the Hugging Face name); give one")
+    kv_heads = num_key_value_heads if num_key_value_heads is not None else n_kv_head
+    t = _count(seq_len, "seq_len")
+    b = _count(batch_size, "batch_size")
+    bpe = _bytes(bytes_per_element)
+    if (kv_lora_rank is None) != (qk_rope_head_dim is None):
+        raise ValueError("MLA needs both kv_lora_rank (the latent) and qk_rope_head_dim (the RoPE key)")
+    if kv_lora_rank is not None:
+        width = _count(kv_lora_rank, "kv_lora_rank", minimum=1) + _count(qk_rope_head_dim, "qk_rope_head_dim")
+    else:
+        heads = _count(n_head, "n_head", minimum=1)
+        kv = heads if kv_heads is None else _count(kv_heads, "num_key_value_heads", minimum=1)
+        if heads % kv:
+            raise ValueError(f"n_head={heads} must be divisible by num_key_value_heads={kv}: grouped-query "
+                             f"attention shares each key/value head between the same number of query heads")
+        width = 2 * kv * _count(head_dim, "head_dim")
+    window = None if sliding_window is None else _count(sliding_window, "sliding_window", minimum=1)
+    block = None if block_size is None else _count(block_size, "block_size", minimum=1)
+    slots = 0
+    for sliding in _layer_is_sliding(layers, window, layer_types, sliding_window_pattern):
+        kept = min(t, window) if sliding else t  # type: ignore[type-var]
+        slots += -(-kept // block) * block if block else kept
+    return b * slots * width * bpe
+
+
+def quantized_bytes_per_element(bits: float, group_size: int | None = None, scale_bytes: float = 2,
+                                zero_point: bool = False) -> float:
+    """Bytes per cached element when keys/values are stored in `bits` bits with one scale per group.
+
+    ``bits/8 + (scale_bytes [+ scale_bytes for a zero-point]) / group_size``; group_size None = a
+    per-tensor scale (transformers' fp8 cache: negligible, counted as 0 here). int8 with an fp16 scale
+    per 64 elements: 1 + 2/64 = 1.03125; int4 (KIVI-style, arXiv:2402.02750) with fp16 scale and
+    zero-point per 32: 0.5 + 4/32 = 0.625.
+    """
+    per = _bytes(bits, "bits") / 8
+    if group_size is None:
+        return per
+    g = _count(group_size, "group_size", minimum=1)
+    return per + _bytes(scale_bytes, "scale_bytes") * (2 if zero_point else 1) / g
+
+
+def _config_get(config: object, name: str, default: object = None) -> object:
+    if isinstance(config, Mapping):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def kv_cache_bytes_from_config(config: object, seq_len: int, batch_size: int = 1, *,
+                               bytes_per_element: float | None = None, block_size: int | None = None,
+                               mla: str = "latent") -> float:
+    """`kv_cache_bytes` of a Hugging Face config (a ``PretrainedConfig`` or its ``to_dict()`` mapping).
+
+    Reads ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``, ``head_dim`` (else
+    hidden_size // num_attention_heads), ``sliding_window`` (ignored when ``use_sliding_window`` is False, as
+    Qwen2 does), ``layer_types``, ``sliding_window_pattern`` / ``_sliding_window_pattern``, ``kv_lora_rank``,
+    ``qk_rope_head_dim``; a multimodal config's ``text_config``. bytes_per_element defaults to the config's
+    ``torch_dtype``/``dtype`` (2 when unset). ``mla="latent"`` counts DeepSeek's compressed cache (what the
+    paper keeps, and what transformers' DeepseekV3Attention caches: a 1-head kv_lora_rank "key" and a 1-head
+    qk_rope_head_dim "value"); ``mla="decompressed"`` counts the per-head keys of
+    num_heads·(qk_nope_head_dim + qk_rope_head_dim) and values of num_heads·v_head_dim that a cache without
+    MLA would hold (the comparison of arXiv:2405.04434 Table 1).
+    """
+    text = _config_get(config, "text_config")
+    if text is not None and _config_get(config, "num_hidden_layers") is None:
+        config = text
+    get = lambda name, default=None: _config_get(config, name, default)  # noqa: E731
+    layers, heads = get("num_hidden_layers"), get("num_attention_heads")
+    head_dim = get("head_dim") or get("hidden_size") // heads  # type: ignore[operator]
+    if bytes_per_element is None:
+        dtype = get("torch_dtype") or get("dtype")
+        name = str(dtype).replace("torch.", "") if dtype is not None else "bfloat16"
+        bytes_per_element = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1,
+                             "float8_e5m2": 1}.get(name, 2)
+    window = get("sliding_window") if get("use_sliding_window", True) is not False else None
+    layer_types = get("layer_types")
+    pattern = None if layer_types else (get("sliding_window_pattern") or get("_sliding_window_pattern"))
+    if layer_types is None and pattern is None and window is not None and get("model_type") in ("gemma2",):
+        pattern = 2  # old Gemma-2 configs without layer_types alternate local/global
+    kw: dict = dict(sliding_window=window, layer_types=layer_types if window is not None else None,
+                    sliding_window_pattern=pattern if window is not None else None, block_size=block_size)
+    rank = get("kv_lora_rank")
+    if rank is not None and mla == "latent":
+        kw.update(kv_lora_rank=rank, qk_rope_head_dim=get("qk_rope_head_dim"))
+    elif rank is not None and mla == "decompressed":
+        k_width = get("qk_nope_head_dim") + get("qk_rope_head_dim")  # type: ignore[operator]
+        per_kv = kv_cache_bytes(layers, heads, 1, seq_len, batch_size, bytes_per_element, **kw) / 2  # type: ignore[arg-type]
+        return per_kv * (k_width + get("v_head_dim"))  # type: ignore[operator]
+    elif rank is not None:
+        raise ValueError(f"mla must be 'latent' or 'decompressed', got {mla!r}")
+    return kv_cache_bytes(layers, heads, head_dim, seq_len, batch_size, bytes_per_element,  # type: ignore[arg-type]
+                          num_key_value_heads=get("num_key_value_heads") or heads, **kw)
 
 
 def depthwise_separable_ratio(in_channels: int, out_channels: int, kernel_size: IntOrTuple,
