@@ -68,6 +68,92 @@ def test_not_attempted(capsys):
     assert line(capsys).startswith("⏳ 01.linear_params: not attempted yet — replace the `raise NotImplementedError`")
 
 
+def _counting_question(monkeypatch, qid: str = "42.double") -> tuple[Question, list]:
+    """A registered question whose reference records every call it gets (2·x, on 5 cases)."""
+    calls: list = []
+
+    def reference(x):
+        calls.append(x)
+        return 2 * x
+
+    q = Question(id=qid, title="", cases=lambda rng: [((rng.randint(1, 99),), {}) for _ in range(5)],
+                 reference=reference, module=__name__)
+    import helpers.checks.registry as registry
+    monkeypatch.setitem(registry._REGISTRY, qid, q)
+    return q, calls
+
+
+def test_not_attempted_builds_no_reference(capsys, monkeypatch):
+    """The fast path of an exercise notebook: a stub costs one call, no reference answer."""
+    _, calls = _counting_question(monkeypatch)
+
+    def double(x):
+        raise NotImplementedError("double: replace this line with your code")
+
+    assert check("42.double", double).status == "not_attempted" and calls == []
+    assert check("42.double", lambda x: x // 0).status == "error" and calls == []  # fails on its first case
+    assert check("42.double", lambda x: 2 * x).status == "correct" and len(calls) == 5
+    assert check("42.double", lambda x: 2 * x if x % 2 else 0).status in ("wrong", "correct")
+    assert "42.double" in line(capsys)
+
+
+@given(st.lists(st.sampled_from(["value", "wrong", "raise", "not_implemented"]), min_size=1, max_size=5))
+def test_lazy_references_give_the_verdict_of_eager_ones(behaviour):
+    """judge without references (computed only when needed) == judge with them computed up front."""
+    q = Question(id="42.triple", title="", cases=lambda rng: [((i,), {}) for i in range(len(behaviour))],
+                 reference=lambda x: 3 * x)
+    cases = make_cases(q, random.Random(0))
+
+    def answer(x):
+        kind = behaviour[x]
+        if kind == "raise":
+            raise ValueError("no")
+        if kind == "not_implemented":
+            raise NotImplementedError
+        return 3 * x if kind == "value" else 3 * x + 1
+
+    outcomes = run_cases(answer, cases, 5.0)
+    assert judge(q, cases, outcomes) == judge(q, cases, outcomes, reference_answers(q, cases))
+
+
+def test_a_not_attempted_module_answer_skips_the_meta_warm_up():
+    """A module question's stub raises before any module is built: torch._dynamo (seconds) is never imported."""
+    code = ("import sys, torch; from helpers.checks import check\n"
+            "def fixed_mlp(i, h, o):\n    raise NotImplementedError\n"
+            "print(check('01.fixed_mlp', fixed_mlp).status, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.splitlines()[-1] == "not_attempted False"
+
+
+def test_the_meta_warm_up_is_off_the_clock(monkeypatch):
+    """The one-off set-up runs after the first module is built, with the time limit paused."""
+    from helpers.checks import module_answer
+
+    seen: list = []
+    warm_up = module_answer.warm_up
+
+    def slow_warm_up():  # the real set-up, then longer than the whole time limit
+        seen.append(True)
+        warm_up()
+        time.sleep(1.1)
+
+    monkeypatch.setattr(module_answer, "warm_up", slow_warm_up)
+    q = get("01.fixed_mlp")
+    cases = make_cases(q, checker_rng(q.id))[:2]
+    from helpers.checks.verdict import probes
+
+    outcomes = run_cases(q.reference, cases, 1.0, probes=probes(q, cases))
+    assert seen == [True] and all("value" in o for o in outcomes) and len(outcomes) == 2
+
+    def spin(*args):
+        while True:
+            pass
+
+    start = time.monotonic()
+    assert "timeout" in run_cases(spin, cases, 0.3, probes=probes(q, cases))[0]
+    assert time.monotonic() - start < 5 and seen == [True]  # never built a module: no warm-up
+
+
 def test_exception_is_one_line_without_traceback(capsys):
     result = check("01.linear_params", lambda i, o, bias=True: i // 0)
     out = line(capsys)

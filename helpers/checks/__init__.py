@@ -2,7 +2,8 @@
 
 ``check`` calls your function on about twenty randomised inputs (so a hard-coded number cannot
 pass), compares every result with the reference answer computed by helpers' core, and prints one
-short line:
+short line (the references are computed only once your function returned a value: a function not
+written yet is reported "not attempted" at the cost of one call):
 
     ✅ 01.linear_params: 20/20 cases correct
     ❌ 01.linear_params: linear_params(37, 5, bias=False) returned 190, expected 185.
@@ -29,7 +30,7 @@ from typing import Callable
 
 from helpers.checks.protocol import not_callable_message, run_cases
 from helpers.checks.registry import Question, UnknownQuestion, all_questions, get, make_cases
-from helpers.checks.verdict import Verdict, judge, probes, reference_answers
+from helpers.checks.verdict import Verdict, judge, probes
 
 __all__ = ["check", "CheckResult", "Question", "get", "all_questions", "run_cases", "checker_rng"]
 
@@ -83,7 +84,7 @@ def check(question_id: str, answer: Callable) -> CheckResult:
                           not_callable_message(question.answer, type(answer).__name__))
     else:
         outcomes = run_cases(answer, cases, question.timeout, probes=probes(question, cases))
-        verdict = judge(question, cases, outcomes, reference_answers(question, cases))
+        verdict = judge(question, cases, outcomes)  # references only if a value must be compared
     print(verdict.line())
     if autograde and not verdict.passed:  # nbgrader scores a test cell by whether it raises
         raise AssertionError(verdict.line())

@@ -313,12 +313,12 @@ def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
 def judge(question: Any, cases: list, outcomes: list[dict], references: Optional[References] = None) -> Verdict:
     """Compare the outcomes of the student's function on `cases` with `references`.
 
-    A pure comparison: `references` come from :func:`reference_answers` (computed here only when
-    a caller omits them). `outcomes` may be shorter than `cases` (the student's code stopped
-    early: only its last outcome can be a failure).
+    A pure comparison: `references` come from :func:`reference_answers`. A caller that omits them
+    (the instant ``check``) has them computed here, and only when a first value must be compared:
+    a function not attempted yet, or failing on its first case, builds no reference at all.
+    `outcomes` may be shorter than `cases` (the student's code stopped early: only its last
+    outcome can be a failure).
     """
-    if references is None:
-        references = reference_answers(question, cases)
     qid, name, total = question.id, question.answer, len(cases)
     for i, (args, kwargs) in enumerate(cases):
         call = describe_call(name, args, kwargs)
@@ -329,6 +329,8 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
         failed = _judge_outcome(call, name, i == 0, outcomes[i], module)
         if failed is not None:
             return Verdict(qid, failed[0], i, total, failed[1], question.hint, call=call)
+        if references is None:
+            references = reference_answers(question, cases)
         if i >= len(references.normalised):
             return Verdict(qid, "internal_error", i, total,
                            f"{references.failure}; this is a bug in the exercise, not in your code — please report it.")

@@ -9,8 +9,8 @@ with a JSON job on stdin::
 
 ``probes`` (optional, one per case) marks a question whose answer is an ``nn.Module``: the
 function is called on the meta device and only the module's JSON description
-(:mod:`helpers.checks.module_answer`) is reported, never the module. torch is imported (and its
-one-off meta set-up paid) by ``run_cases`` before that question's clock starts, not before the
+(:mod:`helpers.checks.module_answer`) is reported, never the module. torch's one-off meta set-up is
+paid by ``run_cases`` off that question's clock (once its first module is built), not before the
 cells: a submission's cells run exactly as without module questions.
 
 Before any student code it applies the resource limits (setrlimit: address space, CPU seconds,
