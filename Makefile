@@ -121,8 +121,9 @@ bench: venv
 	$(BIN)/python tests/benchmarks/run.py
 
 ## site: render notebooks/ (committed outputs, nothing executed) into a static HTML site in _site/
-## (index + prev/next navigation, figures embedded; offline: a local MathJax is used if installed,
-## e.g. Debian's libjs-mathjax, else formulas stay TeX source).
+## (index + prev/next navigation, figures embedded, links between notebooks → their pages, a search box
+## over every section; offline: a local MathJax is used if installed — jupyter-server-mathjax, a dev
+## dependency, or Debian's libjs-mathjax — else formulas stay TeX source).
 site: venv
 	$(BIN)/python -m helpers.site --out _site
 

@@ -3,7 +3,10 @@
 Every notebook in ``notebooks/`` is rendered with nbconvert's ``lab`` template **from its committed
 outputs** (nothing is executed), figures embedded as ``data:image/png`` — plus an ``index.html``
 listing the chapters by their titles (each notebook's first heading), and prev / index / next
-links at the top and bottom of every page.
+links at the top and bottom of every page. Links to another notebook (``06b_sequence_models.ipynb``,
+``06_lstm_gru.ipynb#3-·-Exact…`` in markdown or in the cookbook's chapter column) are rewritten to its
+page and to the id nbconvert gave that heading. A search box on every page ranks the course's
+sections offline (`helpers.site_search`: an index written at build time, a few lines of JavaScript).
 
 Offline: the pages load nothing from the network. nbconvert's template would fetch require.js,
 MathJax and mermaid from a CDN; this builder leaves require.js and mermaid out (no output of the
@@ -11,7 +14,9 @@ course needs them: widget state is never saved, so no widget JavaScript is emitt
 uses a LOCAL MathJax when one is installed — ``--mathjax DIR`` (a MathJax 2.7 folder with
 ``MathJax.js``), else the ``jupyter_server_mathjax`` package, else Debian's ``libjs-mathjax``
 (``/usr/share/javascript/mathjax``) — copied into ``_site/_static/mathjax``. Without any of them the
-formulas stay readable TeX source (``$G·(H·in + H·H + 2H)$``), never a request to a CDN.
+formulas stay readable TeX source (``$G·(H·in + H·H + 2H)$``), never a request to a CDN. The pages ask
+MathJax for a font the local copy ships (jupyter-server-mathjax has STIX-Web only, so its default
+"TeX" font would 404: ``jax/output/HTML-CSS/fonts/TeX/fontdata.js``, ``MathJax_AMS-Regular.otf``).
 
 Interactive explorers (ipywidgets) need a live kernel: their output is replaced on the site by a
 note saying so (the committed notebooks are not modified).
@@ -30,8 +35,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+from urllib.parse import unquote
 
-__all__ = ["Chapter", "chapters", "notebook_title", "render_page", "build", "find_mathjax", "main"]
+from helpers import site_search
+
+__all__ = ["Chapter", "chapters", "notebook_title", "render_page", "rewrite_notebook_links", "element_ids", "build",
+           "find_mathjax", "mathjax_config", "mathjax_web_font", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -41,7 +50,7 @@ _TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_js_mathjax -%}
-{%- if resources.dp_mathjax_url -%}{{ mathjax(resources.dp_mathjax_url) }}{%- endif -%}
+{%- if resources.dp_mathjax_url -%}{{ mathjax(resources.dp_mathjax_url) }}{{ resources.dp_mathjax_config }}{%- endif -%}
 {%- endblock html_head_js_mathjax -%}
 {%- block extra_css -%}<style>{{ resources.dp_css }}</style>{%- endblock extra_css -%}
 {%- block body_header -%}{{ super() }}{{ resources.dp_nav_top }}{%- endblock body_header -%}
@@ -54,6 +63,7 @@ nav.dp-nav { display: flex; justify-content: space-between; gap: 1em; padding: 0
 nav.dp-nav.dp-bottom { margin: 2em 0 0 0; border-top: 1px solid #d0d7de; border-bottom: none; }
 nav.dp-nav a { text-decoration: none; color: #0969da; }
 nav.dp-nav span.dp-none { color: #8c959f; }
+nav.dp-nav { align-items: center; }
 .dp-widget-note { padding: 0.5em 0.8em; border-left: 4px solid #d4a72c; background: #fff8c5; font: 14px sans-serif; }
 """
 
@@ -65,9 +75,11 @@ body {{ font: 16px/1.5 sans-serif; max-width: 52em; margin: 2em auto; padding: 0
 h1 {{ font-size: 1.8em; }} ol, ul {{ padding-left: 1.4em; }} li {{ margin: 0.35em 0; }}
 a {{ color: #0969da; text-decoration: none; }} a:hover {{ text-decoration: underline; }}
 code {{ background: #f3f5f7; padding: 0 0.2em; }} .dp-file {{ color: #8c959f; font-size: 0.85em; }}
+{search_css}
 </style></head>
 <body>
 <h1>{title}</h1>
+{search}
 <p>The course notebooks with their outputs and figures, as committed. To run them and move the
 interactive explorers, open them in JupyterLab (<code>make lab</code>).</p>
 <h2>Chapters</h2>
@@ -124,8 +136,9 @@ def _nav(chapters_: Sequence[Chapter], i: int, where: str) -> str:
             rel = "prev" if arrow == "←" else "next"
             return f'<a rel="{rel}" href="{c.page}">{label}</a>'
         return '<span class="dp-none"></span>'
+    search = site_search.search_box() if where == "top" else ""
     return (f'<nav class="dp-nav dp-{where}">{link(i - 1, "←")}'
-            f'<a href="index.html">↑ all chapters</a>{link(i + 1, "→")}</nav>')
+            f'<a href="index.html">↑ all chapters</a>{search}{link(i + 1, "→")}</nav>')
 
 
 def _strip_widgets(nb) -> None:
@@ -142,8 +155,45 @@ def _strip_widgets(nb) -> None:
                              "text/plain": "Interactive explorer: open the notebook in JupyterLab."}}
 
 
-def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str]) -> str:
-    """The HTML of chapter `i`: nbconvert's lab template from the committed outputs, plus navigation."""
+_NOTEBOOK_HREF = re.compile(r"""(?P<attr>href=(?P<q>["']))(?:\./)?(?P<stem>[0-9][0-9][a-z]?_[\w-]+)\.ipynb"""
+                            r"""(?P<frag>#(?:(?!(?P=q))[^\s<>])*)?(?P=q)""")
+
+
+def element_ids(page_html: str) -> set[str]:
+    """Every ``id`` attribute of a page (HTML entities decoded): the targets of ``#fragment`` links."""
+    return {html.unescape(m[2]) for m in re.finditer(r"""\sid=(["'])(.*?)\1""", page_html)}
+
+
+def _fragment_key(fragment: str) -> str:
+    """A fragment as a heading's text: nbconvert's ids are percent-encoded (``3-%C2%B7-Exact…``),
+    JupyterLab's links are not (``3-·-Exact…``); both name the same heading."""
+    return unquote(fragment).replace(" ", "-")
+
+
+def rewrite_notebook_links(page_html: str, targets: dict[str, set[str]]) -> str:
+    """Links to course notebooks (``href="06_lstm_gru.ipynb#3-·-Exact…"``, in markdown or in an
+    output such as the cookbook's chapter column) → their pages, the fragment spelled as the target
+    page's id (``href="06_lstm_gru.html#3-%C2%B7-Exact…"``). `targets`: page name → its element ids.
+    Links to a notebook with no page (an exercise notebook) are left alone, and so is a fragment
+    that names no heading of the page (the site's link test reports it)."""
+    keys = {page: {_fragment_key(i): i for i in ids} for page, ids in targets.items()}
+
+    def page(m: re.Match) -> str:
+        name = f"{m['stem']}.html"
+        if name not in targets:
+            return m.group(0)
+        fragment = html.unescape(m["frag"] or "")[1:]
+        if fragment and fragment not in targets[name]:
+            fragment = keys[name].get(_fragment_key(fragment), fragment)
+        link = name + (f"#{fragment}" if fragment else "")
+        return f"{m['attr']}{html.escape(link, quote=True)}{m['q']}"
+    return _NOTEBOOK_HREF.sub(page, page_html)
+
+
+def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str],
+                mathjax_config: str = "") -> str:
+    """The HTML of chapter `i`: nbconvert's lab template from the committed outputs, plus navigation
+    and search (links to other notebooks are rewritten by `build`, which knows every page's ids)."""
     import nbformat  # noqa: PLC0415
     from jinja2 import DictLoader  # noqa: PLC0415
     from nbconvert import HTMLExporter  # noqa: PLC0415
@@ -155,7 +205,8 @@ def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str]
     exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
                             template_file="dp_site.html.j2")
     resources = {"dp_nav_top": _nav(chapters_, i, "top"), "dp_nav_bottom": _nav(chapters_, i, "bottom"),
-                 "dp_mathjax_url": mathjax_url, "dp_css": _CSS,
+                 "dp_mathjax_url": mathjax_url, "dp_mathjax_config": mathjax_config,
+                 "dp_css": _CSS + site_search.CSS,
                  "metadata": {"name": chapter.title, "path": str(chapter.source.parent)}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     return body
@@ -185,11 +236,30 @@ def find_mathjax(explicit: Optional[Path] = None) -> Optional[Path]:
 # The first configuration the local MathJax ships is used: Debian's libjs-mathjax has CommonHTML
 # output (TeX-AMS_CHTML-full); the jupyter-server-mathjax package only HTML-CSS/SVG output.
 _MATHJAX_COMMON = ("MathJax.js", "config/Safe.js", "extensions", "jax/input/TeX", "jax/element/mml",
-                   "localization/en", "fonts/HTML-CSS/TeX/woff")
+                   "localization/en")
 _MATHJAX_CONFIGS = (
-    ("TeX-AMS_CHTML-full", ("jax/output/CommonHTML",)),
+    ("TeX-AMS_CHTML-full", ("jax/output/CommonHTML", "fonts/HTML-CSS/TeX/woff")),
     ("TeX-AMS-MML_HTMLorMML-full", ("jax/input/MathML", "jax/output/HTML-CSS")),
 )
+# HTML-CSS output: its web font and the folders that font needs. MathJax's default is "TeX"
+# (jax/output/HTML-CSS/fonts/TeX/fontdata.js + fonts/HTML-CSS/TeX/…); jupyter-server-mathjax ships
+# only "STIX-Web", the font the classic Jupyter notebook configures, so the pages ask for that one
+# (with no local-font and no image-font fallback: nothing is requested that the site lacks).
+_HTML_CSS_FONTS = (
+    ("TeX", ("jax/output/HTML-CSS/fonts/TeX/fontdata.js", "fonts/HTML-CSS/TeX/woff")),
+    ("STIX-Web", ("jax/output/HTML-CSS/fonts/STIX-Web/fontdata.js", "fonts/HTML-CSS/STIX-Web/woff")),
+)
+
+
+def mathjax_web_font(src: Path) -> Optional[tuple[str, tuple[str, ...]]]:
+    """The HTML-CSS web font that the local MathJax `src` ships whole (font data and font files),
+    and those parts; None when it ships none (or uses CommonHTML output, which needs no choice)."""
+    if mathjax_config(src)[0] != "TeX-AMS-MML_HTMLorMML-full":
+        return None
+    for font, parts in _HTML_CSS_FONTS:
+        if all((src / part).exists() for part in parts):
+            return font, parts
+    return None
 
 
 def mathjax_config(src: Path) -> tuple[str, tuple[str, ...]]:
@@ -200,26 +270,49 @@ def mathjax_config(src: Path) -> tuple[str, tuple[str, ...]]:
     raise FileNotFoundError(f"{src}: none of the MathJax configurations {[n for n, _ in _MATHJAX_CONFIGS]}")
 
 
-def _copy_mathjax(src: Path, out: Path) -> str:
+def _font_config(font: Optional[str]) -> str:
+    """The page's MathJax configuration of the HTML-CSS font (empty: MathJax's defaults)."""
+    if font is None or font == "TeX":
+        return ""
+    config = {"HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": font, "imageFont": None}}
+    return f'<script type="text/x-mathjax-config">MathJax.Hub.Config({json.dumps(config)});</script>'
+
+
+def _copy_mathjax(src: Path, out: Path) -> tuple[str, str]:
+    """Copy what the pages need of the local MathJax `src` into `out`; (its URL, the font config)."""
     dest = out / STATIC_MATHJAX
     if dest.exists():
         shutil.rmtree(dest)
     config, parts = mathjax_config(src)
-    for part in parts:
+    font = mathjax_web_font(src)
+    for part in (*parts, *(font[1] if font else ())):
         path = src / part
         if path.is_dir():
-            shutil.copytree(path, dest / part)
+            shutil.copytree(path, dest / part, dirs_exist_ok=True)
         elif path.is_file():
             (dest / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest / part)
-    return f"{STATIC_MATHJAX}/MathJax.js?config={config},Safe"
+    return f"{STATIC_MATHJAX}/MathJax.js?config={config},Safe", _font_config(font[0] if font else None)
 
 
-def _render_to(args: tuple[list[Chapter], int, Optional[str], Path]) -> str:
-    chapters_, i, mathjax_url, out = args
-    page = out / chapters_[i].page
-    page.write_text(render_page(chapters_, i, mathjax_url), encoding="utf-8")
-    return page.name
+def _render_to(args: tuple[list[Chapter], int, Optional[str], str, Path]
+               ) -> tuple[str, set[str], list[site_search.Section]]:
+    """Render one page into `out`; (its name, its ids, its sections for the search index)."""
+    chapters_, i, mathjax_url, mathjax_config_, out = args
+    chapter = chapters_[i]
+    text = render_page(chapters_, i, mathjax_url, mathjax_config_)
+    (out / chapter.page).write_text(text, encoding="utf-8")
+    return chapter.page, element_ids(text), site_search.sections(text, chapter.page, chapter.title)
+
+
+def _rewrite_links(out: Path, pages: Sequence[str], targets: dict[str, set[str]]) -> None:
+    """Second pass over the written `pages`, once every page's ids are known."""
+    for name in pages:
+        page = out / name
+        text = page.read_text(encoding="utf-8")
+        fixed = rewrite_notebook_links(text, targets)
+        if fixed != text:
+            page.write_text(fixed, encoding="utf-8")
 
 
 def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Sequence[str]] = None,
@@ -227,7 +320,8 @@ def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Seq
     """Render the site into `out`; returns the chapters written (all, or those whose file stem is in `only`).
 
     `only` keeps the navigation of the whole course (prev/next point at every chapter) and renders
-    just those pages — for quick checks. `jobs` > 1 renders pages in parallel processes.
+    just those pages — for quick checks (the search index then covers those pages only). `jobs` > 1
+    renders pages in parallel processes.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,15 +329,19 @@ def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Seq
     if not all_chapters:
         raise FileNotFoundError(f"no NN_*.ipynb notebooks in {notebooks}")
     source = find_mathjax(mathjax)
-    mathjax_url = _copy_mathjax(source, out) if source is not None else None
+    mathjax_url, font_config = _copy_mathjax(source, out) if source is not None else (None, "")
     todo = [i for i, c in enumerate(all_chapters) if only is None or c.source.stem in set(only)]
-    work = [(all_chapters, i, mathjax_url, out) for i in todo]
+    work = [(all_chapters, i, mathjax_url, font_config, out) for i in todo]
     if jobs > 1 and len(work) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-            list(pool.map(_render_to, work))
+            rendered = list(pool.map(_render_to, work))
     else:
-        for w in work:
-            _render_to(w)
+        rendered = [_render_to(w) for w in work]
+    targets = {c.page: element_ids((out / c.page).read_text(encoding="utf-8")) if (out / c.page).is_file() else set()
+               for c in all_chapters}  # pages not rendered now (`only`): the ids of an earlier build, if any
+    targets.update({name: ids for name, ids, _ in rendered})
+    _rewrite_links(out, [name for name, _, _ in rendered], targets)
+    site_search.write(out, [s for _, _, found in rendered for s in found])
     (out / "index.html").write_text(_index(all_chapters), encoding="utf-8")
     return [all_chapters[i] for i in todo]
 
@@ -265,7 +363,7 @@ def _index(chapters_: Sequence[Chapter]) -> str:
     reference = [c for c in chapters_ if c.source.name.startswith("99")]
     ref_html = ("<h2>Reference</h2>\n<ul>\n" + "\n".join(map(item, reference)) + "\n</ul>") if reference else ""
     return _INDEX.format(title=html.escape(_course_title()), chapters="\n".join(map(item, course)),
-                         reference=ref_html)
+                         reference=ref_html, search=site_search.search_box(), search_css=site_search.CSS)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

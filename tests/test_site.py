@@ -1,20 +1,32 @@
 """`python -m helpers.site` / `make site`: every chapter page, with its title, figures and navigation, offline.
 
-Builds the whole site (all notebooks, committed outputs, nothing executed: ~6 s on 2 cores) into a
-temporary folder once for the module.
+Builds the whole site (all notebooks, committed outputs, nothing executed: ~6 s on 2 idle cores) into
+a temporary folder once for the module; crawls every page's links and assets offline, runs the search
+ranking with node, and (Chromium via Playwright) types a query into the search box of the site served
+on 127.0.0.1, checking that nothing the pages load answers 404.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
 import re
+import shutil
+import subprocess
+import threading
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helpers import site
+from helpers import site, site_search
+from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))  # 06b_… included
@@ -107,3 +119,228 @@ def test_mathjax_is_local_or_absent(built):
 def test_missing_notebooks_folder_is_an_error(tmp_path, capsys):
     assert site.main(["--out", str(tmp_path / "out"), "--notebooks", str(tmp_path)]) == 2
     assert "no NN_*.ipynb" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------- links and assets, offline
+class _Refs(HTMLParser):
+    """Every reference of a page: href/src/data-index attributes, url(…) in styles, and element ids."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.refs: list[tuple[str, str]] = []   # (tag.attribute, value)
+        self.ids: set[str] = set()
+        self._style = False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "id":
+                self.ids.add(value)
+            elif name in ("href", "src", "data-index"):
+                self.refs.append((f"{tag}.{name}", value))
+            elif name == "style":
+                self.refs += [(f"{tag}.style", u) for u in _css_urls(value)]
+        self._style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._style = False
+
+    def handle_data(self, data):
+        if self._style:
+            self.refs += [("style", u) for u in _css_urls(data)]
+
+
+def _css_urls(css: str) -> list[str]:
+    return [m.strip("'\" ") for m in re.findall(r"url\(([^)]*)\)", css)]
+
+
+def _parse(page: Path) -> _Refs:
+    refs = _Refs()
+    refs.feed(page.read_text(encoding="utf-8"))
+    return refs
+
+
+def _has_target(ids: set[str], fragment: str) -> bool:
+    """What a browser does with #fragment: an element whose id is the fragment, or the decoded one."""
+    return fragment in ids or unquote(fragment) in ids or fragment in ("", "top")
+
+
+def test_every_link_and_asset_resolves(built):
+    pages = sorted(built.glob("*.html"))
+    parsed = {p.name: _parse(p) for p in pages}
+    missing = []
+    for name, refs in parsed.items():
+        for where, value in refs.refs:
+            url = urlsplit(value)
+            if url.scheme in ("data", "mailto", "javascript"):
+                continue
+            if url.scheme or value.startswith("//"):
+                # the web may be linked to (papers, docs), never loaded from
+                if not where.startswith("a."):
+                    missing.append(f"{name}: {where}={value} loads from the network")
+                continue
+            target = (built / name).parent / unquote(url.path) if url.path else built / name
+            if not target.is_file():
+                missing.append(f"{name}: {where}={value} → no file {target.relative_to(built)}")
+            elif url.fragment and target.suffix == ".html":
+                ids = parsed[target.name].ids if target.name in parsed else _parse(target).ids
+                if not _has_target(ids, url.fragment):
+                    missing.append(f"{name}: {where}={value} → no id {url.fragment!r} in {target.name}")
+    assert not missing, f"{len(missing)} broken references:\n" + "\n".join(missing[:40])
+    hrefs = [v for refs in parsed.values() for w, v in refs.refs if w == "a.href"]
+    assert not [h for h in hrefs if ".ipynb" in h], "links to notebooks must point at their pages"
+    # the cookbook's chapter column: one link per row that names a chapter section, each to a page
+    cookbook = [v for w, v in parsed["99_cookbook.html"].refs if w == "a.href" and re.match(r"\d\d\w*\.html#", v)]
+    assert len(cookbook) >= 30
+
+
+def test_notebook_links_are_rewritten_to_page_ids():
+    targets = {"06_lstm_gru.html": {"3-%C2%B7-Exact-counts", "Summary"}, "99_cookbook.html": {"x"}}
+    page = ("<a href=\"06_lstm_gru.ipynb#3-·-Exact-counts\">a</a> <a href='./06_lstm_gru.ipynb'>b</a> "
+            "<a href=\"06_lstm_gru.ipynb#Summary\">c</a> <a href=\"07_embeddings.ipynb\">d</a> "
+            "<a href=\"../exercises/06_lstm_gru_exercises.ipynb\">e</a> <a href=\"06_lstm_gru.ipynb#Nope\">f</a>")
+    out = site.rewrite_notebook_links(page, targets)
+    assert 'href="06_lstm_gru.html#3-%C2%B7-Exact-counts"' in out          # JupyterLab anchor → nbconvert id
+    assert "href='06_lstm_gru.html'" in out and 'href="06_lstm_gru.html#Summary"' in out
+    assert 'href="07_embeddings.ipynb"' in out                             # no such page: left alone
+    assert 'href="../exercises/06_lstm_gru_exercises.ipynb"' in out        # not a course page
+    assert 'href="06_lstm_gru.html#Nope"' in out                           # page found, heading not: kept
+
+
+# ----------------------------------------------------------------------------------------- search
+def _node(script: str, *args: str) -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the search ranking is checked by the browser test only")
+    done = subprocess.run([node, "-e", script, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+_SEARCH = """
+const fs = require("fs"), api = require(process.argv[1]);
+const window = {}; eval(fs.readFileSync(process.argv[2], "utf8"));
+const hits = api.search(window.dpSearchIndex, process.argv[3], 5);
+console.log(JSON.stringify(hits.map(h => h.doc)));
+"""
+
+
+@pytest.mark.parametrize("query", ["LSTM parameters", "lstm parameter", "nn.LSTM Parameters"])
+def test_search_finds_chapter_06_and_the_cookbook(built, query):
+    js = Path(site_search.__file__).with_suffix(".js")
+    top = json.loads(_node(_SEARCH, str(js), str(built / site_search.INDEX_JS), query))
+    pages = [doc[0] for doc in top]
+    assert "06_lstm_gru.html" in pages and "99_cookbook.html" in pages, top
+
+
+def test_search_index_points_at_real_sections(built):
+    text = (built / site_search.INDEX_JS).read_text(encoding="utf-8")
+    index = json.loads(text.removeprefix("window.dpSearchIndex = ").rstrip().rstrip(";"))
+    assert {d[0] for d in index["docs"]} == {nb.with_suffix(".html").name for nb in NOTEBOOKS}
+    ids = {p.name: _parse(p).ids for p in built.glob("[0-9][0-9]*_*.html")}
+    for page, anchor, title, heading, _ in index["docs"]:
+        assert anchor == "" or anchor in ids[page], (page, anchor)
+        assert heading
+    assert len(index["lengths"]) == len(index["docs"])
+    # every posting is (doc, tf) with tf ≥ 1, and the doc lengths are the sums of the tfs
+    sums = [0] * len(index["docs"])
+    for postings in index["terms"].values():
+        for d, tf in zip(postings[::2], postings[1::2]):
+            assert tf >= 1
+            sums[d] += tf
+    assert sums == index["lengths"]
+
+
+_TERMS = """
+const api = require(process.argv[1]);
+const texts = JSON.parse(require("fs").readFileSync(0, "utf8"));
+console.log(JSON.stringify(texts.map(api.terms)));
+"""
+
+_WORDS = st.sampled_from(["LSTM", "parameters", "biases", "entries", "class", "bias", "gates", "İstanbul",
+                          "Kelvin", "ß", "nn.Conv2d(3,", "x²", "ﬁlters", "—", "σ(Wx+b)", "boxes", "matches"])
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=30), st.lists(_WORDS, max_size=8).map(" ".join)), min_size=50, max_size=50))
+def test_python_and_javascript_terms_agree(texts):
+    """The index is written with site_search.terms and queried with the JavaScript terms: same words."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    js = Path(site_search.__file__).with_suffix(".js")
+    done = subprocess.run([node, "-e", _TERMS, str(js)], input=json.dumps(texts), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [site_search.terms(t) for t in texts]
+
+
+def test_stem_examples():
+    assert [site_search.stem(w) for w in ("parameters", "biases", "bias", "entries", "class", "lstm", "gates")] == \
+        ["parameter", "bias", "bias", "entry", "class", "lstm", "gate"]
+
+
+# ------------------------------------------------------------------------------ in a real browser
+@pytest.fixture(scope="module")
+def served(built):
+    """The built site on a local HTTP server (127.0.0.1, a free port): what a reader's browser sees,
+    with every request's status (file:// would hide a 404)."""
+    handler = functools.partial(_QuietHandler, directory=str(built))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D102 - no request log in the test output
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_page(chromium):
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        failures: list[str] = []
+        page.on("response", lambda r: r.status >= 400 and failures.append(f"{r.status} {r.url}"))
+        page.on("requestfailed", lambda r: r.url.startswith("http") and failures.append(f"failed {r.url}"))
+        page.failures = failures
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+_MATHJAX_DONE = ("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 && "
+                 "document.querySelectorAll('.MathJax, .MathJax_CHTML').length > 0")
+
+
+def test_browser_search_box_finds_chapter_06_and_the_cookbook(served, site_page, built):
+    page = site_page
+    page.goto(f"{served}/06_lstm_gru.html")
+    if site.find_mathjax() is not None:
+        page.wait_for_function(_MATHJAX_DONE)  # formulas typeset with the local MathJax, fonts found
+    page.locator("#dp-search").press_sequentially("LSTM parameters", delay=20)
+    page.wait_for_selector("#dp-search-results a")
+    hrefs = page.eval_on_selector_all("#dp-search-results a", "els => els.map(a => a.getAttribute('href'))")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "site_search.png"))
+    top = [h.split("#")[0] for h in hrefs[:5]]
+    assert "06_lstm_gru.html" in top and "99_cookbook.html" in top, hrefs
+    # the cookbook's result opens its section; its LSTM row links to chapter 06's section
+    page.locator("#dp-search-results a[href^='99_cookbook.html']").first.click()
+    page.wait_for_url("**/99_cookbook.html*")
+    page.locator("tr#nn-lstm-parameters-and-shapes a").click()
+    page.wait_for_url("**/06_lstm_gru.html#*")
+    assert page.evaluate("document.querySelector(':target') !== null"), page.url
+    assert page.evaluate("document.querySelector(':target').textContent").startswith("3 · Exact parameter counts")
+    assert not page.failures, page.failures  # nothing 404s: MathJax's fonts, the index, the pages
