@@ -113,9 +113,10 @@ exercises: venv
 exercises-check: venv
 	$(BIN)/python -m helpers.exercises --check
 
-## grade: grade submissions: make grade SUBMISSIONS="path/*.ipynb" [OUT=grades.csv]
+## grade: grade submissions: make grade SUBMISSIONS="path/*.ipynb" [OUT=grading/x/grades.csv] [GRADE_ARGS="--lms canvas"]
+## (default output folder: grading/<chapters>/, git-ignored; student data: files 0600, folders 0700)
 grade: venv
-	$(BIN)/python -m helpers.grade $(SUBMISSIONS) --out $${OUT:-grades.csv} --jobs $(JOBS)
+	$(BIN)/python -m helpers.grade $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) --jobs $(JOBS) $(GRADE_ARGS)
 
 bench: venv
 	$(BIN)/python tests/benchmarks/run.py

@@ -286,8 +286,8 @@ def _without_module(nb: dict) -> dict:
     return nb
 
 
-def build_class_02(folder: Path) -> dict[str, Path]:
-    """Ten chapter-02 submissions ``<student>_02_convolution_exercises.ipynb``; {student: path}.
+def class_02_notebooks() -> dict[str, dict]:
+    """Ten chapter-02 submissions; {student: notebook}.
 
     alice correct · bob blank · carol, dan, heidi count the bias even when bias=False · dan also
     ignores dilation · erin: a scratch cell raising NameError, then a SyntaxError in the cell of
@@ -341,10 +341,64 @@ def build_class_02(folder: Path) -> dict[str, Path]:
                                                                       "return filters - filters % groups + 1"))
     notebooks["judy"] = nb
 
-    notebooks = {s: nb if s in MODULE_STUDENTS_02 else _without_module(nb) for s, nb in notebooks.items()}
-    return write_submissions(folder, notebooks, "{}_02_convolution_exercises.ipynb")
+    return {s: nb if s in MODULE_STUDENTS_02 else _without_module(nb) for s, nb in notebooks.items()}
+
+
+def build_class_02(folder: Path) -> dict[str, Path]:
+    """The class of :func:`class_02_notebooks` written as ``<student>_02_convolution_exercises.ipynb``."""
+    return write_submissions(folder, class_02_notebooks(), "{}_02_convolution_exercises.ipynb")
 
 
 def write_roster(path: Path) -> Path:
     path.write_text("id,name\n" + "".join(f"{sid},{name}\n" for sid, name in ROSTER_02.items()), encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- a mixed 02 + 05 course of 10
+
+TOPIC_05 = "05_rnn_bptt"
+#: chapter 02, handed in flat (inbox/<student>_02_convolution_exercises.ipynb): a subset of class_02_notebooks
+FLAT_02 = ("alice", "bob", "carol", "dan", "erin", "frank")
+#: chapter 05, handed in through nbgrader's layout (submitted/<student>/05_rnn_bptt/05_rnn_bptt_exercises.ipynb)
+NBGRADER_05 = ("alice", "carol", "grace", "heidi", "ivan", "judy")
+COURSE_ROSTER = {s: ROSTER_02[s] for s in sorted(set(FLAT_02) | set(NBGRADER_05))}
+#: grace forgot the second bias vector (bias_hh) of nn.RNN: vanilla_rnn_params is wrong, and so are the two
+#: questions whose functions call it (simple_rnn_params, largest_rnn_hidden)
+FORGOT_SECOND_BIAS = ("def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):\n"
+                      "    D, H = (2 if bidirectional else 1), hidden_size\n"
+                      "    total = 0\n"
+                      "    for layer in range(num_layers):\n"
+                      "        layer_in = input_size if layer == 0 else D * H\n"
+                      "        total += D * (H * layer_in + H * H + (H if bias else 0))  # one bias vector\n"
+                      "    return total\n")
+#: ivan hands the broken classifier back unrepaired: right shapes and count, other values
+UNREPAIRED_05 = ("def fixed_rnn_classifier(input_size, hidden_size, classes):\n"
+                 "    return BrokenRNNClassifier(input_size, hidden_size, classes)\n")
+
+
+def course_05_notebooks() -> dict[str, dict]:
+    """Chapter 05 (the full notebook, torch-code question included) for the students of NBGRADER_05."""
+    base = _cleared(_load(SOLUTION_05))
+    notebooks = {s: copy.deepcopy(base) for s in ("alice", "carol", "judy")}
+    notebooks["heidi"] = _cleared(_load(EXERCISE_05))
+    nb = copy.deepcopy(base)
+    set_source(nb, SOLUTION_CELLS_05[0], FORGOT_SECOND_BIAS)
+    notebooks["grace"] = nb
+    nb = copy.deepcopy(base)
+    set_source(nb, MODULE_PREFIX_05 + "solution", UNREPAIRED_05)
+    notebooks["ivan"] = nb
+    return notebooks
+
+
+def build_course(folder: Path) -> dict[tuple[str, str], Path]:
+    """The mixed class: chapter 02 flat in ``folder/inbox/``, chapter 05 in nbgrader's layout under
+    ``folder/course/submitted/``; {(student, chapter): path}. alice and carol hand in both chapters,
+    bob, dan, erin, frank only 02, grace, heidi, ivan, judy only 05; bob (02) and heidi (05) hand in
+    the untouched exercise notebook."""
+    class02 = class_02_notebooks()
+    paths = {(s, "02"): p for s, p in write_submissions(folder / "inbox", {s: class02[s] for s in FLAT_02},
+                                                         "{}_02_convolution_exercises.ipynb").items()}
+    for student, nb in course_05_notebooks().items():
+        target = folder / "course" / "submitted" / student / TOPIC_05
+        paths[(student, "05")] = write_submissions(target, {"x": nb}, f"{TOPIC_05}_exercises.ipynb")["x"]
+    return paths

@@ -27,8 +27,17 @@ def _params_cases(rng: random.Random) -> list:
     return cases + rnn_config_cases(rng, 18, bidirectional_p=0.6)
 
 
+def _one_bias_vector(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                     bidirectional: bool = False) -> int:
+    """The typical mistake: one bias vector per layer and direction (torch keeps bias_ih AND bias_hh)."""
+    D = 2 if bidirectional else 1
+    return vanilla_rnn_params_reference(input_size, hidden_size, num_layers, bias, bidirectional) - (
+        D * num_layers * hidden_size if bias else 0)
+
+
 register(Question(
     id="05.vanilla_rnn_params",
+    mistakes=(("forgot the second bias (torch keeps bias_ih and bias_hh)", _one_bias_vector),),
     title="Implement vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False)",
     cases=_params_cases,
     reference=vanilla_rnn_params_reference,

@@ -79,6 +79,9 @@ class Question:
     probe: Optional[Callable[..., dict]] = None
     module: str = field(default="", compare=False)
     answer: str = field(default="", kw_only=True)
+    #: named typical mistakes: (label, function with the reference's signature giving that mistake's answer);
+    #: the class overview names a student's wrong answers after the one they equal ("forgot the second bias")
+    mistakes: tuple = field(default=(), compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.id):

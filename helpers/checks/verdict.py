@@ -294,6 +294,21 @@ def _module_problem(want: dict, got: Any) -> Optional[tuple[str, str]]:
         f"{[f'{w:.4g}' for w in wv[:2]]}) — the shapes are right, but forward computes something else")
 
 
+def _module_pair(want: dict, got: Any) -> tuple[str, str]:
+    """(expected, got) as the feedback shows them: the modules' summaries, and where those read the same
+    (only the values on fixed weights differ) "same shapes and count; outputs differ … (max |Δ| = …)"."""
+    expected, seen = module_summary(want), module_summary(got)
+    wv, gv = want.get("values"), got.get("values") if isinstance(got, dict) else None
+    numbers = isinstance(gv, list) and isinstance(wv, list) and len(gv) == len(wv) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in gv + wv)
+    if expected != seen or not numbers:
+        return expected, seen
+    delta = max((abs(w - g) for w, g in zip(wv, gv)), default=0.0)
+    return (f"{expected}; outputs on fixed weights {[float(f'{w:.4g}') for w in wv[:3]]}",
+            f"same shapes and count; outputs differ on fixed weights (max |Δ| = {delta:.3g}): "
+            f"{[float(f'{g:.4g}') for g in gv[:3]]}")
+
+
 def _compare(question: Any, want: Any, got: Any) -> Optional[str]:
     """None if `got` matches `want`, else "type" or "value" (the question's compare, if any)."""
     if question.compare is None and getattr(question, "probe", None) is not None:
@@ -338,8 +353,9 @@ def judge(question: Any, cases: list, outcomes: list[dict], references: Optional
         shown = _styled(want, references.raw[i])
         problem = _compare(question, want, got)
         if problem is not None and module and question.compare is None:
+            expected, seen = _module_pair(want, got)
             return Verdict(qid, "wrong", i, total, f"{call} returned a module, but {module_difference(want, got)}.",
-                           question.hint, call=call, expected=module_summary(want), got=module_summary(got))
+                           question.hint, call=call, expected=expected, got=seen)
         if problem is not None:
             seen, wanted = _short_repr(_styled(got, shown)), _short_repr(shown)
             message = (_type_message(call, shown, _styled(got, shown)) if problem == "type"

@@ -1,6 +1,6 @@
 """Per-student feedback: one HTML and one Markdown page per graded submission.
 
-``write_feedback(batch, folder)`` writes ``folder/<submission stem>.html`` and ``.md`` from the
+``write_feedback(batch, folder)`` writes ``folder/<student>_…_exercises.html`` and ``.md`` from the
 grader's typed report (:mod:`helpers.grading.report`): the score, then for each question its
 verdict, points, cases passed, the first failing input with expected vs got, the hint, and why a
 function is missing (the cell that defines it, numbered as the student counts code cells and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport, points_text
+from helpers.grading.report import ClassReport, QuestionResult, SubmissionReport, feedback_name, points_text
 
 __all__ = ["feedback_markdown", "feedback_html", "write_feedback", "STATUS_TEXT"]
 
@@ -33,6 +33,8 @@ def _details(q: QuestionResult) -> list[tuple[str, str]]:
     if q.cases:
         out.append(("Cases passed", f"{q.passed} / {q.cases}"))
     if q.status != "correct":
+        if q.root_cause:
+            out.append(("Root cause", f"{q.root_cause} (this function calls it): fix that one first"))
         if q.call:
             out.append(("First failing input", q.call))
         if q.expected or q.got:
@@ -103,12 +105,14 @@ def feedback_html(sub: SubmissionReport, partial: bool = False) -> str:
 
 
 def write_feedback(batch: ClassReport, folder: Path) -> Path:
-    """``folder/<stem>.html`` + ``.md`` per submission (a numbered suffix where two stems clash)."""
+    """``folder/<name>.html`` + ``.md`` per submission: the file's stem, prefixed with the student id
+    where the stem does not name the student (:func:`~helpers.grading.report.feedback_name`); a
+    numbered suffix only where two still clash (``--allow-duplicates``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     for sub in batch.reports:
-        stem, n = Path(sub.submission).name.removesuffix(".ipynb"), 1
+        stem, n = feedback_name(sub), 1
         name = stem
         while name in used:
             n += 1

@@ -11,6 +11,7 @@ invalid_notebook, wrong_notebook. A submission's status is the most serious of i
 
 from __future__ import annotations
 
+import ast
 from typing import Optional
 
 from helpers.checks.protocol import not_callable_message
@@ -23,7 +24,7 @@ from helpers.grading.report import QuestionResult, SubmissionReport, question_po
 from helpers.grading.sandbox import Completed
 from helpers.grading.submission import Submission, ignored_parts
 
-__all__ = ["TOTAL_PRIORITY", "question_result", "submission_report", "unrunnable"]
+__all__ = ["TOTAL_PRIORITY", "attribute_root_causes", "question_result", "submission_report", "unrunnable"]
 
 #: TOTAL statuses, most serious first
 TOTAL_PRIORITY = ["invalid_notebook", "wrong_notebook", "crashed", "timeout", "memory", "forbidden_import",
@@ -81,6 +82,44 @@ def question_result(q: Question, plan: GradingPlan, report: RunReport, run: Comp
 
 
 
+#: statuses of a function that answers wrongly (a caller of it fails because of it)
+_WRONG = ("wrong", "wrong_type", "error")
+
+
+def _called(sources: dict[int, str], name: str) -> set[str]:
+    """Names the student's ``def name`` calls directly (its last definition), read from the source."""
+    calls: set[str] = set()
+    for number in sorted(sources):
+        try:
+            tree = ast.parse(sources[number])
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+                calls = {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return calls
+
+
+def attribute_root_causes(results: list[QuestionResult], sources: dict[int, str]) -> None:
+    """Mark each wrong answer whose function calls another question's wrong function: told once, as
+    that one's consequence ("fix that first"), in the feedback, the overview and "need a look"."""
+    wrong = {r.answer: r for r in results if r.status in _WRONG}
+    for r in results:
+        if r.status not in _WRONG:
+            continue
+        causes = [wrong[n] for n in sorted(_called(sources, r.answer)) if n in wrong and wrong[n] is not r]
+        if causes:
+            cause = causes[0]
+            while cause.root_cause:  # the first link of the chain
+                cause = next(c for c in results if c.id == cause.root_cause)
+            r.root_cause = cause.id
+    for r in results:
+        if r.root_cause:
+            root = next(c for c in results if c.id == r.root_cause)
+            r.reason = (f"follows from {root.id}: `{r.answer}` calls `{root.answer}`, which is wrong — fix that "
+                        f"first ({r.reason})")
+
+
 def unrunnable(sub: Submission, plan: Optional[GradingPlan]) -> SubmissionReport:
     """The report of a submission that cannot be run (``sub.problem``): every question 0, that reason."""
     questions = plan.questions if plan is not None else []
@@ -94,6 +133,7 @@ def submission_report(sub: Submission, plan: GradingPlan, report: RunReport, run
                       sources: dict[int, str], partial: bool = False) -> SubmissionReport:
     """One run's typed report: a result per question of `plan`, the run's status and notes."""
     results = [question_result(q, plan, report, run, session, sources, partial) for q in plan.questions]
+    attribute_root_causes(results, sources)
     inside = [r for r in results if r.status == "forbidden_import" and not session.forbidden]
     if inside:  # imported inside a function: the run as a whole is flagged too
         session.statuses.add("forbidden_import")

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["Limits", "Sandbox", "SandboxUnavailable", "Completed", "run", "unavailable_reason", "VIEW_PATH"]
+__all__ = ["Limits", "Sandbox", "SandboxUnavailable", "Completed", "run", "unavailable_reason", "VIEW_PATH",
+           "stop_all", "resume_runs"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEW_PATH = "/opt/graded-helpers"
@@ -230,6 +231,26 @@ def _feed(proc: subprocess.Popen, data: bytes) -> None:
         pass
 
 
+_RUNNING: set[int] = set()  # process groups of the runs under way (each in its own session)
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_all() -> None:
+    """Kill every run under way and refuse new ones (Ctrl-C: the runs are in sessions of their own, so
+    the terminal's SIGINT never reaches them). Until :func:`resume_runs`, :func:`run` starts nothing."""
+    _STOPPING.set()
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for pid in groups:
+        _kill_group(pid)
+
+
+def resume_runs() -> None:
+    """Allow runs again after :func:`stop_all` (the next batch)."""
+    _STOPPING.clear()
+
+
 def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
         deadline: Callable[[list[dict]], float], max_bytes: int, max_line: int,
         kinds: tuple[str, ...]) -> Completed:
@@ -241,8 +262,13 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     for past a short drain even if something still holds its pipe open."""
     done = Completed()
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            cwd=cwd, env=env, start_new_session=True)
+    with _RUNNING_LOCK:
+        if _STOPPING.is_set():
+            done.overflow = "the batch was interrupted"
+            return done
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                cwd=cwd, env=env, start_new_session=True)
+        _RUNNING.add(proc.pid)
     writer = threading.Thread(target=_feed, args=(proc, job), daemon=True)
     writer.start()
     assert proc.stdout is not None
@@ -260,6 +286,8 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
         except subprocess.TimeoutExpired:
             pass
         proc.stdout.close()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc.pid)
     if buffer.strip() and not done.overflow:
         _parse(bytes(buffer), done, kinds)
     done.returncode = proc.returncode

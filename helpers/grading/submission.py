@@ -24,7 +24,7 @@ from typing import Optional
 from helpers.checks.graded import NOTEBOOK_METADATA_KEY
 
 __all__ = ["InvalidNotebook", "Submission", "read_submission", "parse_notebook", "code_cells", "cells_to_run",
-           "ignored_parts", "name_chapter", "notebook_chapter", "infer_chapter", "ROOT"]
+           "ignored_parts", "known_topics", "name_chapter", "notebook_chapter", "infer_chapter", "ROOT"]
 
 ROOT = Path(__file__).resolve().parents[2]
 _CHECK_CALL = re.compile(r"(?<![\w.])check\s*\(")
@@ -128,7 +128,7 @@ def cells_to_run(nb: dict) -> list[tuple[int, str]]:
     return out
 
 
-def _known_topics(root: Path = ROOT) -> dict[str, str]:
+def known_topics(root: Path = ROOT) -> dict[str, str]:
     """``"02_convolution"`` → ``"02"`` for every exercise notebook of the course."""
     names = {p.stem.removesuffix("_exercises") for d in ("solutions", "exercises")
              for p in (root / d).glob("*_exercises.ipynb")}
@@ -139,7 +139,7 @@ def name_chapter(path: Path) -> Optional[str]:
     """The chapter a file name hands the notebook in as: a course topic in it (``…_02_convolution_…``),
     else the first ``NN_``; None if neither."""
     stem = path.name
-    for topic, chapter in sorted(_known_topics().items(), key=lambda t: -len(t[0])):
+    for topic, chapter in sorted(known_topics().items(), key=lambda t: -len(t[0])):
         if re.search(rf"(?:^|[^0-9]){re.escape(topic)}", stem):
             return chapter
     match = _CHAPTER_IN_NAME.search(stem)
