@@ -20,6 +20,9 @@ Sources
   of the three ZeRO stages).
 * Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models",
   arXiv 2205.05198, Section 4.1 (the terms of 34 and 5as/h) and Table 2.
+* Hugging Face ``transformers`` ``LlamaDecoderLayer`` (``modeling_llama.py``: ``LlamaRMSNorm``
+  upcasts to fp32, ``apply_rotary_pos_emb``, ``sdpa_attention_forward``, ``LlamaMLP``): the
+  tensors behind `llama_activation_terms`, measured in tests/test_scale.py.
 * Kaplan et al. 2020, "Scaling Laws for Neural Language Models", arXiv 2001.08361, Section 2.1,
   Table 1 (C_forward ≈ 2N + 2·n_layer·n_ctx·d_attn, C ≈ 6·N per training token).
 * Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models" (Chinchilla),
@@ -38,6 +41,7 @@ from fractions import Fraction
 __all__ = ["PRECISIONS", "OPTIMIZERS", "ModelStateBytes", "model_state_bytes_per_param",
            "zero_model_state_bytes", "ZERO_STAGES",
            "RECOMPUTE", "transformer_activation_bytes", "transformer_activation_terms",
+           "llama_activation_terms", "llama_activation_bytes",
            "training_flops", "kaplan_forward_flops_per_token", "chinchilla_tokens", "training_seconds",
            "quantized_bits_per_param"]
 
@@ -177,6 +181,81 @@ def transformer_activation_bytes(seq_len: int, batch_size: int, hidden_size: int
     attention = 0 if recompute == "selective" else Fraction(5 * a * s, h * t)
     per_unit = Fraction(34, t) if sequence_parallel else 10 + Fraction(24, t)
     return float(sbh * (per_unit + attention))
+
+
+def _llama_dims(hidden_size: int, num_attention_heads: int, num_key_value_heads: int | None,
+                head_dim: int | None) -> tuple[int, int]:
+    a = num_attention_heads
+    g = a if num_key_value_heads is None else num_key_value_heads
+    if a < 1 or g < 1 or a % g or (head_dim is None and hidden_size % a):
+        raise ValueError(f"need num_attention_heads a multiple of num_key_value_heads and hidden_size divisible "
+                         f"by num_attention_heads (or head_dim), got h={hidden_size}, a={a}, g={g}")
+    return g, (hidden_size // a if head_dim is None else head_dim)
+
+
+def llama_activation_terms(seq_len: int, batch_size: int, hidden_size: int, num_attention_heads: int,
+                           num_key_value_heads: int | None = None, intermediate_size: int | None = None, *,
+                           head_dim: int | None = None, bytes_per_element: int = 2) -> dict[str, int]:
+    """The bytes one Llama decoder layer keeps for backward, term by term (Hugging Face's
+    ``LlamaDecoderLayer``: RMSNorm, RoPE, SDPA attention without dropout, SwiGLU MLP, no biases).
+
+    s = seq_len, b = batch_size, h = hidden_size, a = num_attention_heads, g = num_key_value_heads,
+    d_h = head_dim (h/a unless set), F = intermediate_size (default 4h), e = bytes_per_element (2:
+    a bf16 model; 4: fp32). Each RMSNorm computes in fp32 (its input upcast: 4sbh bytes, for e = 2
+    a copy, for e = 4 the input itself) and keeps 1/rms (4sb) and the normalised x (e·sbh) for its
+    weight's gradient. SDPA (flash kernel, no (s, s) matrix) keeps q, k, v, its output — the same
+    memory as ``o_proj``'s input — and one fp32 log-sum-exp per query row and head::
+
+        2·(4 + e)·sbh + 8sb                       two RMSNorms
+        e·sbh + e·sbh                             q/k/v_proj input, gate/up_proj input
+        e·sb·(2a + 2g)·d_h + 4asb                 q, k (after RoPE), v, output; log-sum-exp
+        2e·s·d_h                                  RoPE cos and sin, (1, 1, s, d_h) each
+        4e·sbF                                    SiLU input and output, up_proj output, down_proj input
+
+    For Llama-2-7B (e = 2, g = a, F/h = 2.6875) that is ≈ 45.7·sbh at s = 2048, vs Korthikanti's
+    GPT layer sbh·(34 + 5as/h) = 114·sbh (softmax and dropout tensors of (s, s) per head).
+    """
+    g, hd = _llama_dims(hidden_size, num_attention_heads, num_key_value_heads, head_dim)
+    s, b, h, a, e = seq_len, batch_size, hidden_size, num_attention_heads, bytes_per_element
+    F = 4 * h if intermediate_size is None else intermediate_size
+    sbh, sb = s * b * h, s * b
+    norm = {"fp32 input (4sbh)": 4 * sbh, "1/rms (4sb)": 4 * sb, "normalised x (e·sbh)": e * sbh}
+    return {
+        **{f"input_layernorm {k}": v for k, v in norm.items()},
+        "q/k/v_proj input (e·sbh)": e * sbh,
+        "RoPE cos, sin (2e·s·d_h)": 2 * e * s * hd,
+        "q after RoPE (e·sb·a·d_h)": e * sb * a * hd,
+        "k after RoPE (e·sb·g·d_h)": e * sb * g * hd,
+        "v (e·sb·g·d_h)": e * sb * g * hd,
+        "attention output = o_proj input (e·sb·a·d_h)": e * sb * a * hd,
+        "log-sum-exp (4asb)": 4 * a * sb,
+        **{f"post_attention_layernorm {k}": v for k, v in norm.items()},
+        "gate/up_proj input (e·sbh)": e * sbh,
+        "SiLU input = gate_proj output (e·sbF)": e * sb * F,
+        "SiLU output (e·sbF)": e * sb * F,
+        "up_proj output (e·sbF)": e * sb * F,
+        "down_proj input (e·sbF)": e * sb * F,
+    }
+
+
+def llama_activation_bytes(seq_len: int, batch_size: int, hidden_size: int, num_attention_heads: int,
+                           num_key_value_heads: int | None = None, intermediate_size: int | None = None, *,
+                           head_dim: int | None = None, bytes_per_element: int = 2,
+                           recompute: str = "none") -> int:
+    """Activation bytes one Llama decoder layer keeps for backward: the sum of `llama_activation_terms`.
+
+    ``recompute="selective"`` (Korthikanti's attention-core recomputation) changes nothing here:
+    SDPA's flash kernel already recomputes the (s, s) scores in backward and keeps only q, k, v,
+    the output and the log-sum-exp. ``"full"`` keeps the layer's input, e·sbh (RoPE's cos/sin are
+    computed once per model and passed to every layer).
+    """
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {recompute!r}")
+    terms = llama_activation_terms(seq_len, batch_size, hidden_size, num_attention_heads, num_key_value_heads,
+                                   intermediate_size, head_dim=head_dim, bytes_per_element=bytes_per_element)
+    if recompute == "full":
+        return bytes_per_element * seq_len * batch_size * hidden_size
+    return sum(terms.values())
 
 
 # --------------------------------------------------------------------------- compute and time

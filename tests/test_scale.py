@@ -185,6 +185,88 @@ def test_torch_modules_differ_from_the_paper():
     assert by_dtype == {BF16}  # nn.Dropout on the CPU keeps a 2-byte mask, not 1 byte
 
 
+# --------------------------------------------------------------------------- a Llama layer (HF, SDPA)
+
+def _hf_llama_layer(s, b, h, a, g, F, head_dim=None, dtype=BF16):
+    """Hugging Face's LlamaDecoderLayer (SDPA, no dropout) in `dtype`, its input and RoPE's cos/sin as
+    LlamaModel passes them (positions (1, s): one cos/sin for the whole batch)."""
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+
+    cfg = LlamaConfig(hidden_size=h, num_attention_heads=a, num_key_value_heads=g, intermediate_size=F,
+                      head_dim=head_dim, attn_implementation="sdpa")
+    assert cfg.attention_dropout == 0 and cfg.hidden_act == "silu"
+    torch.manual_seed(0)
+    layer = LlamaDecoderLayer(cfg, layer_idx=0).to(dtype)
+    x = torch.randn(b, s, h, dtype=dtype, requires_grad=True)
+    cos_sin = LlamaRotaryEmbedding(cfg)(x, torch.arange(s)[None])
+    return layer, x, lambda x: layer(x, position_embeddings=cos_sin, attention_mask=None)
+
+
+llama_dims = st.tuples(st.integers(1, 20), st.integers(1, 3), st.integers(1, 4), st.integers(1, 3),
+                       st.integers(1, 4), st.integers(1, 40), st.booleans(), st.sampled_from([BF16, torch.float32]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(llama_dims)
+def test_llama_layer_saves_exactly_the_formula(d):
+    """Every byte an HF Llama layer saves, on random shapes (GQA/MQA/MHA, head_dim set or not, bf16/fp32)."""
+    s, b, g, groups, half_hd, F, own_head_dim, dtype = d
+    a, hd = g * groups, 2 * half_hd                      # RoPE rotates pairs: even head_dim
+    h = a * (hd + 2 if own_head_dim else hd)             # head_dim set explicitly (HF needs a | h): h != a·d_h
+    layer, x, run = _hf_llama_layer(s, b, h, a, g, F, head_dim=hd if own_head_dim else None, dtype=dtype)
+    measured = sum(t.nbytes for t in saved_tensors(layer, x, run=run, same_memory_once=True))
+    e = x.element_size()
+    kw = dict(head_dim=hd if own_head_dim else None, bytes_per_element=e)
+    assert measured == scale.llama_activation_bytes(s, b, h, a, g, F, **kw) == sum(
+        scale.llama_activation_terms(s, b, h, a, g, F, **kw).values())
+    assert scale.llama_activation_bytes(s, b, h, a, g, F, recompute="selective", **kw) == measured
+
+
+def test_llama_layer_terms_module_by_module_and_full_recompute():
+    s, b, h, a, g, F = 12, 2, 32, 4, 2, 44
+    layer, x, run = _hf_llama_layer(s, b, h, a, g, F)
+    by_module = saved_bytes_by_module(saved_tensors(layer, x, run=run, same_memory_once=True))
+    terms = scale.llama_activation_terms(s, b, h, a, g, F)
+    expected = {
+        "input_layernorm": [k for k in terms if k.startswith("input_layernorm")],
+        "self_attn.q_proj": ["q/k/v_proj input (e·sbh)"],
+        "self_attn": ["RoPE cos, sin (2e·s·d_h)", "q after RoPE (e·sb·a·d_h)", "k after RoPE (e·sb·g·d_h)",
+                      "v (e·sb·g·d_h)", "attention output = o_proj input (e·sb·a·d_h)", "log-sum-exp (4asb)"],
+        "post_attention_layernorm": [k for k in terms if k.startswith("post_attention_layernorm")],
+        "mlp.gate_proj": ["gate/up_proj input (e·sbh)"], "mlp.act_fn": ["SiLU input = gate_proj output (e·sbF)"],
+        "mlp": ["SiLU output (e·sbF)", "up_proj output (e·sbF)"], "mlp.down_proj": ["down_proj input (e·sbF)"],
+    }
+    assert sorted(k for ks in expected.values() for k in ks) == sorted(terms)
+    assert by_module == {m: sum(terms[k] for k in ks) for m, ks in expected.items()}
+    # by default the attention output is counted again as o_proj's (B·T, D) input: one block of memory
+    twice = sum(t.nbytes for t in saved_tensors(layer, x, run=run))
+    assert twice - sum(by_module.values()) == terms["attention output = o_proj input (e·sb·a·d_h)"]
+    packed = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: packed.append(t) or t, lambda t: t):
+        run(x)
+    ptrs = lambda shape: {t.untyped_storage().data_ptr() for t in packed if t.shape == shape}  # noqa: E731
+    assert ptrs((b, a, s, h // a)) & ptrs((b * s, h))  # SDPA's output and o_proj's input: one storage
+    full = saved_tensors(layer, x, run=lambda x: checkpoint(run, x, use_reentrant=False), same_memory_once=True)
+    assert sum(t.nbytes for t in full) == scale.llama_activation_bytes(s, b, h, a, g, F, recompute="full")
+
+
+def test_llama_2_7b_against_korthikanti():
+    """The docstring's comparison at s = 2048: ≈ 45.7·sbh for Llama-2-7B vs 114·sbh for the GPT formula."""
+    s, b, h, a = 2048, 1, 4096, 32
+    llama = scale.llama_activation_bytes(s, b, h, a, 32, 11008) / (s * b * h)
+    gpt = scale.transformer_activation_bytes(s, b, h, a) / (s * b * h)
+    assert round(llama, 1) == 45.7 and gpt == 34 + 5 * a * s / h == 114
+
+
+@pytest.mark.parametrize("bad", [dict(num_key_value_heads=3), dict(num_attention_heads=0), dict(hidden_size=30),
+                                 dict(recompute="some")])
+def test_llama_activation_rejects_invalid(bad):
+    kw = dict(seq_len=8, batch_size=1, hidden_size=32, num_attention_heads=4, num_key_value_heads=2) | bad
+    with pytest.raises(ValueError):
+        scale.llama_activation_bytes(**kw)
+
+
 @settings(max_examples=40, deadline=None)
 @given(s=st.integers(1, 4096), b=st.integers(1, 16), hd=st.integers(1, 256), a=st.integers(1, 64),
        t=st.integers(1, 16))
