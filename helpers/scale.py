@@ -30,7 +30,8 @@ Sources
 * Dettmers et al. 2023, "QLoRA: Efficient Finetuning of Quantized LLMs", arXiv 2305.14314,
   Section 3 "Double Quantization" (NF4, blocks of 64, 8-bit scales in blocks of 256).
 * Dettmers et al. 2022, "8-bit Optimizers via Block-wise Quantization", arXiv 2110.02861
-  (Adam's two moments in 8 bits, block size 2048 with one fp32 absmax per block).
+  §2.1 (Adam's two moments in 8 bits, block size B = 2048 with one fp32 absmax per block; the
+  bitsandbytes default since 0.44.0 is 256).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["PRECISIONS", "OPTIMIZERS", "ModelStateBytes", "model_state_bytes_per_param",
+__all__ = ["PRECISIONS", "OPTIMIZERS", "ADAM8BIT_BLOCK_SIZE", "ModelStateBytes", "model_state_bytes_per_param",
            "zero_model_state_bytes", "ZERO_STAGES",
            "RECOMPUTE", "transformer_activation_bytes", "transformer_activation_terms",
            "llama_activation_terms", "llama_activation_bytes",
@@ -52,10 +53,13 @@ PRECISIONS: dict[str, tuple[int, int, int]] = {"fp32": (4, 4, 0), "mixed": (2, 2
 
 #: optimizer → number of state tensors per parameter, and bytes per state element (None = same as
 #: the master/param dtype). "adam8bit" keeps exp_avg and exp_avg_sq in int8 with one fp32 absmax
-#: per block of 2048 (bitsandbytes' default), i.e. 1 + 4/2048 bytes per element.
+#: per block of B elements, i.e. 1 + 4/B bytes per element: B = 2048 in the paper and in bitsandbytes
+#: before 0.44.0 ("adam8bit"); bitsandbytes 0.44.0 changed it to 256 (PR #1365, "adam8bit_bnb").
+ADAM8BIT_BLOCK_SIZE: dict[str, int] = {"paper (bitsandbytes < 0.44)": 2048, "bitsandbytes >= 0.44": 256}
 OPTIMIZERS: dict[str, tuple[int, float | None]] = {
     "sgd": (0, None), "sgd_momentum": (1, None), "adam": (2, None), "adamw": (2, None),
-    "adam8bit": (2, 1 + 4 / 2048),
+    "adam8bit": (2, 1 + 4 / ADAM8BIT_BLOCK_SIZE["paper (bitsandbytes < 0.44)"]),
+    "adam8bit_bnb": (2, 1 + 4 / ADAM8BIT_BLOCK_SIZE["bitsandbytes >= 0.44"]),
 }
 
 ZERO_STAGES = {0: "no sharding (plain data parallel)", 1: "P_os: optimizer states sharded",
@@ -264,8 +268,9 @@ def kaplan_forward_flops_per_token(num_params: int, n_layer: int, n_ctx: int, d_
     """Kaplan et al. Table 1: forward FLOPs per token ``2N + 2·n_layer·n_ctx·d_attn``.
 
     N = non-embedding parameters. The second term (Table 1, "Attention: Mask") is half of what QKᵀ
-    and ·V cost when computed in full (2·n_ctx·d_attn per token each), i.e. their causal half; a
-    dense FlopCounterMode measurement shows ``4·n_layer·n_ctx·d_attn``.
+    and ·V cost when computed in full (2·n_ctx·d_attn per token each); the paper gives no derivation,
+    and one reading is that it counts only the causal (unmasked) half, which chapter 11 measures by
+    counting the mask's entries. A dense FlopCounterMode measurement shows ``4·n_layer·n_ctx·d_attn``.
     """
     return 2 * num_params + 2 * n_layer * n_ctx * d_attn
 

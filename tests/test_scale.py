@@ -71,6 +71,19 @@ def test_model_state_bytes_per_param():
         scale.model_state_bytes_per_param("fp8", "adamw")
 
 
+@pytest.mark.parametrize("optimizer, block", [("adam8bit", 2048), ("adam8bit_bnb", 256)])
+def test_adam8bit_state_bytes_measured(optimizer, block):
+    """Block-wise 8-bit moments built in torch: an int8 code per element + one fp32 absmax per block."""
+    n = block * 12
+    state = torch.randn(n)
+    absmax = state.view(-1, block).abs().amax(dim=1)                       # (n / block,) fp32
+    codes = (state.view(-1, block) / absmax[:, None] * 127).round().to(torch.int8)   # (n / block, block)
+    per_state = (codes.nbytes + absmax.nbytes) / n
+    b = scale.model_state_bytes_per_param("mixed", optimizer)
+    assert b.optimizer_bytes == 4 + 2 * per_state                          # fp32 master + two 8-bit moments
+    assert scale.ADAM8BIT_BLOCK_SIZE == {"paper (bitsandbytes < 0.44)": 2048, "bitsandbytes >= 0.44": 256}
+
+
 # --------------------------------------------------------------------------- DeepSpeed's estimators
 
 ds2 = pytest.importorskip("deepspeed.runtime.zero.stage_1_and_2")

@@ -13,7 +13,7 @@ from helpers.counting import count_params
 from helpers.widgets import conv_explorer
 from helpers.widgets import explore_conv as explore
 from helpers.widgets.conv import CONV_OUTPUT_CSS_CLASS as OUTPUT_CSS_CLASS
-from helpers.widgets.conv import coverage
+from helpers.widgets.conv import cell_label_fontsize, coverage, coverage_vmax, draw_conv
 
 
 def _torch_conv(n, size, k, s, p, d, cin, cout, g, bias):
@@ -128,3 +128,43 @@ def test_widget_builds_updates_and_exposes_the_css_class():
     assert box.explore().output_text in html[0].value
     pool = conv_explorer("pool", input_size=5, kernel_size=2, ceil_mode=True, dims=1)
     assert pool.explore().output_size == (3,)
+
+
+def _numbers_drawn(e):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw_conv(e)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    norm = ax.images[0].norm
+    plt.close(fig)
+    return labels, norm
+
+
+def test_uniform_coverage_is_not_one_solid_square_and_small_cells_hide_numbers():
+    """A large input with stride = kernel = 3: every cell is read once. The colour scale must leave
+    those cells a mid-tone (not the top of the map), and 60×60 cells are too small for numbers."""
+    e = explore("conv", (60, 60), 3, stride=3)
+    grid = coverage(e)
+    assert {v for row in grid for v in row} == {1}            # torch reads each cell once (tested above)
+    labels, norm = _numbers_drawn(e)
+    assert norm.vmax > 1 and norm(1) < 0.75                    # count 1 is not the darkest colour
+    assert labels == []                                        # no unreadable numbers
+    small_labels, _ = _numbers_drawn(explore("conv", (6, 6), 3, stride=1))
+    assert len(small_labels) == 36 and set(small_labels) <= {str(v) for v in range(10)}
+
+
+@given(points=st.floats(0.5, 200), digits=st.integers(1, 4))
+def test_cell_label_fontsize_fits_the_cell(points, digits):
+    size = cell_label_fontsize(points, digits)
+    if size is None:
+        assert 0.8 * points / (0.6 * digits + 0.4) < 5
+    else:
+        assert 5 <= size <= 7 and 0.6 * size * digits < points   # the label is narrower than the cell
+
+
+@given(grid=st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=5), min_size=1, max_size=5))
+def test_coverage_vmax_leaves_headroom(grid):
+    assert coverage_vmax(grid) > max(max(row) for row in grid)

@@ -269,21 +269,46 @@ def _draw_1d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
                  f"orange = cells each output reads", fontsize=9)
 
 
+def coverage_vmax(grid: list[list[int]]) -> float:
+    """Top of the colour scale for a coverage grid: 1.5 × the largest count (at least 1.5).
+
+    Scaling to the largest count itself paints a uniform coverage (stride = kernel: every cell read
+    once) in the darkest colour, one solid square; with the headroom the counts stay mid-tones and
+    cells read by no window (0, white) remain visible next to them."""
+    return 1.5 * max(1, max(map(max, grid)))
+
+
+def cell_label_fontsize(cell_points: float, max_digits: int) -> float | None:
+    """Font size for the count printed in each cell, or None when cells are too small to read one.
+
+    `cell_points` is a cell's side in typographic points (1/72 inch); a digit is about 0.6 em wide,
+    so the label needs ``0.6·fontsize·max_digits`` plus a margin; below 5 pt it is unreadable."""
+    size = min(7.0, 0.8 * cell_points / (0.6 * max_digits + 0.4))
+    return size if size >= 5.0 else None
+
+
+def _cell_points(ax: Any, rows: int, cols: int) -> float:
+    """Side of one grid cell in points, as drawn (imshow keeps cells square)."""
+    bbox = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())   # inches
+    return 72 * min(bbox.width / cols, bbox.height / rows)
+
+
 def _draw_2d(e: ConvExploration, ax: Any, Rectangle: Any) -> None:
     grid = coverage(e)
     H, W = len(grid), len(grid[0])
-    top = max(1, max(map(max, grid)))
-    ax.imshow(grid, cmap="Oranges", vmin=0, vmax=top)
+    vmax = coverage_vmax(grid)
+    ax.imshow(grid, cmap="Oranges", vmin=0, vmax=vmax)
     pt, pl = e.padding_left[0], e.padding_left[1]
+    fontsize = cell_label_fontsize(_cell_points(ax, H, W), len(str(max(map(max, grid)))))
     for r in range(H):
         for c in range(W):
             pad = not (pt <= r < pt + e.input_size[0] and pl <= c < pl + e.input_size[1])
             if pad:
                 ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="//",
                                        edgecolor="0.6", lw=0))
-            if H <= 16 and W <= 16:
-                ax.text(c, r, str(grid[r][c]), ha="center", va="center", fontsize=7,
-                        color="white" if grid[r][c] > top / 2 else "0.2")
+            if fontsize is not None:
+                ax.text(c, r, str(grid[r][c]), ha="center", va="center", fontsize=fontsize,
+                        color="white" if grid[r][c] > vmax / 2 else "0.2")
     for (wi, color) in ((0, "red"), (-1, "blue")):
         r0 = e.windows[0][wi] + pt
         c0 = e.windows[1][wi] + pl
