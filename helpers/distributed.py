@@ -24,8 +24,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world_size: int, port: int, inbox: Any, outbox: Any) -> None:
+def _worker(rank: int, world_size: int, port: int, inbox: Any, outbox: Any, quiet: bool = False) -> None:
     """One rank: join the gloo group, then run ``(fn, args)`` tasks from `inbox` until ``None``."""
+    if quiet:  # a notebook shows a child's stderr in whatever cell runs: keep warnings out of it
+        import warnings
+
+        warnings.simplefilter("ignore")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import torch
     import torch.distributed as dist
 
@@ -52,10 +57,11 @@ class Ranks:
     ``ranks = Ranks(2)``, then ``ranks.run(fn, *args)`` as often as needed (each call returns
     ``[fn(rank, world_size, *args) for rank …]``), and ``ranks.close()`` (or ``with Ranks(2) as
     ranks:``). A task that fails or hangs on any rank raises ``RuntimeError`` and closes the ranks
-    (a rank left inside a collective cannot be reused).
+    (a rank left inside a collective cannot be reused). ``quiet=True`` silences the ranks' warnings
+    and stderr (errors still come back as ``RuntimeError``).
     """
 
-    def __init__(self, world_size: int = 2, timeout: float = 60.0) -> None:
+    def __init__(self, world_size: int = 2, timeout: float = 60.0, *, quiet: bool = False) -> None:
         import torch.multiprocessing as mp
 
         if world_size < 1:
@@ -65,7 +71,7 @@ class Ranks:
         self._inboxes = [ctx.Queue() for _ in range(world_size)]
         self._outbox = ctx.Queue()
         port = free_port()
-        self._procs = [ctx.Process(target=_worker, args=(r, world_size, port, self._inboxes[r], self._outbox),
+        self._procs = [ctx.Process(target=_worker, args=(r, world_size, port, self._inboxes[r], self._outbox, quiet),
                                    daemon=True) for r in range(world_size)]
         for p in self._procs:
             p.start()
