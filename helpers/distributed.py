@@ -14,7 +14,7 @@ import os
 import socket
 from typing import Any, Callable
 
-__all__ = ["free_port", "run", "zero1_optimizer_state_bytes", "fsdp_shard_numel"]
+__all__ = ["free_port", "Ranks", "run", "zero1_optimizer_state_bytes", "fsdp_shard_numel"]
 
 
 def free_port() -> int:
@@ -24,7 +24,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world_size: int, port: int, fn: Callable, args: tuple, queue: Any) -> None:
+def _worker(rank: int, world_size: int, port: int, inbox: Any, outbox: Any, quiet: bool = False) -> None:
+    """One rank: join the gloo group, then run ``(fn, args)`` tasks from `inbox` until ``None``."""
+    if quiet:  # a notebook shows a child's stderr in whatever cell runs: keep warnings out of it
+        import warnings
+
+        warnings.simplefilter("ignore")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import torch
     import torch.distributed as dist
 
@@ -32,46 +38,92 @@ def _worker(rank: int, world_size: int, port: int, fn: Callable, args: tuple, qu
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     try:
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
-        result = fn(rank, world_size, *args)
-        queue.put((rank, "ok", result))
-    except BaseException as exc:  # reported to the caller, never a silent hang
-        queue.put((rank, "error", f"{type(exc).__name__}: {exc}"))
+        while (task := inbox.get()) is not None:
+            fn, args = task
+            try:
+                outbox.put((rank, "ok", fn(rank, world_size, *args)))
+            except BaseException as exc:  # reported to the caller, never a silent hang
+                outbox.put((rank, "error", f"{type(exc).__name__}: {exc}"))
+    except BaseException as exc:
+        outbox.put((rank, "error", f"{type(exc).__name__}: {exc}"))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def run(fn: Callable, world_size: int = 2, *args: Any, timeout: float = 60.0) -> list:
-    """``[fn(rank, world_size, *args) for rank in range(world_size)]``, each on its own gloo rank."""
-    import queue as queue_module
+class Ranks:
+    """`world_size` gloo ranks kept alive between tasks (a process start costs seconds; a task, ms).
 
-    import torch.multiprocessing as mp
+    ``ranks = Ranks(2)``, then ``ranks.run(fn, *args)`` as often as needed (each call returns
+    ``[fn(rank, world_size, *args) for rank …]``), and ``ranks.close()`` (or ``with Ranks(2) as
+    ranks:``). A task that fails or hangs on any rank raises ``RuntimeError`` and closes the ranks
+    (a rank left inside a collective cannot be reused). ``quiet=True`` silences the ranks' warnings
+    and stderr (errors still come back as ``RuntimeError``).
+    """
 
-    ctx = mp.get_context("spawn")
-    results_queue = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=_worker, args=(r, world_size, port, fn, args, results_queue), daemon=True)
-             for r in range(world_size)]
-    for p in procs:
-        p.start()
-    results: dict[int, Any] = {}
-    try:
-        while len(results) < world_size:
-            try:
-                rank, status, value = results_queue.get(timeout=timeout)
-            except queue_module.Empty:
-                raise RuntimeError(f"distributed run timed out after {timeout:g} s "
-                                   f"({len(results)}/{world_size} ranks answered)") from None
-            if status != "ok":
-                raise RuntimeError(f"rank {rank} failed: {value}")
-            results[rank] = value
-    finally:
-        for p in procs:
-            p.join(timeout=5)
+    def __init__(self, world_size: int = 2, timeout: float = 60.0, *, quiet: bool = False) -> None:
+        import torch.multiprocessing as mp
+
+        if world_size < 1:
+            raise ValueError(f"world_size must be at least 1, got {world_size}")
+        self.world_size, self.timeout = world_size, timeout
+        ctx = mp.get_context("spawn")
+        self._inboxes = [ctx.Queue() for _ in range(world_size)]
+        self._outbox = ctx.Queue()
+        port = free_port()
+        self._procs = [ctx.Process(target=_worker, args=(r, world_size, port, self._inboxes[r], self._outbox, quiet),
+                                   daemon=True) for r in range(world_size)]
+        for p in self._procs:
+            p.start()
+
+    def run(self, fn: Callable, *args: Any, timeout: float | None = None) -> list:
+        """``[fn(rank, world_size, *args) for rank in range(world_size)]``, each on its own rank."""
+        import queue as queue_module
+
+        if not self._procs:
+            raise RuntimeError("these ranks are closed; start new ones with Ranks(world_size)")
+        for inbox in self._inboxes:
+            inbox.put((fn, args))
+        results: dict[int, Any] = {}
+        wait = self.timeout if timeout is None else timeout
+        try:
+            while len(results) < self.world_size:
+                try:
+                    rank, status, value = self._outbox.get(timeout=wait)
+                except queue_module.Empty:
+                    raise RuntimeError(f"distributed run timed out after {wait:g} s "
+                                       f"({len(results)}/{self.world_size} ranks answered)") from None
+                if status != "ok":
+                    raise RuntimeError(f"rank {rank} failed: {value}")
+                results[rank] = value
+        except BaseException:
+            self.close(force=True)
+            raise
+        return [results[r] for r in range(self.world_size)]
+
+    def close(self, force: bool = False) -> None:
+        """Stop the ranks (``force``: terminate them at once)."""
+        if not force:
+            for inbox in self._inboxes:
+                inbox.put(None)
+        for p in self._procs:
+            p.join(timeout=0.1 if force else 5)
             if p.is_alive():
                 p.terminate()
                 p.join()
-    return [results[r] for r in range(world_size)]
+        self._procs = []
+
+    def __enter__(self) -> "Ranks":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close(force=exc[0] is not None)
+
+
+def run(fn: Callable, world_size: int = 2, *args: Any, timeout: float = 60.0) -> list:
+    """``[fn(rank, world_size, *args) for rank in range(world_size)]``, each on its own gloo rank."""
+    with Ranks(world_size, timeout) as ranks:
+        return ranks.run(fn, *args)
 
 
 def zero1_optimizer_state_bytes(rank: int, world_size: int, sizes: list) -> dict:
