@@ -178,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="input shape, e.g. 5,2,20 (repeat for several inputs)")
     p.add_argument("--dtype", choices=["float", "long"], default="float",
                    help="dtype of the inputs (long for nn.Embedding indices)")
+    from helpers.report.command import add_parser as add_report_parser  # noqa: PLC0415 - no torch import
+    from helpers.report.command import run as run_report  # noqa: PLC0415
+
+    add_report_parser(sub)
     args = parser.parse_args(_join_negative_inputs(sys.argv[1:] if argv is None else list(argv)))
+    if args.command == "report":
+        return run_report(args)
 
     import torch  # noqa: PLC0415 - `--help` and argument errors do not wait for torch
 
