@@ -4,10 +4,8 @@ One job per module: `source` (read SOURCE, build on meta, friendly failures), `c
 blocks, weight bytes), `flops` (formula or traced pass), `memory` (KV cache, training, inference, fit),
 `schema` (the `Report` record and its JSON schema), `build` (orchestration), `render` (text),
 `command` (the CLI subcommand).
+
+Import from the submodules (``from helpers.report.build import make_report, Options``): this
+package imports nothing itself, so ``python -m helpers --help`` and argument errors never wait for torch.
 """
 
-from helpers.report.build import Options, make_report
-from helpers.report.schema import JSON_SCHEMA, Report
-from helpers.report.source import SourceError, build_model
-
-__all__ = ["Options", "make_report", "Report", "JSON_SCHEMA", "SourceError", "build_model"]
