@@ -7,7 +7,7 @@
 The expression is parsed, never evaluated: only calls of `torch.nn` module classes (as `nn.X`,
 `torch.nn.X` or a bare `X`), with literal arguments (numbers, strings, booleans, None, tuples,
 lists) or nested `nn.…` calls, are accepted. Anything else — names, attribute access outside
-torch.nn, arithmetic, lambdas, imports, ``device=`` (everything is built on the meta device, so
+torch.nn, arithmetic on anything but numbers, lambdas, imports, ``device=`` (everything is built on the meta device, so
 no size can allocate memory), a keyword given twice, expressions longer than `MAX_LENGTH`
 characters or nested more than `MAX_DEPTH` levels deep (the constructor call itself is level 1,
 each nested call, tuple or list one more) — is refused with a message saying what was found.
@@ -29,6 +29,7 @@ import argparse
 import ast
 import inspect
 import math
+import operator
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -70,13 +71,36 @@ def _module_class(func: ast.expr) -> type[nn.Module]:
 
 
 def _literal(node: ast.expr) -> Any:
-    """A plain literal: a number, a string, True/False/None, or a signed number. No arithmetic."""
+    """A plain literal: a number, a string, True/False/None, a signed number, or arithmetic of numbers."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str, type(None))):
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        return _arithmetic(node)
     raise UnsafeExpression(f"arguments must be literals or nn.… calls, got {ast.unparse(node)!r}")
+
+
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
+               ast.Div: operator.truediv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+
+
+def _arithmetic(node: ast.BinOp) -> int | float:
+    """Literal arithmetic such as ``16*30*30`` or ``2**10``: numbers and + - * / // % ** only, computed
+    operator by operator (never evaluated as code); results beyond 2**63 − 1 are refused."""
+    left, right = _literal(node.left), _literal(node.right)
+    if not all(type(v) in (int, float) for v in (left, right)):
+        raise UnsafeExpression(f"arithmetic is allowed on numbers only, got {ast.unparse(node)!r}")
+    if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > MAX_NUMEL):
+        raise UnsafeExpression(f"{ast.unparse(node)!r} is too large (exponents up to 64)")
+    try:
+        value = _ARITHMETIC[type(node.op)](left, right)
+    except (ZeroDivisionError, OverflowError) as exc:
+        raise UnsafeExpression(f"{ast.unparse(node)!r}: {exc}") from None
+    if isinstance(value, complex) or abs(value) > MAX_NUMEL:
+        raise UnsafeExpression(f"{ast.unparse(node)!r} is out of range (at most 2**63 − 1)")
+    return value
 
 
 def _value(node: ast.expr, depth: int) -> Any:
@@ -178,7 +202,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="input shape, e.g. 5,2,20 (repeat for several inputs)")
     p.add_argument("--dtype", choices=["float", "long"], default="float",
                    help="dtype of the inputs (long for nn.Embedding indices)")
+    from helpers.report.command import add_parser as add_report_parser  # noqa: PLC0415 - no torch import
+    from helpers.report.command import run as run_report  # noqa: PLC0415
+
+    add_report_parser(sub)
     args = parser.parse_args(_join_negative_inputs(sys.argv[1:] if argv is None else list(argv)))
+    if args.command == "report":
+        return run_report(args)
 
     import torch  # noqa: PLC0415 - `--help` and argument errors do not wait for torch
 
@@ -199,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         table = summary(module, example_inputs=inputs)
     except Exception as exc:  # noqa: BLE001 - a failing forward pass is explained, not a traceback
         try:
-            why = str(explain(module, inputs))
+            explained = explain(module, inputs)
+            why = str(explained)
+            if args.dtype == "float" and explained.layer_type in ("Embedding", "EmbeddingBag"):
+                hint = "summary(..., dtypes=[torch.long])"
+                cli_hint = "--dtype long on this command line (token ids are integers)"
+                why = why.replace(hint, cli_hint) if hint in why else f"{why}\nFrom the CLI: add {cli_hint}."
         except Exception:  # noqa: BLE001
             why = f"{type(exc).__name__}: {_first_line(exc)}"
         shapes = ", ".join(str(tuple(s)) for s in args.input)
