@@ -305,12 +305,29 @@ def _render_to(args: tuple[list[Chapter], int, Optional[str], str, Path]
     return chapter.page, element_ids(text), site_search.sections(text, chapter.page, chapter.title)
 
 
-def _rewrite_links(out: Path, pages: Sequence[str], targets: dict[str, set[str]]) -> None:
+_EXERCISE_HREF = re.compile(r"""href=(["'])\.\./exercises/([\w-]+\.ipynb)\1""")
+
+
+def _link_exercises(page_html: str, exercises: Path, out: Path) -> str:
+    """Links to an exercise notebook (``href="../exercises/01_linear_exercises.ipynb"``) → a copy of
+    that notebook shipped with the site (``exercises/01_linear_exercises.ipynb``, to download and
+    open in JupyterLab); a link to a notebook that does not exist is left for the link test."""
+    def copy(m: re.Match) -> str:
+        source = exercises / m[2]
+        if not source.is_file():
+            return m.group(0)
+        (out / "exercises").mkdir(exist_ok=True)
+        shutil.copy2(source, out / "exercises" / m[2])
+        return f"href={m[1]}exercises/{m[2]}{m[1]}"
+    return _EXERCISE_HREF.sub(copy, page_html)
+
+
+def _rewrite_links(out: Path, pages: Sequence[str], targets: dict[str, set[str]], exercises: Path) -> None:
     """Second pass over the written `pages`, once every page's ids are known."""
     for name in pages:
         page = out / name
         text = page.read_text(encoding="utf-8")
-        fixed = rewrite_notebook_links(text, targets)
+        fixed = _link_exercises(rewrite_notebook_links(text, targets), exercises, out)
         if fixed != text:
             page.write_text(fixed, encoding="utf-8")
 
@@ -340,7 +357,7 @@ def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Seq
     targets = {c.page: element_ids((out / c.page).read_text(encoding="utf-8")) if (out / c.page).is_file() else set()
                for c in all_chapters}  # pages not rendered now (`only`): the ids of an earlier build, if any
     targets.update({name: ids for name, ids, _ in rendered})
-    _rewrite_links(out, [name for name, _, _ in rendered], targets)
+    _rewrite_links(out, [name for name, _, _ in rendered], targets, Path(notebooks).parent / "exercises")
     site_search.write(out, [s for _, _, found in rendered for s in found])
     (out / "index.html").write_text(_index(all_chapters), encoding="utf-8")
     return [all_chapters[i] for i in todo]

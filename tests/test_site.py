@@ -189,7 +189,10 @@ def test_every_link_and_asset_resolves(built):
                     missing.append(f"{name}: {where}={value} → no id {url.fragment!r} in {target.name}")
     assert not missing, f"{len(missing)} broken references:\n" + "\n".join(missing[:40])
     hrefs = [v for refs in parsed.values() for w, v in refs.refs if w == "a.href"]
-    assert not [h for h in hrefs if ".ipynb" in h], "links to notebooks must point at their pages"
+    # chapter notebooks → their pages; exercise notebooks are shipped beside the site to download
+    assert not [h for h in hrefs if ".ipynb" in h and not h.startswith("exercises/")], \
+        "links to notebooks must point at their pages"
+    assert any(h.startswith("exercises/") for h in hrefs), "every chapter links its exercise notebook"
     # the cookbook's chapter column: one link per row that names a chapter section, each to a page
     cookbook = [v for w, v in parsed["99_cookbook.html"].refs if w == "a.href" and re.match(r"\d\d\w*\.html#", v)]
     assert len(cookbook) >= 30
