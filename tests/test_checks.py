@@ -418,7 +418,7 @@ def test_every_chapter_has_a_question_answered_with_torch_code():
     (graded by its description), or (chapter 12) a function written with torch whose solution
     cell imports it."""
     chapters = sorted({q.chapter for q in QUESTIONS})
-    assert chapters == [f"{n:02d}" for n in range(1, 16)]
+    assert chapters == [f"{n:02d}" for n in range(1, 17)]
     for chapter in chapters:
         modules = [q.id for q in QUESTIONS if q.chapter == chapter and q.probe is not None]
         if chapter == "12":
