@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from helpers._text import dtype_bytes
-from helpers.planner import GIB
+from helpers.planner import GIB, model_dims
 from helpers.report import counts, flops, memory
 from helpers.report.schema import Report
 from helpers.report.source import BuiltModel, build_model
@@ -118,6 +118,10 @@ def make_report(source: str | BuiltModel, options: Options | None = None) -> Rep
     bpe = dtype_bytes(o.dtype)
 
     if kind == "decoder_lm":
+        dims = model_dims(model)  # GPT-2's n_layer/n_head under the names the KV-cache functions read
+        config = {"num_hidden_layers": dims.num_hidden_layers, "num_attention_heads": dims.num_attention_heads,
+                  "num_key_value_heads": dims.num_key_value_heads, "hidden_size": dims.hidden_size,
+                  "head_dim": dims.head_dim, **{k: v for k, v in config.items() if v is not None}}
         flop = flops.decoder_flops(built, o.seq_len, o.batch)
         training, plan_assumptions, activations = memory.decoder_training(model, o, trainable, frozen_bits)
         assumptions += plan_assumptions
