@@ -81,6 +81,19 @@ def _header_html(columns: Sequence[str]) -> str:
     return "<tr>" + "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns) + "</tr>"
 
 
+#: cells wrap (long ``code`` names too: overflow-wrap anywhere), the table takes the output's width
+#: with its columns sized by content (JupyterLab's default ``table-layout: fixed`` and unbreakable
+#: names cut the last columns), and what still does not fit scrolls sideways inside its own box.
+_WRAP_CELL = "text-align:left; vertical-align:top; white-space:normal; overflow-wrap:anywhere"
+
+
+def _wide_table(head: str, body: str) -> str:
+    """A table that shows every column: cells wrap, and a scroll bar of its own where they cannot."""
+    body = body.replace("<td style='text-align:left'>", f"<td style='{_WRAP_CELL}'>")
+    return (f"<div class='dp-wide-table' style='overflow-x:auto; max-width:100%'>"
+            f"<table style='table-layout:auto; width:100%; min-width:60em'>{head}{body}</table></div>")
+
+
 def shapes_paragraph(obj: Any) -> Optional[str]:
     """The paragraph of `obj`'s docstring that starts with "Shapes", joined into one line."""
     for para in (inspect.getdoc(obj) or "").split("\n\n"):
@@ -598,7 +611,7 @@ class CookbookTable:
                      f"<td style='text-align:left'>{code(shape)}</td>"
                      f"<td style='text-align:left'><code>{html.escape(source)}</code></td>"
                      f"<td style='text-align:left'>{link}</td></tr>")
-        return f"<table>{head}{body}</table>"
+        return _wide_table(head, body)
 
 
 def table(entries: Sequence[Entry] = ENTRIES) -> CookbookTable:

@@ -154,3 +154,31 @@ def test_famous_models_match_independent_references():
     assert rows["LeNet-5 (modern form)"] == (6 * 25 + 6) + (16 * 6 * 25 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
     html = cookbook.famous_models(wanted)._repr_html_()
     assert "GPT-2 small" in html and f"{hf_gpt2:,}" in html
+
+
+def test_table_html_shows_every_column():
+    """Issue 25: the table cut its shape and chapter columns. Every row has all six cells, the cells
+    wrap (long names too), and the table sits in a box that scrolls sideways where it cannot fit."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.styles = [], {}
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.rows[-1].append(a.get("style") or "")
+            elif tag in ("div", "table"):
+                self.styles[tag] = a.get("style") or ""
+
+    parsed = Cells()
+    parsed.feed(cookbook.table()._repr_html_())
+    assert len(parsed.rows) == len(cookbook.ENTRIES) + 1
+    assert all(len(r) == 6 for r in parsed.rows)
+    assert "overflow-x:auto" in parsed.styles["div"] and "table-layout:auto" in parsed.styles["table"]
+    assert all("overflow-wrap:anywhere" in style and "white-space:normal" in style
+               for row in parsed.rows[1:] for style in row[1:5])

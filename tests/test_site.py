@@ -347,3 +347,24 @@ def test_browser_search_box_finds_chapter_06_and_the_cookbook(served, site_page,
     assert page.evaluate("document.querySelector(':target') !== null"), page.url
     assert page.evaluate("document.querySelector(':target').textContent").startswith("3 · Exact parameter counts")
     assert not page.failures, page.failures  # nothing 404s: MathJax's fonts, the index, the pages
+
+
+def test_browser_cookbook_table_shows_every_column(served, site_page):
+    """Issue 25: the cookbook's table cut its shape and chapter columns. On the site every column's
+    header lies inside the output box at a wide window, and at a narrow one the box scrolls."""
+    page = site_page
+    boxes = ("() => { const t = document.querySelector('table'); const box = t.closest('.dp-wide-table');"
+             " const r = box.getBoundingClientRect();"
+             " return {right: r.right, scroll: box.scrollWidth > box.clientWidth,"
+             " overflow: getComputedStyle(box).overflowX,"
+             " ths: [...t.querySelectorAll('th')].map(th => [th.textContent, th.getBoundingClientRect().right])}; }")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{served}/99_cookbook.html")
+    wide = page.evaluate(boxes)
+    assert [name for name, _ in wide["ths"]] == ["layer", "parameters", "torch call → count", "shapes", "helpers",
+                                                 "chapter"]
+    assert all(right <= wide["right"] + 1 for _, right in wide["ths"]), wide
+    page.set_viewport_size({"width": 700, "height": 1000})
+    narrow = page.evaluate(boxes)
+    assert narrow["overflow"] == "auto" and narrow["scroll"], narrow  # the rest is a sideways scroll away
+    page.set_viewport_size({"width": 1400, "height": 1000})
