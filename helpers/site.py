@@ -308,28 +308,36 @@ def _render_to(args: tuple[list[Chapter], int, Optional[str], str, Path]
 _EXERCISE_HREF = re.compile(r"""href=(["'])\.\./exercises/([\w-]+\.ipynb)\1""")
 
 
-def _link_exercises(page_html: str, exercises: Path, out: Path) -> str:
-    """Links to an exercise notebook (``href="../exercises/01_linear_exercises.ipynb"``) → a copy of
-    that notebook shipped with the site (``exercises/01_linear_exercises.ipynb``, to download and
-    open in JupyterLab); a link to a notebook that does not exist is left for the link test."""
-    def copy(m: re.Match) -> str:
-        source = exercises / m[2]
-        if not source.is_file():
+def _link_exercises(page_html: str, exercises: Path) -> tuple[str, set[str]]:
+    """Links to an exercise notebook (``href="../exercises/01_linear_exercises.ipynb"``) → the copy
+    shipped with the site (``exercises/01_linear_exercises.ipynb``, to download and open in
+    JupyterLab). Returns the page and the notebooks it links; a link to a notebook that does not
+    exist is left for the link test."""
+    linked: set[str] = set()
+
+    def local(m: re.Match) -> str:
+        if not (exercises / m[2]).is_file():
             return m.group(0)
-        (out / "exercises").mkdir(exist_ok=True)
-        shutil.copy2(source, out / "exercises" / m[2])
+        linked.add(m[2])
         return f"href={m[1]}exercises/{m[2]}{m[1]}"
-    return _EXERCISE_HREF.sub(copy, page_html)
+    return _EXERCISE_HREF.sub(local, page_html), linked
 
 
 def _rewrite_links(out: Path, pages: Sequence[str], targets: dict[str, set[str]], exercises: Path) -> None:
-    """Second pass over the written `pages`, once every page's ids are known."""
+    """Second pass over the written `pages`, once every page's ids are known; then each exercise
+    notebook a page links is copied into ``out/exercises/`` once."""
+    shipped: set[str] = set()
     for name in pages:
         page = out / name
         text = page.read_text(encoding="utf-8")
-        fixed = _link_exercises(rewrite_notebook_links(text, targets), exercises, out)
+        fixed, linked = _link_exercises(rewrite_notebook_links(text, targets), exercises)
+        shipped |= linked
         if fixed != text:
             page.write_text(fixed, encoding="utf-8")
+    if shipped:
+        (out / "exercises").mkdir(exist_ok=True)
+    for notebook in sorted(shipped):
+        shutil.copy2(exercises / notebook, out / "exercises" / notebook)
 
 
 def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Sequence[str]] = None,
