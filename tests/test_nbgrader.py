@@ -1,12 +1,14 @@
 """The nbgrader export round trip with real nbgrader (0.9.x): export chapter 05 → generate_assignment
-→ autograde three students (the solution, the blank release, a typical mistake) and compare
-nbgrader's scores with helpers.grade's on the same files. Chapter 05 imports no torch (its six
+→ autograde five students (the solution, the blank release, a typical mistake, one whose answer
+uses helpers.formulas, and a correct `exercises/` notebook — not the release) and compare
+nbgrader's scores with helpers.grade's (and, for helpers.formulas, the instant check's) on the same files. Chapter 05 imports no torch (its six
 questions are plain functions). nbgrader runs in this process through its own API (NbGraderAPI, what its
 command-line apps call): one nbgrader import instead of three interpreter starts."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -15,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from helpers import grade as grader
+from helpers.checks.refusal import NOT_THE_RELEASE, refusal_warning
 from helpers.checks.registry import questions_for_chapter
 from helpers.grading.csvlog import TOTAL
 from helpers.exercises import main as exercises_main
-from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05
+from tests.grade_submissions import EXERCISE_05, SANDBOX_ARGS, SOLUTION_05, SOLUTION_CELLS_05
 
 pytest.importorskip("nbgrader")
 CHAPTER = "05"
@@ -31,6 +34,12 @@ FORGOT_W_HH = ("def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bi
                "    D, H = (2 if bidirectional else 1), hidden_size\n"
                "    return sum(D * (H * (input_size if layer == 0 else D * H) + (2 * H if bias else 0))  # no W_hh\n"
                "               for layer in range(num_layers))\n")
+# right on every input, but with the formula the grader refuses: vanilla_rnn_params and the two
+# questions whose functions call it (simple_rnn_params, largest_rnn_hidden) score 0 in both graders
+USES_FORMULAS = ("from helpers.formulas import rnn_params\n\n\n"
+                 "def vanilla_rnn_params(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False):\n"
+                 "    return rnn_params('RNN', input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional)\n")
+REFUSED = 3  # vanilla_rnn_params, simple_rnn_params, largest_rnn_hidden
 
 
 def _nbgrader_api(course: Path):
@@ -66,6 +75,43 @@ def _ok(result: dict) -> None:
     assert result["success"], (result.get("log") or "")[-3000:] + str(result.get("error"))[-2000:]
 
 
+def _with_answer(path: Path, source: str) -> str:
+    """The notebook at `path` with chapter 05's first solution cell replaced by `source` (JSON text)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    next(c for c in nb["cells"] if c.get("id") == SOLUTION_CELLS_05[0])["source"] = source
+    return json.dumps(nb)
+
+
+def _correct_exercises_notebook() -> str:
+    """`exercises/05…` with every function filled in from `solutions/` (JSON text): right answers, but
+    not the nbgrader release (no nbgrader metadata, no release cell)."""
+    solved = {c["id"]: c["source"] for c in json.loads(SOLUTION_05.read_text(encoding="utf-8"))["cells"]}
+    nb = json.loads(EXERCISE_05.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "NotImplementedError" in "".join(cell["source"]):
+            cell["source"] = solved[cell["id"]]
+    assert not any(c["metadata"].get("nbgrader") for c in nb["cells"])
+    return json.dumps(nb)
+
+
+def _instant_check(path: Path) -> list[str]:
+    """What the student's own Jupyter shows: the printed line of each check cell, the notebook's code
+    cells run in order in one fresh `__main__` namespace (not under nbgrader's autograder)."""
+    assert os.environ.get("NBGRADER_EXECUTION") is None
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {"__name__": "__main__"}
+    lines = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile("".join(cell["source"]), "<cell>", "exec"), namespace)
+        if "check" in cell["metadata"].get("tags", []):
+            lines.append(out.getvalue().strip())
+    return lines
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("nbgrader")
@@ -74,12 +120,11 @@ def course(tmp_path_factory):
         api = _nbgrader_api(course)
         _ok(api.generate_assignment(TOPIC, force=True))
         name = f"{TOPIC}_exercises.ipynb"
-        mistake = json.loads((course / "source" / TOPIC / name).read_text(encoding="utf-8"))
-        cell = next(c for c in mistake["cells"] if c.get("id") == SOLUTION_CELLS_05[0])
-        cell["source"] = FORGOT_W_HH
         students = {"solution": (course / "source" / TOPIC / name).read_text(encoding="utf-8"),
                     "blank": (course / "release" / TOPIC / name).read_text(encoding="utf-8"),
-                    "mistake": json.dumps(mistake)}
+                    "mistake": _with_answer(course / "source" / TOPIC / name, FORGOT_W_HH),
+                    "formulas": _with_answer(course / "source" / TOPIC / name, USES_FORMULAS),
+                    "foreign": _correct_exercises_notebook()}
         for student, text in students.items():
             folder = course / "submitted" / student / TOPIC
             folder.mkdir(parents=True)
@@ -94,7 +139,8 @@ def course(tmp_path_factory):
     rows, _ = grader.grade([course / "submitted" / s / TOPIC / name for s in students], jobs=2, progress=False,
                            sandbox=not SANDBOX_ARGS, chapter=CHAPTER)
     ours = {Path(r.submission).parent.parent.name: r.points for r in rows if r.question == TOTAL}
-    return {"course": course, "nbgrader": nbgrader_scores, "grader": ours}
+    instant = _instant_check(course / "submitted" / "formulas" / TOPIC / name)
+    return {"course": course, "nbgrader": nbgrader_scores, "grader": ours, "instant": instant}
 
 
 def test_the_export_is_an_nbgrader_course(course):
@@ -108,7 +154,28 @@ def test_the_export_is_an_nbgrader_course(course):
 def test_nbgrader_scores_equal_the_graders(course):
     assert course["nbgrader"]["solution"] == N05 and course["nbgrader"]["blank"] == 0
     assert 0 < course["nbgrader"]["mistake"] < N05  # vanilla_rnn_params wrong (and what builds on it)
-    assert course["nbgrader"] == course["grader"]
+    release = {s: v for s, v in course["nbgrader"].items() if s != "foreign"}
+    assert release == {s: v for s, v in course["grader"].items() if s != "foreign"}
+
+
+def test_a_refused_import_scores_the_same_in_the_instant_check_the_grader_and_nbgrader(course):
+    """The student's own ✅ lines say which functions will score 0, and why; both graders agree."""
+    lines = course["instant"]
+    assert len(lines) == N05 and all(line.startswith("✅") for line in lines), lines
+    warned = [line for line in lines if refusal_warning("helpers.formulas") in line]
+    assert len(warned) == REFUSED, lines
+    assert {line.split(":")[0].removeprefix("✅ ") for line in warned} == {
+        "05.vanilla_rnn_params", "05.simple_rnn_params", "05.largest_rnn_hidden"}
+    instant = len(lines) - len(warned)  # one point per question
+    assert instant == course["grader"]["formulas"] == course["nbgrader"]["formulas"] == N05 - REFUSED
+
+
+def test_a_notebook_that_is_not_the_release_is_told_so_in_nbgraders_feedback(course):
+    """`exercises/` (right answers, no nbgrader metadata) scores 0 under nbgrader — with the reason in
+    its feedback; helpers.grade grades it as any notebook."""
+    assert course["nbgrader"]["foreign"] == 0 and course["grader"]["foreign"] == N05
+    page = (course["course"] / "feedback" / "foreign" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
+    assert NOT_THE_RELEASE.split(" — ")[0] in page
 
 
 def test_generate_feedback_writes_each_students_page(course):

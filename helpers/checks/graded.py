@@ -27,7 +27,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["AVAILABLE", "ForbiddenImport", "refuse_attribute", "forbidden_message", "forbidden_module", "ImportGuard",
+__all__ = ["AVAILABLE", "ForbiddenImport", "refused_name", "refuse_attribute", "forbidden_message", "forbidden_module",
+           "ImportGuard",
            "build_view", "header_markdown", "HEADER_CELL_ID", "INFRASTRUCTURE",
            "NOTEBOOK_METADATA_KEY"]
 
@@ -39,7 +40,7 @@ AVAILABLE: dict[str, tuple[str, ...]] = {
 }
 #: files of the grader's own machinery copied into the view (hold no answer; not for students)
 INFRASTRUCTURE = ("helpers/checks/graded.py", "helpers/grading/__init__.py", "helpers/grading/runner.py",
-                  "helpers/checks/protocol.py", "helpers/checks/module_answer.py")
+                  "helpers/checks/protocol.py", "helpers/checks/module_answer.py", "helpers/checks/refusal.py")
 _INFRA_MODULES = {p[:-3].replace("/", ".").removesuffix(".__init__") for p in INFRASTRUCTURE}
 HEADER_CELL_ID = "graded-work"
 #: notebook metadata key under which helpers.exercises records the chapter (``{"chapter": "02"}``)
@@ -76,12 +77,32 @@ def _is_available(fullname: str) -> bool:
     return fullname in AVAILABLE or fullname in _INFRA_MODULES
 
 
+def refused_name(module: str, name: Optional[str] = None) -> Optional[str]:
+    """What graded work may not use in ``module`` (or ``from module import name``): the dotted name
+    the grader refuses (``helpers.formulas``, ``helpers.shapes.conv2d_output_shape``), else None.
+
+    THE rule, used by everything that refuses (the sandbox's :class:`ImportGuard` and view, the
+    instant check's warning and nbgrader's kernel, :mod:`helpers.checks.refusal`): every ``helpers``
+    module outside :data:`AVAILABLE` and the grader's own files is refused; of an AVAILABLE module
+    only its listed names (and dunders, and available submodules) are available. Modules outside
+    helpers are never refused.
+    """
+    if module != "helpers" and not module.startswith("helpers."):
+        return None
+    if not _is_available(module):
+        return module
+    if (name is None or name.startswith("__") or module not in AVAILABLE or name in AVAILABLE[module]
+            or _is_available(f"{module}.{name}")):
+        return None
+    return f"{module}.{name}"
+
+
 class ImportGuard(importlib.abc.MetaPathFinder):
     """Meta-path finder refusing every ``helpers.*`` module outside the allow-list, by name, with a
     readable :class:`ForbiddenImport` (the files are absent from the sandbox anyway)."""
 
     def find_spec(self, fullname, path=None, target=None):  # type: ignore[override]
-        if (fullname == "helpers" or fullname.startswith("helpers.")) and not _is_available(fullname):
+        if refused_name(fullname):
             raise ForbiddenImport(forbidden_message(fullname), name=fullname)
         return None
 
@@ -148,7 +169,7 @@ def refuse_attribute(module: str, name: str) -> None:
     """What a graded-view module's ``__getattr__`` does for a name it lacks: AttributeError for
     dunders and for an available submodule (so the import system goes on and imports it), else a
     :class:`ForbiddenImport` naming ``module.name``."""
-    if name.startswith("__") or _is_available(f"{module}.{name}"):
+    if refused_name(module, name) is None:
         raise AttributeError(name)
     raise ForbiddenImport(forbidden_message(module, name))
 

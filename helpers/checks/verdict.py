@@ -53,6 +53,7 @@ class Verdict:
     call: str = ""       # the first failing call, e.g. ``conv_params(3, 8, 5, bias=False)``
     expected: str = ""   # what it should have returned (short repr), for a wrong value or type
     got: str = ""        # what it returned (short repr)
+    warning: str = ""    # told next to the verdict (the instant check: a module the grader refuses)
 
     @property
     def passed(self) -> bool:
@@ -61,7 +62,7 @@ class Verdict:
     def line(self) -> str:
         """The one-line (plus hint line) text that ``check`` prints."""
         symbol = STATUS_SYMBOL.get(self.status, "❌")
-        text = f"{symbol} {self.question_id}: {self.message}"
+        text = f"{symbol} {self.question_id}: {self.message}" + (f" — ⚠️ {self.warning}" if self.warning else "")
         if self.hint and self.status not in ("correct", "not_attempted", "internal_error"):
             text += f"\n   Hint: {self.hint}"
         return text
