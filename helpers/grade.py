@@ -41,6 +41,7 @@ from helpers.grading.sandbox import Limits, Sandbox, SandboxUnavailable, unavail
 from helpers.grading.submission import Submission, cells_to_run, code_cells, read_submission
 from helpers.grading.gradebook import read_class
 from helpers.grading.summary import run_seed, summary
+from helpers.grading.warm import ForkServers, start_fork_servers
 
 __all__ = ["grade", "grade_class", "grade_submission", "report_submission", "main"]
 
@@ -89,7 +90,8 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
                 seed: Optional[int] = None, chapter: Optional[str] = None, question_timeout: Optional[float] = None,
                 progress: bool = True, sandbox: bool = True, out: Optional[Path] = None, resume: bool = False,
                 partial: bool = False, roster: Optional[dict[str, str]] = None, id_pattern: Optional[str] = None,
-                questions: Optional[Sequence[str]] = None, allow_duplicates: bool = False) -> ClassReport:
+                questions: Optional[Sequence[str]] = None, allow_duplicates: bool = False,
+                fork_server: bool = True) -> ClassReport:
     """Grade `paths` (in parallel with `jobs` sandboxes) into a :class:`ClassReport` (input order).
 
     With `out`, each submission's rows are appended to that CSV as soon as it is graded (and with
@@ -97,7 +99,8 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     its rows). `seed`: see :func:`~helpers.grading.summary.run_seed`. `partial`: points proportional to the cases passed.
     `questions`: grade only these question ids (``--questions``); an unknown id is a ValueError, as
     are two submissions of one chapter for one student id unless `allow_duplicates`. Ctrl-C stops the
-    runs under way and returns what was graded (``interrupted``). Raises :class:`SandboxUnavailable`
+    runs under way and returns what was graded (``interrupted``). `fork_server`: one warm sandbox per job
+    (:mod:`~helpers.grading.warm`) instead of a fresh one per submission, where it can run. Raises :class:`SandboxUnavailable`
     when `sandbox` is on and no sandbox can be created here.
     """
     seed = run_seed(seed, out, resume)
@@ -111,10 +114,12 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     subs = read_class(paths, chapter, roster, id_pattern, allow_duplicates)
     view = tempfile.TemporaryDirectory(prefix="graded-view-")
     log: Optional[CsvLog] = None
+    servers: Optional[ForkServers] = None
     try:
         box = Sandbox(python, Limits(memory_mb=memory_mb), build_view(Path(view.name)), enabled=sandbox)
+        servers = start_fork_servers(box, jobs) if fork_server else None
         settings = Settings(timeout=timeout, question_timeout=question_timeout, memory_mb=memory_mb,
-                            python=python, sandbox=box, partial=partial)
+                            python=python, sandbox=box, partial=partial, fork_servers=servers)
         log = CsvLog(out, resume) if out is not None else None
         kept = {(r.submission, r.sha256): r for r in reports_from_rows(log.previous)} if log and resume else {}
         todo = [s for s in subs if (s.name, s.sha256) not in kept]
@@ -143,6 +148,8 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     finally:
         if log is not None:
             log.close()
+        if servers is not None:
+            servers.close()
         view.cleanup()
 
 
@@ -185,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--no-reports", action="store_true", help="only the CSV (no feedback/, overview or gradebook)")
     add("--resume", action="store_true",
         help="keep --out's rows and skip submissions (same path and SHA-256) it already grades")
+    add("--no-fork-server", action="store_true", help="start a fresh sandbox per submission (slower; same isolation)")
     add("--no-sandbox", action="store_true", help="grade without bubblewrap (NOT isolated: only for code you trust)")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -200,7 +208,7 @@ def _batch(args: argparse.Namespace, out: Path) -> ClassReport:
                        seed=args.seed, chapter=args.chapter, question_timeout=args.question_timeout,
                        progress=not args.quiet, sandbox=not args.no_sandbox, out=out, resume=args.resume,
                        partial=args.partial, roster=roster, id_pattern=args.id_pattern, questions=args.questions,
-                       allow_duplicates=args.allow_duplicates)
+                       allow_duplicates=args.allow_duplicates, fork_server=not args.no_fork_server)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -13,11 +13,14 @@ import json
 import random
 import sys
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from helpers.checks.registry import Question, all_questions, make_cases, questions_for_chapter
 from helpers.checks.verdict import References, reference_answers
 from helpers.grading.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from helpers.grading.warm import ForkServers
 
 __all__ = ["GradingPlan", "Settings", "check_question_ids"]
 
@@ -82,6 +85,7 @@ class Settings:
     startup_slack: float = 15.0     # seconds for the sandboxed process to start (Python, IPython)
     sandbox: Optional[Sandbox] = None  # None: a plain child process (tests of single steps)
     partial: bool = False           # points proportional to the cases passed (--partial)
+    fork_servers: Optional["ForkServers"] = None  # warm sandboxes, one per job slot (None: a fresh one each)
 
     def limit_for(self, q: Question) -> float:
         """Seconds question `q` may take: its own limit, capped by ``question_timeout``."""

@@ -24,6 +24,7 @@ from helpers.checks.protocol import ANSWER_LIMIT_BYTES
 from helpers.checks.verdict import probes
 from helpers.grading.plan import GradingPlan, Settings
 from helpers.grading.sandbox import Completed, Limits, Sandbox, run
+from helpers.grading.warm import ForkServerUnavailable
 from helpers.notebooks import KERNEL_NAME
 
 __all__ = ["GRACE", "Phases", "kernel_python", "limits_for", "run_submission"]
@@ -81,16 +82,23 @@ def limits_for(settings: Settings, question_seconds: float) -> Limits:
 
 
 def run_submission(cells: list[tuple[int, str]], plan: GradingPlan, settings: Settings, slot: int = 0) -> Completed:
-    """Run the cells and ask for the answers in a fresh sandbox; what came back, unjudged."""
+    """Run the cells and ask for the answers in a fresh sandbox (a fresh child of the slot's fork server,
+    :mod:`helpers.grading.warm`, when there is one); what came back, unjudged."""
     questions = [{"id": q.id, "answer": q.answer, "cases": plan.cases[q.id], "timeout": settings.limit_for(q),
                   **({} if q.probe is None else {"probes": probes(q, plan.cases[q.id])})} for q in plan.questions]
     seconds = plan.question_seconds(settings)
     job = json.dumps({"cells": cells, "cell_budget": settings.timeout, "questions": questions,
                       "limits": limits_for(settings, seconds).rlimits()}).encode()
+    caps = {"max_bytes": ANSWER_LIMIT_BYTES * (len(questions) + 1) + (1 << 20),
+            "max_line": ANSWER_LIMIT_BYTES + (1 << 16), "kinds": protocol.EVENTS}
+    server = settings.fork_servers.server(slot) if settings.fork_servers is not None else None
+    if server is not None and settings.sandbox is not None:  # a warm sandbox: a fresh child of its server
+        try:
+            return server.run(job, deadline=Phases(settings, seconds), tmp_mb=settings.sandbox.limits.tmp_mb, **caps)
+        except ForkServerUnavailable:  # it died before taking the job: a fresh sandbox instead
+            pass
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         box = settings.sandbox
         if box is None:  # a single step outside a batch: a plain process
             box = Sandbox(settings.python, Limits(), build_view(Path(tmp) / "view"), enabled=False)
-        return run(box.argv(slot), job, env=box.env(tmp), cwd=tmp, deadline=Phases(settings, seconds),
-                   max_bytes=ANSWER_LIMIT_BYTES * (len(questions) + 1) + (1 << 20),
-                   max_line=ANSWER_LIMIT_BYTES + (1 << 16), kinds=protocol.EVENTS)
+        return run(box.argv(slot), job, env=box.env(tmp), cwd=tmp, deadline=Phases(settings, seconds), **caps)

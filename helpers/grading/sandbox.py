@@ -26,6 +26,7 @@ process with the same rlimits and import guard: faults are isolated, the student
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -38,14 +39,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Protocol
 
 __all__ = ["Limits", "Sandbox", "SandboxUnavailable", "Completed", "run", "unavailable_reason", "VIEW_PATH",
-           "stop_all", "resume_runs"]
+           "stop_all", "resume_runs", "slot_uid", "read_events", "tracked"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEW_PATH = "/opt/graded-helpers"
 _SANDBOX_UID_BASE = 200_000
+
+
+def slot_uid(slot: int) -> int:
+    """The unprivileged uid job slot `slot` of this grader runs submissions as (when it runs as root)."""
+    return _SANDBOX_UID_BASE + (os.getpid() * 16 + slot) % 1_000_000
 
 
 class SandboxUnavailable(RuntimeError):
@@ -159,7 +165,7 @@ class Sandbox:
             return runner
         if os.geteuid() != 0:
             return self._base + ["--"] + runner
-        uid = str(_SANDBOX_UID_BASE + (os.getpid() * 16 + slot) % 1_000_000)
+        uid = str(slot_uid(slot))
         return self._base + ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                              "--no-new-privs", "--"] + runner
 
@@ -197,6 +203,10 @@ def unavailable_reason(python: str = sys.executable) -> Optional[str]:
 
 
 # --------------------------------------------------------------------------- running one job
+
+class _Pollable(Protocol):
+    def poll(self) -> Optional[int]: ...
+
 
 @dataclass
 class Completed:
@@ -277,7 +287,7 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     selector = selectors.DefaultSelector()
     selector.register(fd, selectors.EVENT_READ)
     try:
-        buffer = _read_events(proc, fd, selector, done, deadline, max_bytes, max_line, kinds)
+        buffer = read_events(proc, fd, selector, done, deadline, max_bytes, max_line, kinds)
     finally:
         selector.close()
         _kill_group(proc.pid)
@@ -295,11 +305,12 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     return done
 
 
-def _read_events(proc: subprocess.Popen, fd: int, selector: selectors.BaseSelector, done: Completed,
+def read_events(proc: "_Pollable", fd: int, selector: selectors.BaseSelector, done: Completed,
                  deadline: Callable[[list[dict]], float], max_bytes: int, max_line: int,
                  kinds: tuple[str, ...]) -> bytearray:
     """Read `proc`'s result channel `fd` into `done` until it closes, the process has exited (plus a
-    short drain), the deadline passes or a bound is crossed; return the unfinished last line."""
+    short drain), the deadline passes or a bound is crossed; return the unfinished last line.
+    `proc`: anything whose ``poll()`` gives the exit code once it has exited (a Popen, a fork-server run)."""
     buffer, total, exited_at = bytearray(), 0, None
     while True:
         now = time.monotonic()
@@ -332,6 +343,21 @@ def _read_events(proc: subprocess.Popen, fd: int, selector: selectors.BaseSelect
             done.overflow = f"it sent a result line longer than {max_line:,} bytes"
             break
     return buffer
+
+
+@contextlib.contextmanager
+def tracked(pid: int) -> Iterator[bool]:
+    """While inside, :func:`stop_all` kills process group `pid` too; yields False (and tracks nothing)
+    when the batch is being stopped."""
+    with _RUNNING_LOCK:
+        stopping = _STOPPING.is_set()
+        if not stopping:
+            _RUNNING.add(pid)
+    try:
+        yield not stopping
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(pid)
 
 
 def _kill_group(pid: int) -> None:

@@ -1,0 +1,221 @@
+"""The grader's fork server (internal): one long-lived interpreter per job slot, INSIDE the bubblewrap
+sandbox, that imports torch, IPython and the runner once and then forks one child per submission.
+
+Started by :mod:`helpers.grading.warm` as ``python -m helpers.grading.forkserver FD`` in the same
+bubblewrap sandbox as a per-submission runner (read-only ``/usr``, Python, the graded view; no
+project files, no network), but kept root with ``CAP_SYS_ADMIN``/``CAP_NET_ADMIN``/``CAP_SETUID``/``CAP_SETGID`` so it
+can give each child namespaces of its own (and bring up their loopback). ``FD`` is a ``SOCK_SEQPACKET`` control socket:
+
+* grader → server: ``{"run": {"uid": …, "tmp_mb": …}}`` with two file descriptors attached
+  (SCM_RIGHTS): the read end of the job pipe and the write end of the result pipe; ``{"kill": true}``
+  ends the child under way;
+* server → grader: ``{"ready": …}`` once after the imports, then one ``{"exit": returncode}`` per run
+  (negative: killed by that signal, as in :mod:`subprocess`).
+
+Per submission the server forks a *supervisor*, which closes the control socket, enters new mount,
+PID, network, IPC, UTS and cgroup namespaces and forks the *runner* — PID 1 of its own PID namespace,
+so when it exits (or is killed) the kernel ends every process the submission started. The runner
+mounts a fresh size-capped ``/tmp`` (and ``/dev/shm``) and its own ``/proc``, starts a new session,
+drops to the slot's unprivileged uid with no groups and no-new-privileges, puts the job pipe on
+stdin and the result pipe on stdout, closes every other descriptor and runs
+:func:`helpers.grading.runner.main` (rlimits, import guard, cells, answers). The server never reads
+a job, so no submission's code passes through the memory the next child is forked from; the
+supervisor reports the runner's pid and wait status on a private pipe. A crash, timeout or memory
+blow-up ends only that child; the server answers the next request.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+from typing import Optional
+
+__all__ = ["CONTROL_BYTES", "main", "serve"]
+
+CONTROL_BYTES = 4096
+_NEW_NS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000  # ns cgroup uts ipc pid net
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_SIOCGIFFLAGS, _SIOCSIFFLAGS = 0x8913, 0x8914
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, fstype: Optional[str], flags: int, data: Optional[str] = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+def _loopback_up() -> None:
+    """Bring up ``lo`` in the new network namespace, as bwrap does: a loopback nobody listens on."""
+    import fcntl
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | 1))  # IFF_UP
+
+
+def _preload() -> None:
+    """Everything a submission's runner imports, once (the children share it copy-on-write)."""
+    import IPython.core.interactiveshell  # noqa: F401
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn  # noqa: F401
+
+    from helpers.checks import graded, module_answer, protocol  # noqa: F401
+    from helpers.grading import runner  # noqa: F401
+
+    torch.set_num_threads(1)
+
+
+def _enter_box(request: dict) -> None:
+    """In the runner (PID 1 of fresh namespaces, still root): its own /tmp, /dev/shm and /proc, a
+    loopback, a new session, then the slot's unprivileged uid — no groups, no capabilities, no new privileges."""
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
+    size = f"size={int(request['tmp_mb'])}m,mode=1777"
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=16m,mode=1777")
+    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _loopback_up()
+    os.setsid()
+    os.chdir("/tmp")
+    uid = int(request["uid"])
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to a non-zero uid: every capability is dropped
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+
+
+def _run_child(request: dict, job_fd: int, result_fd: int) -> None:
+    """The runner: enter the box, wire the pipes to stdin/stdout, run the submission; never returns."""
+    code = 1
+    try:
+        _enter_box(request)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(job_fd, 0)
+        os.dup2(result_fd, 1)
+        os.dup2(devnull, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+        from helpers.grading import runner
+
+        runner.main()  # ends with os._exit(0)
+        code = 0
+    except BaseException:  # noqa: BLE001 — nothing may return into the server's loop
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _supervise(control: socket.socket, report_fd: int, request: dict, job_fd: int, result_fd: int) -> None:
+    """The supervisor (forked by the server): new namespaces, fork the runner, report its pid and wait
+    status on `report_fd`; never returns."""
+    try:
+        control.close()
+        _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        _check(_libc.unshare(_NEW_NS), "unshare")
+        pid = os.fork()
+        if pid == 0:
+            os.close(report_fd)
+            _run_child(request, job_fd, result_fd)
+        os.close(job_fd)
+        os.close(result_fd)
+        os.write(report_fd, struct.pack("qq", 0, pid))
+        _, status = os.waitpid(pid, 0)
+        os.write(report_fd, struct.pack("qq", 1, status))
+    finally:
+        os._exit(0)
+
+
+def _returncode(status: int) -> int:
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _one_run(control: socket.socket, request: dict, fds: list[int]) -> Optional[int]:
+    """Fork the supervisor for one submission and wait for its runner (or a kill request); the
+    runner's returncode, None if the supervisor failed before reporting."""
+    job_fd, result_fd = fds
+    report_r, report_w = os.pipe()
+    supervisor = os.fork()
+    if supervisor == 0:
+        os.close(report_r)
+        _supervise(control, report_w, request, job_fd, result_fd)
+    for fd in (report_w, job_fd, result_fd):
+        os.close(fd)
+    runner, code, buffer, killing = None, None, b"", False
+    while True:
+        ready, _, _ = select.select([control, report_r], [], [])
+        if control in ready:
+            data = control.recv(CONTROL_BYTES)
+            if not data:  # the grader is gone
+                break
+            killing = killing or bool(json.loads(data).get("kill"))
+        if report_r in ready:
+            chunk = os.read(report_r, 16)
+            if not chunk:
+                break
+            buffer += chunk
+            while len(buffer) >= 16:
+                kind, value = struct.unpack("qq", buffer[:16])
+                buffer = buffer[16:]
+                if kind == 0:
+                    runner = value
+                else:
+                    code = _returncode(value)
+        if killing and runner is not None:
+            _kill(runner)
+    if runner is not None:
+        _kill(runner)
+    os.close(report_r)
+    os.waitpid(supervisor, 0)
+    return code
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: every process of the submission ends
+    except ProcessLookupError:
+        pass
+
+
+def serve(control: socket.socket) -> None:
+    """Answer run requests on `control` until the grader closes it."""
+    control.send(json.dumps({"ready": os.getpid()}).encode())
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, CONTROL_BYTES, 2)
+        except ConnectionResetError:
+            return
+        if not data:
+            return
+        message = json.loads(data)
+        if "run" not in message or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        code = _one_run(control, message["run"], fds)
+        control.send(json.dumps({"exit": code}).encode())
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preload()
+    serve(control)
+
+
+if __name__ == "__main__":
+    main()
