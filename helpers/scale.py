@@ -199,7 +199,8 @@ def _llama_dims(hidden_size: int, num_attention_heads: int, num_key_value_heads:
 
 def llama_activation_terms(seq_len: int, batch_size: int, hidden_size: int, num_attention_heads: int,
                            num_key_value_heads: int | None = None, intermediate_size: int | None = None, *,
-                           head_dim: int | None = None, bytes_per_element: int = 2) -> dict[str, int]:
+                           head_dim: int | None = None, bytes_per_element: int = 2, tensor_parallel: int = 1,
+                           sequence_parallel: bool = False) -> dict[str, int]:
     """The bytes one Llama decoder layer keeps for backward, term by term (Hugging Face's
     ``LlamaDecoderLayer``: RMSNorm, RoPE, SDPA attention without dropout, SwiGLU MLP, no biases).
 
@@ -218,15 +219,36 @@ def llama_activation_terms(seq_len: int, batch_size: int, hidden_size: int, num_
 
     For Llama-2-7B (e = 2, g = a, F/h = 2.6875) that is ≈ 45.7·sbh at s = 2048, vs Korthikanti's
     GPT layer sbh·(34 + 5as/h) = 114·sbh (softmax and dropout tensors of (s, s) per head).
+
+    ``tensor_parallel`` = t > 1 gives what ONE rank of a Megatron-style tensor-parallel layer keeps
+    (q/k/v/gate/up column-parallel, o/down row-parallel; Korthikanti et al. §4.2): the attention
+    tensors hold a/t query heads and ``helpers.parallelism.tensor_parallel_kv_heads(g, t)`` KV heads
+    (g/t, or 1 when t > g: the KV heads are replicated), the MLP tensors F/t features. The two
+    RMSNorms' tensors and the inputs of the column-parallel projections are whole on every rank,
+    unless ``sequence_parallel`` (Korthikanti §4.2.2), which splits them along the sequence: s/t rows
+    (t must divide s). RoPE's cos/sin stay whole. At t = 1 nothing changes.
     """
     g, hd = _llama_dims(hidden_size, num_attention_heads, num_key_value_heads, head_dim)
     s, b, h, a, e = seq_len, batch_size, hidden_size, num_attention_heads, bytes_per_element
     F = 4 * h if intermediate_size is None else intermediate_size
-    sbh, sb = s * b * h, s * b
-    norm = {"fp32 input (4sbh)": 4 * sbh, "1/rms (4sb)": 4 * sb, "normalised x (e·sbh)": e * sbh}
+    t = tensor_parallel
+    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+        raise ValueError(f"tensor_parallel must be a positive int, got {t!r}")
+    if t > 1:
+        from helpers.parallelism import tensor_parallel_kv_heads  # noqa: PLC0415 (the rule, defined once)
+
+        if a % t or F % t:
+            raise ValueError(f"tensor_parallel={t} must divide num_attention_heads={a} and intermediate_size={F}")
+        if sequence_parallel and s % t:
+            raise ValueError(f"sequence parallelism splits the sequence t ways: tensor_parallel={t} must divide "
+                             f"seq_len={s}")
+        a, g, F = a // t, tensor_parallel_kv_heads(g, t), F // t  # heads and MLP features of one rank
+    rows = s // t if sequence_parallel else s  # sequence rows of the norm tensors and projection inputs
+    sb, nb = s * b, rows * b
+    norm = {"fp32 input (4sbh)": 4 * nb * h, "1/rms (4sb)": 4 * nb, "normalised x (e·sbh)": e * nb * h}
     return {
         **{f"input_layernorm {k}": v for k, v in norm.items()},
-        "q/k/v_proj input (e·sbh)": e * sbh,
+        "q/k/v_proj input (e·sbh)": e * nb * h,
         "RoPE cos, sin (2e·s·d_h)": 2 * e * s * hd,
         "q after RoPE (e·sb·a·d_h)": e * sb * a * hd,
         "k after RoPE (e·sb·g·d_h)": e * sb * g * hd,
@@ -234,7 +256,7 @@ def llama_activation_terms(seq_len: int, batch_size: int, hidden_size: int, num_
         "attention output = o_proj input (e·sb·a·d_h)": e * sb * a * hd,
         "log-sum-exp (4asb)": 4 * a * sb,
         **{f"post_attention_layernorm {k}": v for k, v in norm.items()},
-        "gate/up_proj input (e·sbh)": e * sbh,
+        "gate/up_proj input (e·sbh)": e * nb * h,
         "SiLU input = gate_proj output (e·sbF)": e * sb * F,
         "SiLU output (e·sbF)": e * sb * F,
         "up_proj output (e·sbF)": e * sb * F,
@@ -245,20 +267,24 @@ def llama_activation_terms(seq_len: int, batch_size: int, hidden_size: int, num_
 def llama_activation_bytes(seq_len: int, batch_size: int, hidden_size: int, num_attention_heads: int,
                            num_key_value_heads: int | None = None, intermediate_size: int | None = None, *,
                            head_dim: int | None = None, bytes_per_element: int = 2,
-                           recompute: str = "none") -> int:
+                           recompute: str = "none", tensor_parallel: int = 1, sequence_parallel: bool = False) -> int:
     """Activation bytes one Llama decoder layer keeps for backward: the sum of `llama_activation_terms`.
 
     ``recompute="selective"`` (Korthikanti's attention-core recomputation) changes nothing here:
     SDPA's flash kernel already recomputes the (s, s) scores in backward and keeps only q, k, v,
     the output and the log-sum-exp. ``"full"`` keeps the layer's input, e·sbh (RoPE's cos/sin are
-    computed once per model and passed to every layer).
+    computed once per model and passed to every layer); under tensor parallelism with
+    ``sequence_parallel`` a rank keeps its s/t rows of it, without it the whole input.
+    ``tensor_parallel``, ``sequence_parallel``: one rank's share, as in `llama_activation_terms`.
     """
     if recompute not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {recompute!r}")
     terms = llama_activation_terms(seq_len, batch_size, hidden_size, num_attention_heads, num_key_value_heads,
-                                   intermediate_size, head_dim=head_dim, bytes_per_element=bytes_per_element)
+                                   intermediate_size, head_dim=head_dim, bytes_per_element=bytes_per_element,
+                                   tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
     if recompute == "full":
-        return bytes_per_element * seq_len * batch_size * hidden_size
+        rows = seq_len // tensor_parallel if sequence_parallel else seq_len
+        return bytes_per_element * rows * batch_size * hidden_size
     return sum(terms.values())
 
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import distributed, parallel_runs, parallelism, scale
+from helpers.planner import plan_memory
 
 try:
     import torch.distributed as dist
@@ -132,6 +133,12 @@ def test_tensor_parallel_llama_block(ranks, config):
         assert r["backward"]["counts"] == {"all_reduce": 5}
     if config["n_kv_heads"] < WORLD:
         assert res[0]["naive_k_rows"] < hs  # plain column sharding would cut a KV head in pieces
+    # the planner's per-GPU share of one layer (a 2-layer plan minus a 1-layer plan, fp32) is what each rank holds
+    model = dict(vocab_size=8, hidden_size=config["dim"], intermediate_size=config["intermediate_size"],
+                 num_attention_heads=config["n_heads"], num_key_value_heads=config["n_kv_heads"], head_dim=hs)
+    one, two = (plan_memory(dict(model, num_hidden_layers=L), precision="fp32", tensor_parallel=WORLD,
+                            num_gpus=WORLD) for L in (1, 2))
+    assert all(two.parts["weights"] - one.parts["weights"] == 4 * r["total"] for r in res)
 
 
 def test_tensor_parallel_params_refuse_splits_that_cut_heads():

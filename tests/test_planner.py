@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from helpers import cost, formulas, scale
-from helpers.activations import saved_tensors
+from helpers.activations import saved_bytes_by_module, saved_tensors
 from helpers.counting import count_params
 from helpers.models.gpt import GPT, GPTConfig
 from helpers.models.paper_gpt import PaperGPTLayer
@@ -201,3 +201,141 @@ def test_explorer_widget_rerenders_on_a_control_change():
     stage.value = 3
     assert box.explore().settings["zero_stage"] == 3 and line.value != before
     assert f"{box.explore().plan.total / GIB:.1f} GiB" in line.value
+
+
+# --------------------------------------------------------------------------- 3-D parallelism (chapter 16)
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def _tp_llama(draw):
+    """A random small Llama config with a tensor-parallel size t that splits it without cutting a head."""
+    g = draw(st.integers(1, 4))
+    a = g * draw(st.integers(1, 3))
+    t = draw(st.sampled_from([d for d in _divisors(a * 4) if a % d == 0 and (g % d == 0 or d % g == 0)]))
+    hd = 2 * draw(st.integers(1, 3))
+    return dict(hidden_size=a * hd, num_attention_heads=a, num_key_value_heads=g, head_dim=hd,
+                intermediate_size=t * draw(st.integers(1, 6))), t
+
+
+@settings(max_examples=10, deadline=None)
+@given(spec=_tp_llama(), s_per_t=st.integers(1, 4), b=st.integers(1, 2), L=st.integers(1, 2), sp=st.booleans())
+def test_tensor_parallel_activations_equal_one_ranks_shard_of_hf_layers(spec, s_per_t, b, L, sp):
+    """One rank of a Megatron-split Llama layer computes a/t query heads, max(g/t, 1) KV heads and F/t MLP
+    features on the whole hidden state: HF's LlamaDecoderLayer built with THOSE sizes saves what the rank
+    saves. Sequence parallelism then splits (by s/t rows) what the norms and the q/k/v, gate/up inputs save."""
+    from transformers import LlamaConfig
+
+    cfg, t = spec
+    s = s_per_t * t
+    a, g, F = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["intermediate_size"]
+    shard = LlamaConfig(**{**cfg, "num_attention_heads": a // t, "num_key_value_heads": max(g // t, 1),
+                           "intermediate_size": F // t}, vocab_size=50, num_hidden_layers=L, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    stack = _LlamaStack(shard, torch.bfloat16)
+    x = torch.randn(b, s, cfg["hidden_size"], dtype=torch.bfloat16, requires_grad=True)
+    saved = saved_tensors(stack, x, run=stack, same_memory_once=True)
+    measured = sum(t_.nbytes for t_ in saved)
+    whole_rows = sum(n for m, n in saved_bytes_by_module(saved).items()
+                     if m.endswith(("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "mlp.gate_proj")))
+    expected = measured - whole_rows * (t - 1) // t if sp else measured
+    plan = plan_memory(dict(cfg, vocab_size=50, num_hidden_layers=L), precision="bf16", tensor_parallel=t,
+                       num_gpus=t, micro_batch_size=b, seq_len=s, sequence_parallel=sp)
+    assert plan.parts["activations"] == expected
+    assert ("WITH sequence" if sp and t > 1 else "WITHOUT sequence" if t > 1 else "s=") in plan.assumptions[-1]
+
+
+def _rank0_numel(name, p, t, g, hd, vocab_parallel):
+    """Elements of parameter `name` on tensor-parallel rank 0, by slicing the (meta) tensor itself."""
+    if name.endswith(("k_proj.weight", "v_proj.weight")) and t > g:  # whole KV heads, replicated t/g times
+        return p.view(g, hd, -1)[0].numel()
+    if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "gate_proj.weight", "up_proj.weight")):
+        return torch.chunk(p, t, dim=0)[0].numel()  # column parallel: output rows
+    if name.endswith(("o_proj.weight", "down_proj.weight")):
+        return torch.chunk(p, t, dim=1)[0].numel()  # row parallel: input columns
+    if name.endswith(("embed_tokens.weight", "lm_head.weight")) and vocab_parallel:
+        return torch.chunk(p, t, dim=0)[0].numel()
+    return p.numel()  # RMSNorm weights; embeddings when not vocab-parallel
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=_tp_llama(), L_per_p=st.integers(1, 3), p=st.integers(1, 4), n_d=st.integers(1, 3),
+       V=st.integers(5, 60), tied=st.booleans(), vocab_parallel=st.booleans())
+def test_parameters_per_gpu_equal_a_sliced_hf_model(spec, L_per_p, p, n_d, V, tied, vocab_parallel):
+    """Per GPU = the fullest pipeline stage's rank-0 slices of HF's LlamaForCausalLM (built on meta),
+    sharded by ZeRO-3 over N_d = num_gpus/(t·p): layers i·L/p … on stage i, embed_tokens on the first
+    stage, the final norm and lm_head on the last (tied with p > 1: the last stage keeps its own copy)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg, t = spec
+    L = L_per_p * p
+    cfg = dict(cfg, vocab_size=V, num_hidden_layers=L, tie_word_embeddings=tied)
+    with torch.device("meta"):
+        hf = LlamaForCausalLM(LlamaConfig(**cfg))
+    stages = [0] * p
+    for name, prm in hf.named_parameters():  # a tied lm_head.weight is embed_tokens.weight: listed once
+        n = _rank0_numel(name, prm, t, cfg["num_key_value_heads"], cfg["head_dim"], vocab_parallel)
+        if ".layers." in name:
+            stages[int(name.split(".layers.")[1].split(".")[0]) // L_per_p] += n
+        elif "embed_tokens" in name:
+            stages[0] += n
+            if tied and p > 1:
+                stages[-1] += n
+        else:
+            stages[-1] += n
+    for model in (cfg, hf):
+        plan = plan_memory(model, mode="inference", precision="bf16", zero_stage=3, num_gpus=t * p * n_d,
+                           tensor_parallel=t, pipeline_parallel=p, vocab_parallel=vocab_parallel, seq_len=4)
+        assert plan.parts["weights"] == pytest.approx(2 * max(stages) / n_d, rel=1e-12)
+        assert f"{', '.join(f'{c:,}' for c in stages)}" in " ".join(plan.assumptions)
+
+
+def test_stage_0_keeps_p_micro_batches_as_the_pipeline_simulation_does():
+    """1F1B (the order torch's Schedule1F1B really runs, tests/test_parallelism.py): stage 0 holds p
+    micro-batches' activations of its L/p layers, the last stage one."""
+    from helpers import parallelism
+
+    cfg = dict(LLAMA2_7B, num_key_value_heads=8)
+    one_stage = plan_memory(dict(cfg, num_hidden_layers=8), seq_len=512)  # one micro-batch of 8 layers
+    for p in (2, 4):
+        sim = parallelism.simulate_pipeline(parallelism.one_f_one_b_order(p, 2 * p), [1.0] * p, [2.0] * p)
+        plan = plan_memory(dict(cfg, num_hidden_layers=8 * p), seq_len=512, pipeline_parallel=p, num_gpus=p)
+        assert sim.max_in_flight[0] == p and plan.parts["activations"] == p * one_stage.parts["activations"]
+        assert "stage 0 of" in " ".join(plan.assumptions)
+
+
+def test_tensor_parallel_layer_share_equals_the_ranks_measured_in_chapter_16():
+    """Chapter 16 (section 3) measured 14,464 parameters per rank of a LlamaBlock (D=64, 8 heads, 2 KV
+    heads, F=96) on 2 gloo ranks; one layer more in the plan adds exactly that (fp32 weights: 4 bytes)."""
+    small = dict(vocab_size=32, hidden_size=64, intermediate_size=96, num_attention_heads=8, num_key_value_heads=2)
+    one, two = (plan_memory(dict(small, num_hidden_layers=L), precision="fp32", tensor_parallel=2, num_gpus=2)
+                for L in (1, 2))
+    assert two.parts["weights"] - one.parts["weights"] == 4 * 14_464
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(tensor_parallel=3), "num_gpus"),                                  # 3 does not divide 64 GPUs
+    (dict(tensor_parallel=16, num_gpus=64), "num_attention_heads"),         # 16 does not divide 8 heads
+    (dict(tensor_parallel=0), "positive"),
+    (dict(pipeline_parallel=3, num_gpus=3), "num_hidden_layers"),           # 32 layers on 3 stages
+    (dict(tensor_parallel=8, num_gpus=8, seq_len=100), "seq_len"),          # sequence parallel needs t | s
+    (dict(tensor_parallel=2, num_gpus=2, trainable_params=100), "LoRA"),
+    (dict(tensor_parallel=2, num_gpus=3), "multiple"),
+])
+def test_parallel_planner_rejects_invalid_splits(bad, message):
+    cfg = dict(LLAMA2_7B, num_attention_heads=8, num_key_value_heads=4)  # head_dim 512
+    with pytest.raises(ValueError, match=message):
+        plan_memory(cfg, **{"num_gpus": 64, **bad})
+
+
+def test_parallel_planner_rejects_what_it_cannot_split():
+    with pytest.raises(ValueError, match="num_key_value_heads"):  # t=3 neither divides nor is a multiple of 2
+        plan_memory(dict(LLAMA2_7B, num_attention_heads=6, hidden_size=6 * 128, intermediate_size=6 * 64,
+                         num_key_value_heads=2), tensor_parallel=3, num_gpus=3)
+    with pytest.raises(ValueError, match="GPT-style"):
+        plan_memory(GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16)),
+                    tensor_parallel=2, num_gpus=2)
+    with pytest.raises(ValueError, match="biases"):
+        plan_memory(dict(LLAMA2_7B, attention_bias=True), tensor_parallel=2, num_gpus=2)
