@@ -5,13 +5,18 @@ Independent references, each on the very model the report built on meta: acceler
 (model states; its largest layer found here by walking the modules), Hugging Face / diffusers
 `num_parameters()` (parameters), the router's top-k (active parameters, from the expert tensors'
 names), FlopCounterMode (`helpers.trace.summary`) for the decoder FLOPs formula, jsonschema for
-``--json``. Plus every friendly failure of item 4.
+``--json``, the ZeRO paper's 16 bytes per parameter for full mixed-precision training. Plus every
+friendly failure of item 4, and the README's report section (the command's output and the peer
+table, `tests/_peers.py`) checked against what they print now.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -30,84 +35,25 @@ from helpers.report.build import Options, make_report  # noqa: E402
 from helpers.report.schema import JSON_SCHEMA  # noqa: E402
 from helpers.report.source import SourceError, build_model  # noqa: E402
 from helpers.trace import summary  # noqa: E402
+from tests._peers import CONFIGS, PAIRS, build_all, largest_layer, peer_row, peer_table, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-#: the peer table's configs: (name, config.json contents, (experts, top-k) or None)
-CONFIGS = {
-    "Llama-3-8B": (dict(model_type="llama", architectures=["LlamaForCausalLM"], vocab_size=128256, hidden_size=4096,
-                        intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                        max_position_embeddings=8192, rope_theta=500000.0), None),
-    "Mixtral-8x7B": (dict(model_type="mixtral", architectures=["MixtralForCausalLM"], vocab_size=32000, hidden_size=4096,
-                          intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                          num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=32768), (8, 2)),
-    "Qwen1.5-MoE-A2.7B": (dict(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"], vocab_size=151936,
-                               hidden_size=2048, intermediate_size=5632, moe_intermediate_size=1408,
-                               shared_expert_intermediate_size=5632, num_experts=60, num_experts_per_tok=4,
-                               num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
-                               max_position_embeddings=8192), (60, 4)),
-    "Gemma-2B": (dict(model_type="gemma", architectures=["GemmaForCausalLM"], vocab_size=256000, hidden_size=2048,
-                      intermediate_size=16384, num_hidden_layers=18, num_attention_heads=8, num_key_value_heads=1,
-                      head_dim=256, max_position_embeddings=8192), None),
-    "GPT-2": (dict(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=50257, n_embd=768, n_layer=12,
-                   n_head=12, n_positions=1024), None),
-    "BERT-base": (dict(model_type="bert", architectures=["BertForMaskedLM"], vocab_size=30522, hidden_size=768,
-                       num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                       max_position_embeddings=512), None),
-    "T5-small": (dict(model_type="t5", architectures=["T5ForConditionalGeneration"], vocab_size=32128, d_model=512,
-                      d_kv=64, d_ff=2048, num_layers=6, num_heads=8, is_encoder_decoder=True), None),
-    "ViT-B/16": (dict(model_type="vit", architectures=["ViTForImageClassification"], hidden_size=768,
-                      num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, image_size=224,
-                      patch_size=16), None),
-    "ResNet-50": (dict(model_type="resnet", architectures=["ResNetForImageClassification"], embedding_size=64,
-                       hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3], layer_type="bottleneck"), None),
-    "SD-1.5 U-Net": (dict(_class_name="UNet2DConditionModel", block_out_channels=[320, 640, 1280, 1280],
-                          cross_attention_dim=768, sample_size=64, in_channels=4, out_channels=4,
-                          layers_per_block=2), None),
-}
-
-
-def write(tmp: Path, name: str, config: dict) -> Path:
-    path = tmp / f"{name.replace('/', '_').replace(' ', '_')}.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("configs")
-    out = {}
-    for name, (config, moe) in CONFIGS.items():
-        built = build_model(str(write(tmp, name, config)))
-        out[name] = (built, make_report(built, Options(seq_len=512 if config.get("model_type") == "t5" else None)), moe)
-    return out
-
-
-def largest_layer(model: torch.nn.Module) -> int:
-    best = 0
-    for module in model.modules():
-        best = max(best, sum(t.numel() for _, t in module.named_parameters(recurse=False)))
-    return best
+    return build_all(tmp_path_factory.mktemp("configs"))
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_report_equals_the_peers(reports, name):
     built, report, moe = reports[name]
-    model = built.model
-    assert report.params["total"] == model.num_parameters()  # HF / diffusers
-    total, _ = accelerate_modeling.calculate_maximum_sizes(model)
-    assert report.weight_bytes["fp32"] == total
-    bf16 = accelerate_modeling.compute_module_sizes(model, dtype=torch.bfloat16)[""]
+    row = peer_row(built, report, moe)  # each peer's own call on the very model the report built
+    unequal = {ours: (row[ours], row[theirs]) for ours, theirs in PAIRS if row[ours] != row[theirs]}
+    assert not unequal, f"{name}: ours != the peer's: {unequal}"
+    bf16 = accelerate_modeling.compute_module_sizes(built.model, dtype=torch.bfloat16)[""]
     assert report.weight_bytes["bf16"] == bf16
-    n, big = model.num_parameters(), largest_layer(model)
-    assert report.deepspeed["zero2"] == ds2.estimate_zero2_model_states_mem_needs(n, 1, 1, cpu_offload=False)[1]
-    assert report.deepspeed["zero3"] == ds3.estimate_zero3_model_states_mem_needs(n, big, 1, 1, cpu_offload=False)[1]
-    if moe is None:
-        assert report.params["active"] == report.params["total"]
-    else:
-        experts, k = moe
-        expert_params = sum(p.numel() for pname, p in model.named_parameters() if ".experts." in pname)
-        assert report.params["active"] == n - expert_params * (experts - k) // experts < n
+    assert (row["active"] < row["params"]) == (moe is not None)
     jsonschema.validate(json.loads(report.to_json()), JSON_SCHEMA)
 
 
@@ -119,6 +65,19 @@ def test_deepspeed_accounting_over_gpus(reports, gpus, zero):
     assert r.deepspeed["zero2"] == ds2.estimate_zero2_model_states_mem_needs(n, gpus, 1, cpu_offload=False)[1]
     assert r.deepspeed["zero3"] == ds3.estimate_zero3_model_states_mem_needs(
         n, largest_layer(built.model), gpus, 1, cpu_offload=False)[1]
+
+
+@pytest.mark.parametrize("name", ["Llama-3-8B", "Mixtral-8x7B", "BERT-base"])
+@pytest.mark.parametrize("gpus, zero", [(1, 0), (8, 1), (8, 2), (8, 3)])
+def test_full_training_model_states_are_the_zero_papers(reports, name, gpus, zero):
+    """Mixed precision + Adam, every parameter trained: 2 + 2 + 12 bytes per parameter (ZeRO paper §3.1,
+    K = 12), the optimizer sharded from stage 1, gradients from 2, weights at 3 — nothing counted twice."""
+    built, _, _ = reports[name]
+    n = built.model.num_parameters()
+    parts = make_report(built, Options(gpus=gpus, zero=zero, seq_len=128)).training.parts
+    per_param = {0: (2, 2, 12), 1: (2, 2, 12 / gpus), 2: (2, 2 / gpus, 12 / gpus), 3: (2 / gpus, 2 / gpus, 12 / gpus)}
+    assert (parts["weights"], parts["grads"], parts["optimizer"]) == pytest.approx(
+        tuple(n * b for b in per_param[zero]), rel=1e-12)
 
 
 SMALL = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
@@ -232,3 +191,34 @@ def test_cli_report_json_and_errors(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     mem = run(str(path), "--gpu-memory", "lots")
     assert mem.returncode == 2 and "--gpu-memory must be a size" in mem.stderr
+
+
+# ------------------------------------------------------------------------------- item 3: the README shows both
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    assert "## Your own model: size, cost and fit (`helpers report`)" in text, "the README has no report section"
+    return text.split("## Your own model: size, cost and fit (`helpers report`)", 1)[1].split("\n## ", 1)[0]
+
+
+def differences(shown: str, now: str) -> str:
+    return "\n".join(difflib.unified_diff(shown.splitlines(), now.splitlines(), "README", "printed now", lineterm="",
+                                          n=1))
+
+
+def test_readme_report_is_what_the_command_prints_now():
+    block = re.search(r"^```text\n\$ (.+?)\n(.*?)^```", readme_section(), re.S | re.M)
+    assert block, "the report section shows one ```text block starting with `$ .venv/bin/python -m helpers report`"
+    argv = shlex.split(block.group(1))
+    assert argv[:4] == [".venv/bin/python", "-m", "helpers", "report"], argv
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown, now = block.group(2).rstrip("\n"), done.stdout.rstrip("\n")
+    assert shown == now, "the README's report differs from what the command prints now:\n" + differences(shown, now)
+
+
+def test_readme_peer_table_is_what_the_peers_say_now(reports):
+    shown = "\n".join(line for line in readme_section().splitlines() if line.startswith("|"))
+    now = peer_table(reports)
+    assert shown == now, ("the README's peer table differs from `.venv/bin/python -m tests._peers`:\n"
+                          + differences(shown, now))

@@ -83,11 +83,16 @@ def _estimate(parts: dict[str, float], memory: float, **largest: int | None) -> 
 
 
 def decoder_training(model: Any, o: Any, trainable: int, weight_bits: float | None) -> tuple[MemoryEstimate, list[str], dict[str, Any]]:
-    """plan_memory at the options, the largest micro-batch that fits, its assumptions and activations."""
+    """plan_memory at the options, the largest micro-batch that fits, its assumptions and activations.
+
+    `trainable` is LoRA's adapter parameters when ``o.lora_rank`` is set (the planner adds them to the
+    frozen model), else the model's own parameters, all trained (the planner's default)."""
+    adapters = trainable if o.lora_rank else None
+
     def plan(batch: int) -> Any:
         return plan_memory(model, precision=precision_of(o.dtype), optimizer=o.optimizer, zero_stage=o.zero,
                            num_gpus=o.gpus, micro_batch_size=batch, seq_len=o.seq_len, recompute=o.recompute,
-                           gpu_memory_gib=o.gpu_memory_bytes / GIB, trainable_params=trainable, weight_bits=weight_bits)
+                           gpu_memory_gib=o.gpu_memory_bytes / GIB, trainable_params=adapters, weight_bits=weight_bits)
 
     p = plan(o.batch)
     largest = largest_fitting(lambda b: plan(b).fits)
