@@ -391,7 +391,8 @@ def test_the_graded_view_holds_check_shape_and_no_answer(tmp_path):
     view = build_view(tmp_path)
     files = sorted(str(p.relative_to(view)) for p in view.rglob("*.py"))
     assert files == ["helpers/__init__.py", "helpers/checks/__init__.py", "helpers/checks/graded.py",
-                     "helpers/checks/module_answer.py", "helpers/checks/protocol.py", "helpers/grading/__init__.py",
+                     "helpers/checks/module_answer.py", "helpers/checks/protocol.py", "helpers/checks/refusal.py",
+                     "helpers/grading/__init__.py",
                      "helpers/grading/runner.py", "helpers/shapes.py"]
     code = ("import types\n"
             "from helpers.checks.graded import ImportGuard, ForbiddenImport\n"
