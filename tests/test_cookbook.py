@@ -1,10 +1,11 @@
-"""helpers.cookbook: the table covers every formula and shape rule, and every row is proven vs torch."""
+"""helpers.course.cookbook: the table covers every formula and shape rule, and every row is proven vs torch."""
 
 from __future__ import annotations
 
 import inspect
 
-from helpers import cookbook, formulas, shapes
+from helpers import formulas, shapes
+from helpers.course import cookbook
 
 
 def _public(module, suffix: str) -> set[str]:
@@ -17,8 +18,8 @@ def test_every_formula_and_shape_function_has_a_row():
     # not torch.nn layers: decoder_lm_params is proven vs Hugging Face (test_decoder_lm_params),
     # lora_params vs peft (test_scale)
     models = {"decoder_lm_params", "lora_params"}
-    assert _public(formulas, "_params") - models <= used, "a new formula needs a row in helpers.cookbook.ENTRIES"
-    assert _public(shapes, "_output_size") <= used, "a new shape rule needs a row in helpers.cookbook.ENTRIES"
+    assert _public(formulas, "_params") - models <= used, "a new formula needs a row in helpers.course.cookbook.ENTRIES"
+    assert _public(shapes, "_output_size") <= used, "a new shape rule needs a row in helpers.course.cookbook.ENTRIES"
 
 
 def test_table_text_comes_from_the_docstrings():
@@ -118,7 +119,7 @@ def test_rows_of_chapters_12_to_14_build_the_real_modules():
         "LlamaAttention(LlamaConfig(dim=64, n_heads=8, n_kv_heads=2))"
     # the MoE row proves total AND active: the active case counts what the router really picks
     moe = by_layer["MoE FFN (SparseMoE, total vs active)"]
-    assert {c.count for c in moe.cases} == {None, "helpers.cookbook.routed_params"}
+    assert {c.count for c in moe.cases} == {None, "helpers.course.cookbook.routed_params"}
 
 
 def test_famous_models_match_independent_references():

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import cookbook, formulas
+from helpers import formulas
 from helpers.counting import count_params
+from helpers.course import cookbook
 from helpers.models.llama import LlamaAttention, LlamaConfig, LlamaMLP
 from helpers.models.mobilenet import InvertedResidual
 from helpers.models.resnet import BasicBlock, Bottleneck

@@ -1,4 +1,4 @@
-"""`python -m helpers.site` / `make site`: every chapter page, with its title, figures and navigation, offline.
+"""`python -m helpers.course.site` / `make site`: every chapter page, with its title, figures and navigation, offline.
 
 Builds the whole site (all notebooks, committed outputs, nothing executed: ~6 s on 2 idle cores) into
 a temporary folder once for the module; crawls every page's links and assets offline, runs the search
@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import site, site_search
+from helpers.course import site, site_search
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def built(tmp_path_factory):
 
 
 def _first_heading(nb_path: Path) -> str:
-    """The notebook's first markdown heading, as plain text (computed here, not by helpers.site)."""
+    """The notebook's first markdown heading, as plain text (computed here, not by helpers.course.site)."""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":

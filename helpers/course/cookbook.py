@@ -11,7 +11,7 @@ MobileNetV2 blocks, LoRA, RoPE) name what builds them (`Case.factory`, by dotted
 of `helpers.models`, or a recipe below around peft / Hugging Face) and, where the formula is not the
 plain parameter count, what it is compared with (`Case.count`: LoRA's trainable, MoE's routed).
 
-    >>> from helpers.cookbook import table, prove
+    >>> from helpers.course.cookbook import table, prove
     >>> table()            # HTML in Jupyter, aligned text in a terminal
     >>> proofs = prove()   # one row per configuration; proofs.ok is True when all agree
 
@@ -501,9 +501,9 @@ ENTRIES: tuple[Entry, ...] = (
     ), chapter=(_CH12, "2 · RMSNorm: $d$ parameters instead of $2d$")),
     Entry("RoPE (rotary position embedding)", None, None, _rotary, (
         _case("hf_rotary_embedding", 64, 4, inputs=[(2, 5, 64), (2, 5)], dtype=("float", "long"),
-              factory="helpers.cookbook.hf_rotary_embedding"),
+              factory="helpers.course.cookbook.hf_rotary_embedding"),
         _case("hf_rotary_embedding", 96, 3, inputs=[(1, 7, 96), (1, 7)], dtype=("float", "long"),
-              factory="helpers.cookbook.hf_rotary_embedding"),
+              factory="helpers.course.cookbook.hf_rotary_embedding"),
     ), note="the rotation angles are fixed functions of the position (Su et al. 2021, arXiv:2104.09864). "
             "The course's `apply_rotary` computes cos/sin in forward (no buffer); Hugging Face keeps "
             "``inv_freq`` (d/2 values) as a non-persistent buffer, outside the state_dict.",
@@ -527,19 +527,19 @@ ENTRIES: tuple[Entry, ...] = (
               dim=128, intermediate_size=40, formula_kwargs=dict(hidden_size=128, intermediate_size=40)),
     ), chapter=(_CH12, "4 · SwiGLU: three matrices, and why Llama-3-8B has `intermediate_size` 14336")),
     Entry("MoE FFN (SparseMoE, total vs active)", formulas.moe_params, formulas.moe_params, _same, (
-        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.cookbook.swiglu_moe"),
-        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.cookbook.swiglu_moe",
-              count="helpers.cookbook.routed_params", formula_kwargs=dict(active=True)),
-        _case("swiglu_moe", 32, 48, 8, 1, inputs=[(1, 6, 32)], factory="helpers.cookbook.swiglu_moe",
-              count="helpers.cookbook.routed_params", formula_kwargs=dict(active=True)),
+        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.course.cookbook.swiglu_moe"),
+        _case("swiglu_moe", 64, 96, 4, 2, inputs=[(2, 5, 64)], factory="helpers.course.cookbook.swiglu_moe",
+              count="helpers.course.cookbook.routed_params", formula_kwargs=dict(active=True)),
+        _case("swiglu_moe", 32, 48, 8, 1, inputs=[(1, 6, 32)], factory="helpers.course.cookbook.swiglu_moe",
+              count="helpers.course.cookbook.routed_params", formula_kwargs=dict(active=True)),
     ), shape_rule_note="Active: `routed_params` runs the router on one token and counts the router plus the "
                        "experts it picked.",
         chapter=(_CH12, "8 · Mixture of experts: total vs active parameters")),
     Entry("LoRA-adapted nn.Linear (peft)", formulas.lora_params, None, _linear, (
-        _case("lora_linear", 64, 32, inputs=[(2, 64)], factory="helpers.cookbook.lora_linear",
-              count="helpers.cookbook.trainable_params", r=8),
-        _case("lora_linear", 20, 50, inputs=[(3, 4, 20)], factory="helpers.cookbook.lora_linear",
-              count="helpers.cookbook.trainable_params", r=2),
+        _case("lora_linear", 64, 32, inputs=[(2, 64)], factory="helpers.course.cookbook.lora_linear",
+              count="helpers.course.cookbook.trainable_params", r=8),
+        _case("lora_linear", 20, 50, inputs=[(3, 4, 20)], factory="helpers.course.cookbook.lora_linear",
+              count="helpers.course.cookbook.trainable_params", r=2),
     ), note="Trainable only: the frozen W (out·in + out) still counts in the total.",
         shape_rule="input (*, in_features) → output (*, out_features), like the Linear it adapts.",
         chapter=("13_training_at_scale", "5. Fine-tuning: LoRA and QLoRA")),

@@ -1,4 +1,4 @@
-"""Build the course as a static HTML site: ``python -m helpers.site --out _site`` (``make site``).
+"""Build the course as a static HTML site: ``python -m helpers.course.site --out _site`` (``make site``).
 
 Every notebook in ``notebooks/`` is rendered with nbconvert's ``lab`` template **from its committed
 outputs** (nothing is executed), figures embedded as ``data:image/png`` — plus an ``index.html``
@@ -6,7 +6,7 @@ listing the chapters by their titles (each notebook's first heading), and prev /
 links at the top and bottom of every page. Links to another notebook (``06b_sequence_models.ipynb``,
 ``06_lstm_gru.ipynb#3-·-Exact…`` in markdown or in the cookbook's chapter column) are rewritten to its
 page and to the id nbconvert gave that heading. A search box on every page ranks the course's
-sections offline (`helpers.site_search`: an index written at build time, a few lines of JavaScript).
+sections offline (`helpers.course.site_search`: an index written at build time, a few lines of JavaScript).
 
 Offline: the pages load nothing from the network. nbconvert's template would fetch require.js,
 MathJax and mermaid from a CDN; this builder leaves require.js and mermaid out (no output of the
@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import unquote
 
-from helpers import site_search
+from helpers.course import site_search
 
 __all__ = ["Chapter", "chapters", "notebook_title", "render_page", "rewrite_notebook_links", "element_ids", "build",
            "find_mathjax", "mathjax_config", "mathjax_web_font", "main"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STATIC_MATHJAX = "_static/mathjax"
 
@@ -392,7 +392,7 @@ def _index(chapters_: Sequence[Chapter]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.course.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "_site", help="output folder (default: _site)")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     parser.add_argument("--jobs", type=int, default=2, help="pages rendered in parallel (default 2)")
