@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.course import site, site_search
+from helpers.course import site, site_mathjax, site_search
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,18 +102,18 @@ def test_navigation(built):
 
 
 def test_mathjax_is_local_or_absent(built):
-    local = site.find_mathjax()
+    local = site_mathjax.find_mathjax()
     pages = [p.read_text(encoding="utf-8") for p in built.glob("[0-9][0-9]*_*.html")]
     if local is None:
-        assert not (built / site.STATIC_MATHJAX).exists()
+        assert not (built / site_mathjax.STATIC_MATHJAX).exists()
         assert not any("MathJax.js" in p for p in pages)
     else:
-        assert (built / site.STATIC_MATHJAX / "MathJax.js").is_file()
-        config, parts = site.mathjax_config(local)
-        assert all((built / site.STATIC_MATHJAX / part).exists() for part in parts if (local / part).exists())
-        assert (built / site.STATIC_MATHJAX / "config" / f"{config}.js").is_file()
+        assert (built / site_mathjax.STATIC_MATHJAX / "MathJax.js").is_file()
+        config, parts = site_mathjax.mathjax_config(local)
+        assert all((built / site_mathjax.STATIC_MATHJAX / part).exists() for part in parts if (local / part).exists())
+        assert (built / site_mathjax.STATIC_MATHJAX / "config" / f"{config}.js").is_file()
         assert all(f"config={config}" in p for p in pages)
-        assert all(f'src="{site.STATIC_MATHJAX}/MathJax.js' in p for p in pages)
+        assert all(f'src="{site_mathjax.STATIC_MATHJAX}/MathJax.js' in p for p in pages)
 
 
 def test_missing_notebooks_folder_is_an_error(tmp_path, capsys):
@@ -330,7 +330,7 @@ _MATHJAX_DONE = ("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pendi
 def test_browser_search_box_finds_chapter_06_and_the_cookbook(served, site_page, built):
     page = site_page
     page.goto(f"{served}/06_lstm_gru.html")
-    if site.find_mathjax() is not None:
+    if site_mathjax.find_mathjax() is not None:
         page.wait_for_function(_MATHJAX_DONE)  # formulas typeset with the local MathJax, fonts found
     page.locator("#dp-search").press_sequentially("LSTM parameters", delay=20)
     page.wait_for_selector("#dp-search-results a")
