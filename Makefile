@@ -104,7 +104,7 @@ test-notebooks: venv
 
 ## notebooks: re-execute every notebook in place (after changing helpers), so committed outputs stay current.
 notebooks: venv
-	$(BIN)/python -m helpers.notebooks $(NOTEBOOKS)
+	$(BIN)/python -m helpers.course.notebooks $(NOTEBOOKS)
 
 ## exercises: regenerate exercises/ from solutions/ (single source).
 exercises: venv
@@ -126,7 +126,7 @@ bench: venv
 ## over every section; offline: a local MathJax is used if installed — jupyter-server-mathjax, a dev
 ## dependency, or Debian's libjs-mathjax — else formulas stay TeX source).
 site: venv
-	$(BIN)/python -m helpers.site --out _site
+	$(BIN)/python -m helpers.course.site --out _site
 
 clean:
 	rm -rf $(VENV) $(LOCKVENV) _site .pytest_cache

@@ -6,11 +6,21 @@ Core (pure arithmetic or torch introspection, nothing about homework or widgets)
     helpers.counting  count_params, count_buffers, param_table (tied tensors counted once)
     helpers.cost      FLOPs/MACs, weight and training memory, attention and KV-cache bytes
     helpers.trace     summary (per-layer shapes, params, FLOPs; meta device) and explain
+                      (parts: summary, explain, _forward, _flops, _text)
     helpers.models    the reference models the chapters share, each defined once
-Course machinery (built on the core):
+Chapter tools (built on the core):
+    helpers.scale, helpers.planner, helpers.inference   training at scale, will-it-fit, inference cost
+    helpers.activations                                 what autograd saves for backward
+    helpers.distributed, helpers.comm, helpers.parallelism, helpers.parallel_runs   chapter 16 on gloo ranks
+    helpers.report    ``python -m helpers report``: size, cost and fit of an engineer's model
+    helpers.cli       ``python -m helpers summary "nn.LSTM(20, 64)"``
+Homework (built on the core):
     helpers.checks    instant exercise feedback;  helpers.exercises  solutions/ → exercises/
-    helpers.grade     batch grader (CLI);         helpers.widgets    ipywidgets explorers
-    helpers.grading   the grader's parts, one job per module (read, plan, run, judge, report)
+    helpers.grade     batch grader (CLI);         helpers.grading    its parts, one job per module
+    helpers.widgets   ipywidgets explorers
+Building the course (imported by name, never by the chapters' arithmetic):
+    helpers.course    notebooks (re-execute in place), site + site_search (the static site),
+                      cookbook (notebook 99's proven table), diagrams (block diagrams of 06, 08, 10)
 
 The pure-arithmetic core is re-exported, so ``from helpers import conv_params`` works; the
 modules that import torch (``counting``, ``trace``, ``models``) or build widgets are imported by

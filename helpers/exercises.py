@@ -45,7 +45,7 @@ from typing import Optional
 import nbformat
 
 from helpers.checks.graded import HEADER_CELL_ID, NOTEBOOK_METADATA_KEY, header_markdown
-from helpers.notebooks import KERNEL_NAME
+from helpers.course.notebooks import KERNEL_NAME
 
 __all__ = ["ExerciseError", "strip_solutions", "build_exercise", "exercise_path_for", "compare_notebooks",
            "check_all", "generate", "main", "BEGIN", "END"]
@@ -296,7 +296,7 @@ def check_all(root: Path = ROOT) -> SyncReport:
 def _execute(nb: nbformat.NotebookNode, path: Path, timeout: int) -> None:
     from nbclient.exceptions import CellExecutionError
 
-    from helpers.notebooks import execute
+    from helpers.course.notebooks import execute
 
     try:
         execute(nb, path.parent, timeout=timeout)

@@ -1,10 +1,14 @@
-"""helpers.cookbook: the table covers every formula and shape rule, and every row is proven vs torch."""
+"""helpers.course.cookbook: the table covers every formula and shape rule, and every row is proven vs torch."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
-from helpers import cookbook, formulas, shapes
+import pytest
+
+from helpers import formulas, shapes
+from helpers.course import cookbook
 
 
 def _public(module, suffix: str) -> set[str]:
@@ -12,13 +16,13 @@ def _public(module, suffix: str) -> set[str]:
 
 
 def test_every_formula_and_shape_function_has_a_row():
-    used = {e.formula.__name__ for e in cookbook.ENTRIES if e.formula is not None}
-    used |= {e.shape_doc.__name__ for e in cookbook.ENTRIES if e.shape_doc is not None}
+    used = {e.formula.rpartition(".")[2] for e in cookbook.ENTRIES if e.formula is not None}
+    used |= {e.shape_doc.rpartition(".")[2] for e in cookbook.ENTRIES if e.shape_doc is not None}
     # not torch.nn layers: decoder_lm_params is proven vs Hugging Face (test_decoder_lm_params),
     # lora_params vs peft (test_scale)
     models = {"decoder_lm_params", "lora_params"}
-    assert _public(formulas, "_params") - models <= used, "a new formula needs a row in helpers.cookbook.ENTRIES"
-    assert _public(shapes, "_output_size") <= used, "a new shape rule needs a row in helpers.cookbook.ENTRIES"
+    assert _public(formulas, "_params") - models <= used, "a new formula needs a row in cookbook/entries.py"
+    assert _public(shapes, "_output_size") <= used, "a new shape rule needs a row in cookbook/entries.py"
 
 
 def test_table_text_comes_from_the_docstrings():
@@ -26,7 +30,7 @@ def test_table_text_comes_from_the_docstrings():
     text = str(cookbook.table())
     for entry in cookbook.ENTRIES:
         if entry.formula is not None:
-            first = inspect.getdoc(entry.formula).split("\n\n")[0]
+            first = inspect.getdoc(getattr(formulas, entry.formula.removeprefix("helpers.formulas."))).split("\n\n")[0]
             assert " ".join(first.split()) in text
         assert entry.title in text and entry.title in html
     for title in ("nn.LSTM parameters", "nn.GRU parameters", "nn.Conv1d / nn.Conv2d / nn.Conv3d parameters",
@@ -42,12 +46,33 @@ def test_every_case_agrees_with_torch():
 
 
 def test_a_wrong_rule_is_reported_not_hidden():
-    entry = cookbook.ENTRIES[0]
-    wrong = cookbook.Entry(entry.layer, lambda *a, **k: entry.formula(*a, **k) + 1, entry.shape_doc,
-                           lambda case, x: (0,), entry.cases[:1])
+    entry = cookbook.ENTRIES[0]  # nn.Linear(10, 5) on (4, 10): 55 parameters, output (4, 5)
+    assert entry.layer == "nn.Linear" and cookbook.prove([entry]).ok
+    # Embedding's formula (10·5 = 50) and the "output = input" rule ((4, 10)) on the Linear: both wrong
+    wrong = dataclasses.replace(entry, formula="helpers.formulas.embedding_params",
+                                expected="helpers.course.cookbook.expected.same", cases=entry.cases[:1])
     proofs = cookbook.prove([wrong])
-    assert not proofs.ok and not proofs[0].ok
+    assert not proofs.ok and (proofs[0].formula, proofs[0].torch) == (50, 55)
+    assert (proofs[0].expected_shape, proofs[0].torch_shape) == ((4, 10), (4, 5))
     assert "mismatch" in proofs._repr_html_() and "MISMATCH" in str(proofs)
+
+
+def test_every_dotted_path_of_the_rows_names_a_real_object():
+    """The rows are data: each names its formula, shape rule, builder and count by dotted path."""
+    assert cookbook.unresolved(cookbook.ENTRIES) == []
+    assert {p.rpartition(".")[0] for e in cookbook.ENTRIES for p in e.paths} >= {
+        "helpers.formulas", "helpers.shapes", "helpers.course.cookbook.expected", "helpers.course.cookbook.recipes"}
+
+
+def test_a_path_that_names_nothing_is_reported_by_name():
+    entry = cookbook.ENTRIES[0]
+    typo = dataclasses.replace(entry, formula="helpers.formulas.linear_param",
+                               cases=(dataclasses.replace(entry.cases[0], factory="helpers.no_such_module.Linear"),))
+    wrong = cookbook.unresolved([entry, typo])
+    assert len(wrong) == 2 and all(w.startswith("nn.Linear: a cookbook row names `helpers.") for w in wrong)
+    assert "`helpers.formulas.linear_param`" in wrong[0] and "`helpers.no_such_module.Linear`" in wrong[1]
+    with pytest.raises(LookupError, match="linear_param"):
+        typo.formula_text
 
 
 def test_first_paragraph_adds_the_formula_paragraph():
@@ -118,7 +143,7 @@ def test_rows_of_chapters_12_to_14_build_the_real_modules():
         "LlamaAttention(LlamaConfig(dim=64, n_heads=8, n_kv_heads=2))"
     # the MoE row proves total AND active: the active case counts what the router really picks
     moe = by_layer["MoE FFN (SparseMoE, total vs active)"]
-    assert {c.count for c in moe.cases} == {None, "helpers.cookbook.routed_params"}
+    assert {c.count for c in moe.cases} == {None, "helpers.course.cookbook.recipes.routed_params"}
 
 
 def test_famous_models_match_independent_references():

@@ -1,4 +1,4 @@
-"""helpers.diagrams: every shape a diagram shows is the shape of the real tensor.
+"""helpers.course.diagrams: every shape a diagram shows is the shape of the real tensor.
 
 The layouts are pure arithmetic; here each is compared with the real module on random small
 configurations (hypothesis): nn.LSTMCell / nn.GRUCell (torch), the GPT block and the Mamba block
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers.counting import count_params
-from helpers.diagrams import (Arrow, Box, Diagram, draw_diagram, mamba_block_diagram, recurrent_cell_diagram,
+from helpers.course.diagrams import (Arrow, Box, Diagram, draw_diagram, mamba_block_diagram, recurrent_cell_diagram,
                               shape_text, transformer_block_diagram)
 from helpers.models import MambaBlock
 from helpers.models.gpt import GPTBlock, GPTConfig

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import cookbook, formulas
+from helpers import formulas
 from helpers.counting import count_params
+from helpers.course.cookbook import recipes
 from helpers.models.llama import LlamaAttention, LlamaConfig, LlamaMLP
 from helpers.models.mobilenet import InvertedResidual
 from helpers.models.resnet import BasicBlock, Bottleneck
@@ -78,9 +79,9 @@ def test_moe_total_vs_mixtral_and_active_vs_routing(D, F, E, data):
     cfg = transformers.MixtralConfig(hidden_size=D, intermediate_size=F, num_local_experts=E, num_experts_per_tok=k)
     with torch.device("meta"):
         assert formulas.moe_params(D, F, E, k) == count_params(MixtralSparseMoeBlock(cfg))
-    moe = cookbook.swiglu_moe(2 * D, F, E, k)  # real routing on the CPU: the experts one token picks
+    moe = recipes.swiglu_moe(2 * D, F, E, k)  # real routing on the CPU: the experts one token picks
     assert formulas.moe_params(2 * D, F, E, k) == count_params(moe)
-    assert formulas.moe_params(2 * D, F, E, k, active=True) == cookbook.routed_params(moe, [torch.randn(1, 3, 2 * D)])
+    assert formulas.moe_params(2 * D, F, E, k, active=True) == recipes.routed_params(moe, [torch.randn(1, 3, 2 * D)])
 
 
 @FAST
@@ -114,7 +115,7 @@ def test_invalid_configurations_fail_in_both():
     with pytest.raises(ValueError):
         formulas.moe_params(8, 16, 2, 3)
     with pytest.raises(ValueError):
-        cookbook.swiglu_moe(8, 16, 2, 3)
+        recipes.swiglu_moe(8, 16, 2, 3)
     with pytest.raises(ValueError):
         formulas.rmsnorm_params(-1)
     with pytest.raises((RuntimeError, ValueError)):

@@ -1,4 +1,4 @@
-"""`python -m helpers.site` / `make site`: every chapter page, with its title, figures and navigation, offline.
+"""`python -m helpers.course.site` / `make site`: every chapter page, with its title, figures and navigation, offline.
 
 Builds the whole site (all notebooks, committed outputs, nothing executed: ~6 s on 2 idle cores) into
 a temporary folder once for the module; crawls every page's links and assets offline, runs the search
@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import site, site_search
+from helpers.course import site, site_mathjax, site_search
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def built(tmp_path_factory):
 
 
 def _first_heading(nb_path: Path) -> str:
-    """The notebook's first markdown heading, as plain text (computed here, not by helpers.site)."""
+    """The notebook's first markdown heading, as plain text (computed here, not by helpers.course.site)."""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
@@ -102,18 +102,18 @@ def test_navigation(built):
 
 
 def test_mathjax_is_local_or_absent(built):
-    local = site.find_mathjax()
+    local = site_mathjax.find_mathjax()
     pages = [p.read_text(encoding="utf-8") for p in built.glob("[0-9][0-9]*_*.html")]
     if local is None:
-        assert not (built / site.STATIC_MATHJAX).exists()
+        assert not (built / site_mathjax.STATIC_MATHJAX).exists()
         assert not any("MathJax.js" in p for p in pages)
     else:
-        assert (built / site.STATIC_MATHJAX / "MathJax.js").is_file()
-        config, parts = site.mathjax_config(local)
-        assert all((built / site.STATIC_MATHJAX / part).exists() for part in parts if (local / part).exists())
-        assert (built / site.STATIC_MATHJAX / "config" / f"{config}.js").is_file()
+        assert (built / site_mathjax.STATIC_MATHJAX / "MathJax.js").is_file()
+        config, parts = site_mathjax.mathjax_config(local)
+        assert all((built / site_mathjax.STATIC_MATHJAX / part).exists() for part in parts if (local / part).exists())
+        assert (built / site_mathjax.STATIC_MATHJAX / "config" / f"{config}.js").is_file()
         assert all(f"config={config}" in p for p in pages)
-        assert all(f'src="{site.STATIC_MATHJAX}/MathJax.js' in p for p in pages)
+        assert all(f'src="{site_mathjax.STATIC_MATHJAX}/MathJax.js' in p for p in pages)
 
 
 def test_missing_notebooks_folder_is_an_error(tmp_path, capsys):
@@ -330,7 +330,7 @@ _MATHJAX_DONE = ("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pendi
 def test_browser_search_box_finds_chapter_06_and_the_cookbook(served, site_page, built):
     page = site_page
     page.goto(f"{served}/06_lstm_gru.html")
-    if site.find_mathjax() is not None:
+    if site_mathjax.find_mathjax() is not None:
         page.wait_for_function(_MATHJAX_DONE)  # formulas typeset with the local MathJax, fonts found
     page.locator("#dp-search").press_sequentially("LSTM parameters", delay=20)
     page.wait_for_selector("#dp-search-results a")

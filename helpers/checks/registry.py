@@ -32,7 +32,7 @@ __all__ = ["Question", "register", "get", "all_questions", "questions_for_chapte
            "Call", "make_cases", "UnknownQuestion"]
 
 #: One case of a question: the call ``answer(*args, **kwargs)`` as (args, kwargs); JSON data only.
-#: (Not :class:`helpers.cookbook.Case`, which is one cookbook example: a torch layer and its inputs.)
+#: (Not :class:`helpers.course.cookbook.Case`, which is one cookbook example: a torch layer and its inputs.)
 Call = tuple[tuple, dict]
 
 _ID_RE = re.compile(r"^\d\d\.[A-Za-z_][A-Za-z0-9_]*$")

@@ -22,10 +22,10 @@ from helpers.checks import protocol
 from helpers.checks.graded import build_view
 from helpers.checks.protocol import ANSWER_LIMIT_BYTES
 from helpers.checks.verdict import probes
+from helpers.course.notebooks import KERNEL_NAME
 from helpers.grading.plan import GradingPlan, Settings
 from helpers.grading.sandbox import Completed, Limits, Sandbox, run
 from helpers.grading.warm import ForkServerUnavailable
-from helpers.notebooks import KERNEL_NAME
 
 __all__ = ["GRACE", "Phases", "kernel_python", "limits_for", "run_submission"]
 

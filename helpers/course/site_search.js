@@ -1,9 +1,9 @@
-// The course site's offline search: a BM25 ranking over the index that `helpers.site_search` writes
+// The course site's offline search: a BM25 ranking over the index that `helpers.course.site_search` writes
 // at build time (_static/search-index.js sets window.dpSearchIndex), and the search box's wiring.
 // No network: the index is a local script, loaded the first time the box is used (works on file://).
 // Runs in a browser (window.dpSearch) and in node (module.exports), so tests run the same ranking.
 //
-// Index layout (see helpers/site_search.py):
+// Index layout (see helpers/course/site_search.py):
 //   docs:    [[page, anchor, page title, section heading, snippet], ...]   one per section
 //   lengths: [number of terms per doc]          avgdl: their mean
 //   terms:   {term: [doc, tf, doc, tf, ...]}    postings, term frequencies (heading terms weighted)
@@ -17,7 +17,7 @@
     return String(text).toLowerCase().match(/[a-z0-9]+/g) || [];
   }
 
-  // A tiny English plural stemmer, the same rules as helpers.site_search.stem.
+  // A tiny English plural stemmer, the same rules as helpers.course.site_search.stem.
   function stem(word) {
     var n = word.length;
     if (n > 4 && word.endsWith("ies")) return word.slice(0, -3) + "y";

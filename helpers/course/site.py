@@ -1,4 +1,4 @@
-"""Build the course as a static HTML site: ``python -m helpers.site --out _site`` (``make site``).
+"""Build the course as a static HTML site: ``python -m helpers.course.site --out _site`` (``make site``).
 
 Every notebook in ``notebooks/`` is rendered with nbconvert's ``lab`` template **from its committed
 outputs** (nothing is executed), figures embedded as ``data:image/png`` — plus an ``index.html``
@@ -6,17 +6,14 @@ listing the chapters by their titles (each notebook's first heading), and prev /
 links at the top and bottom of every page. Links to another notebook (``06b_sequence_models.ipynb``,
 ``06_lstm_gru.ipynb#3-·-Exact…`` in markdown or in the cookbook's chapter column) are rewritten to its
 page and to the id nbconvert gave that heading. A search box on every page ranks the course's
-sections offline (`helpers.site_search`: an index written at build time, a few lines of JavaScript).
+sections offline (`helpers.course.site_search`: an index written at build time, a few lines of JavaScript).
 
 Offline: the pages load nothing from the network. nbconvert's template would fetch require.js,
 MathJax and mermaid from a CDN; this builder leaves require.js and mermaid out (no output of the
 course needs them: widget state is never saved, so no widget JavaScript is emitted either) and
-uses a LOCAL MathJax when one is installed — ``--mathjax DIR`` (a MathJax 2.7 folder with
-``MathJax.js``), else the ``jupyter_server_mathjax`` package, else Debian's ``libjs-mathjax``
-(``/usr/share/javascript/mathjax``) — copied into ``_site/_static/mathjax``. Without any of them the
-formulas stay readable TeX source (``$G·(H·in + H·H + 2H)$``), never a request to a CDN. The pages ask
-MathJax for a font the local copy ships (jupyter-server-mathjax has STIX-Web only, so its default
-"TeX" font would 404: ``jax/output/HTML-CSS/fonts/TeX/fontdata.js``, ``MathJax_AMS-Regular.otf``).
+uses a LOCAL MathJax when one is installed (`helpers.course.site_mathjax`: ``--mathjax DIR``, else
+the ``jupyter_server_mathjax`` package, else Debian's ``libjs-mathjax``). Without any of them the
+formulas stay readable TeX source (``$G·(H·in + H·H + 2H)$``), never a request to a CDN.
 
 Interactive explorers (ipywidgets) need a live kernel: their output is replaced on the site by a
 note saying so (the committed notebooks are not modified).
@@ -37,14 +34,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import unquote
 
-from helpers import site_search
+from helpers.course import site_search
+from helpers.course.site_mathjax import STATIC_MATHJAX, copy_mathjax, find_mathjax
 
 __all__ = ["Chapter", "chapters", "notebook_title", "render_page", "rewrite_notebook_links", "element_ids", "build",
-           "find_mathjax", "mathjax_config", "mathjax_web_font", "main"]
+           "main"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-STATIC_MATHJAX = "_static/mathjax"
 
 _TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -212,89 +209,6 @@ def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str]
     return body
 
 
-def find_mathjax(explicit: Optional[Path] = None) -> Optional[Path]:
-    """A local MathJax 2.7 folder (containing MathJax.js), or None."""
-    candidates: list[Path] = []
-    if explicit is not None:
-        candidates.append(Path(explicit))
-    try:
-        import jupyter_server_mathjax  # type: ignore[import-not-found]  # noqa: PLC0415
-
-        candidates.append(Path(jupyter_server_mathjax.__file__).parent / "static")
-    except ImportError:
-        pass
-    candidates.append(Path("/usr/share/javascript/mathjax"))
-    for c in candidates:
-        if (c / "MathJax.js").is_file():
-            return c
-    if explicit is not None:
-        raise FileNotFoundError(f"--mathjax {explicit}: no MathJax.js in that folder")
-    return None
-
-
-# What the pages need of MathJax 2.7: about 1.5 MB instead of the ~50 MB of a full MathJax folder.
-# The first configuration the local MathJax ships is used: Debian's libjs-mathjax has CommonHTML
-# output (TeX-AMS_CHTML-full); the jupyter-server-mathjax package only HTML-CSS/SVG output.
-_MATHJAX_COMMON = ("MathJax.js", "config/Safe.js", "extensions", "jax/input/TeX", "jax/element/mml",
-                   "localization/en")
-_MATHJAX_CONFIGS = (
-    ("TeX-AMS_CHTML-full", ("jax/output/CommonHTML", "fonts/HTML-CSS/TeX/woff")),
-    ("TeX-AMS-MML_HTMLorMML-full", ("jax/input/MathML", "jax/output/HTML-CSS")),
-)
-# HTML-CSS output: its web font and the folders that font needs. MathJax's default is "TeX"
-# (jax/output/HTML-CSS/fonts/TeX/fontdata.js + fonts/HTML-CSS/TeX/…); jupyter-server-mathjax ships
-# only "STIX-Web", the font the classic Jupyter notebook configures, so the pages ask for that one
-# (with no local-font and no image-font fallback: nothing is requested that the site lacks).
-_HTML_CSS_FONTS = (
-    ("TeX", ("jax/output/HTML-CSS/fonts/TeX/fontdata.js", "fonts/HTML-CSS/TeX/woff")),
-    ("STIX-Web", ("jax/output/HTML-CSS/fonts/STIX-Web/fontdata.js", "fonts/HTML-CSS/STIX-Web/woff")),
-)
-
-
-def mathjax_web_font(src: Path) -> Optional[tuple[str, tuple[str, ...]]]:
-    """The HTML-CSS web font that the local MathJax `src` ships whole (font data and font files),
-    and those parts; None when it ships none (or uses CommonHTML output, which needs no choice)."""
-    if mathjax_config(src)[0] != "TeX-AMS-MML_HTMLorMML-full":
-        return None
-    for font, parts in _HTML_CSS_FONTS:
-        if all((src / part).exists() for part in parts):
-            return font, parts
-    return None
-
-
-def mathjax_config(src: Path) -> tuple[str, tuple[str, ...]]:
-    """The MathJax configuration to use from the local folder `src`, and the parts it needs."""
-    for name, parts in _MATHJAX_CONFIGS:
-        if (src / "config" / f"{name}.js").is_file():
-            return name, (f"config/{name}.js", *_MATHJAX_COMMON, *parts)
-    raise FileNotFoundError(f"{src}: none of the MathJax configurations {[n for n, _ in _MATHJAX_CONFIGS]}")
-
-
-def _font_config(font: Optional[str]) -> str:
-    """The page's MathJax configuration of the HTML-CSS font (empty: MathJax's defaults)."""
-    if font is None or font == "TeX":
-        return ""
-    config = {"HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": font, "imageFont": None}}
-    return f'<script type="text/x-mathjax-config">MathJax.Hub.Config({json.dumps(config)});</script>'
-
-
-def _copy_mathjax(src: Path, out: Path) -> tuple[str, str]:
-    """Copy what the pages need of the local MathJax `src` into `out`; (its URL, the font config)."""
-    dest = out / STATIC_MATHJAX
-    if dest.exists():
-        shutil.rmtree(dest)
-    config, parts = mathjax_config(src)
-    font = mathjax_web_font(src)
-    for part in (*parts, *(font[1] if font else ())):
-        path = src / part
-        if path.is_dir():
-            shutil.copytree(path, dest / part, dirs_exist_ok=True)
-        elif path.is_file():
-            (dest / part).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest / part)
-    return f"{STATIC_MATHJAX}/MathJax.js?config={config},Safe", _font_config(font[0] if font else None)
-
-
 def _render_to(args: tuple[list[Chapter], int, Optional[str], str, Path]
                ) -> tuple[str, set[str], list[site_search.Section]]:
     """Render one page into `out`; (its name, its ids, its sections for the search index)."""
@@ -354,7 +268,7 @@ def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Seq
     if not all_chapters:
         raise FileNotFoundError(f"no NN_*.ipynb notebooks in {notebooks}")
     source = find_mathjax(mathjax)
-    mathjax_url, font_config = _copy_mathjax(source, out) if source is not None else (None, "")
+    mathjax_url, font_config = copy_mathjax(source, out) if source is not None else (None, "")
     todo = [i for i, c in enumerate(all_chapters) if only is None or c.source.stem in set(only)]
     work = [(all_chapters, i, mathjax_url, font_config, out) for i in todo]
     if jobs > 1 and len(work) > 1:
@@ -392,7 +306,7 @@ def _index(chapters_: Sequence[Chapter]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.course.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "_site", help="output folder (default: _site)")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     parser.add_argument("--jobs", type=int, default=2, help="pages rendered in parallel (default 2)")

@@ -1,6 +1,6 @@
 """Re-execute notebooks in place so their committed outputs match the code (`make notebooks`).
 
-    python -m helpers.notebooks notebooks/01_linear.ipynb [more.ipynb …]
+    python -m helpers.course.notebooks notebooks/01_linear.ipynb [more.ipynb …]
 
 Runs each notebook top to bottom in the course kernel from its own folder, with no timing
 metadata (so re-running an unchanged notebook produces an unchanged file), and stops with a

@@ -1,6 +1,6 @@
 """The course site's offline search: an index of every page's sections, written at build time.
 
-`helpers.site` renders the pages; this module cuts each rendered page into sections (one per
+`helpers.course.site` renders the pages; this module cuts each rendered page into sections (one per
 heading with an ``id``, the anchor nbconvert gives markdown headings), and writes
 
 * ``_static/search-index.js`` — ``window.dpSearchIndex = {docs, lengths, avgdl, terms}``: one doc per
