@@ -183,3 +183,15 @@ def test_generate_feedback_writes_each_students_page(course):
     assert f"Score: {N05:.1f} / {N05:.1f}" in page
     blank = (course["course"] / "feedback" / "blank" / TOPIC / f"{TOPIC}_exercises.html").read_text(encoding="utf-8")
     assert f"Score: 0.0 / {N05:.1f}" in blank
+
+
+def test_validate_predicts_the_autograders_score(course):
+    """nbgrader's "Validate" (``NBGRADER_EXECUTION=validate``) fails exactly the checks autograde scores 0."""
+    from nbgrader.validator import Validator
+
+    name = f"{TOPIC}_exercises.ipynb"
+    with _nbgrader_env():
+        results = Validator().validate(str(course["course"] / "submitted" / "formulas" / TOPIC / name))
+    failed = [c["source"] for c in results.get("failed", [])]
+    assert sorted(f.split('"')[1] for f in failed) == ["05.largest_rnn_hidden", "05.simple_rnn_params",
+                                                        "05.vanilla_rnn_params"], results

@@ -19,8 +19,8 @@ is :func:`helpers.checks.graded.refused_name`) is told so next to its ✅ — "t
 helpers.formulas, which the grader refuses — it will score 0" (:mod:`helpers.checks.refusal`).
 
 The inputs are seeded from the question id, so a notebook's output is the same on every run.
-Under nbgrader's autograder (``NBGRADER_EXECUTION=autograde``, see :mod:`helpers.grading.nbgrader`)
-the inputs are fresh every run and a check that does not pass raises ``AssertionError`` (so the
+Under nbgrader's autograder or validator (``NBGRADER_EXECUTION=autograde`` or ``validate``, see
+:mod:`helpers.grading.nbgrader`) the inputs are fresh every run and a check that does not pass raises ``AssertionError`` (so the
 test cell scores 0); there a function using a refused module does not pass either, and neither
 does any check of a notebook that is not the nbgrader release (``exercises/``: its first,
 locked cell is missing).

@@ -13,7 +13,7 @@ importable, so the three scores a student can see agree:
   ``helpers.formulas``). The instant ``check`` prints :func:`refusal_warning` next to its ✅;
   under nbgrader's autograder the check fails instead.
 * :func:`nbgrader_release` — what the first (locked) cell of the nbgrader release runs: under
-  ``NBGRADER_EXECUTION=autograde`` it refuses, from then on, every import of a refused helpers
+  nbgrader (:func:`autograding`: ``NBGRADER_EXECUTION=autograde`` or ``validate``) it refuses, from then on, every import of a refused helpers
   module by the notebook's own code (``import`` statements whose caller's ``__name__`` is
   ``__main__``: helpers' own internal imports still work), raising the grader's
   :class:`~helpers.checks.graded.ForbiddenImport`, exactly where the sandbox would; and it marks
@@ -52,8 +52,9 @@ def refusal_warning(name: str) -> str:
 
 
 def autograding() -> bool:
-    """True inside nbgrader's autograder (it sets ``NBGRADER_EXECUTION=autograde`` in the kernel)."""
-    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
+    """True inside nbgrader's autograder or validator (``NBGRADER_EXECUTION`` is ``autograde`` or
+    ``validate`` in the kernel): the student's "Validate" button predicts the autograder's score."""
+    return os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 
 
 # --------------------------------------------------------------------------- static: what a function uses

@@ -41,7 +41,10 @@ _CHECK_ID = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
 #: the id (and nbgrader grade_id) of the locked cell that marks the nbgrader release
 RELEASE_CELL_ID = "nbgrader-release"
 
-CONFIG = '''c = get_config()  # noqa: F821 (nbgrader's config loader defines it)
+CONFIG = '''# Hand out release/NN_topic/ (nbgrader generate_assignment NN_topic): the only notebook nbgrader
+# can grade. The course's exercises/ notebooks carry no nbgrader metadata: submitted, they score 0
+# (their checks say "this is not the nbgrader release of the notebook").
+c = get_config()  # noqa: F821 (nbgrader's config loader defines it)
 c.CourseDirectory.course_id = "dims-params"
 c.ClearSolutions.code_stub = {"python": "raise NotImplementedError"}
 c.ExecutePreprocessor.timeout = 120
