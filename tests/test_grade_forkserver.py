@@ -162,10 +162,9 @@ def hostile(tmp_path_factory):
     tcp.bind(("127.0.0.1", 0))
     tcp.listen(5)
     tcp.setblocking(False)
-    servers = warm.ForkServers(_box(tmp, memory_mb=1536), 1)
+    servers = warm.ForkServers(_box(tmp, memory_mb=1536), 1).launch()
     try:
-        servers.start()
-        assert servers.failure is None, servers.failure
+        assert servers.server(0) is not None, servers.failure
         pid = servers.servers[0].proc.pid
         paths = write_submissions(tmp, _hostile(tmp, tcp.getsockname()[1]), "05_{}.ipynb")
         settings = Settings(timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT, memory_mb=1536,
@@ -232,9 +231,8 @@ def _facts(server: warm.ForkServer) -> dict:
 
 
 def test_each_child_is_pid_1_of_its_own_namespaces_unprivileged_with_an_empty_tmp(tmp_path):
-    servers = warm.ForkServers(_box(tmp_path), 1)
+    servers = warm.ForkServers(_box(tmp_path), 1).launch()
     try:
-        servers.start()
         server = servers.server(0)
         assert server is not None, servers.failure
         first, second = _facts(server), _facts(server)
@@ -247,9 +245,8 @@ def test_each_child_is_pid_1_of_its_own_namespaces_unprivileged_with_an_empty_tm
 
 
 def test_a_dead_server_is_restarted_and_the_submission_under_way_is_a_crash(tmp_path):
-    servers = warm.ForkServers(_box(tmp_path), 1)
+    servers = warm.ForkServers(_box(tmp_path), 1).launch()
     try:
-        servers.start()
         before = servers.server(0)
         os.killpg(before.proc.pid, signal.SIGKILL)  # between two submissions
         before.proc.wait(timeout=10)
@@ -271,7 +268,8 @@ def test_a_dead_server_is_restarted_and_the_submission_under_way_is_a_crash(tmp_
 def test_where_no_server_can_start_the_grader_says_why_once_and_grades_the_old_way(tmp_path, monkeypatch, capsys):
     box = _box(tmp_path)
     box._base = ["bwrap", "--no-such-option"]
-    assert warm.start_fork_servers(box, 2) is None
+    servers = warm.start_fork_servers(box, 2)
+    assert servers is not None and servers.server(0) is None and servers.server(1) is None
     assert capsys.readouterr().err.count("no fork server (the fork server did not start: bwrap: Unknown option") == 1
     paths = write_submissions(tmp_path, {"honest": base_submission_05()}, "05_{}.ipynb")
     monkeypatch.setattr(warm, "_switches_uid", lambda: False)
