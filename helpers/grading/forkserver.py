@@ -13,15 +13,18 @@ can give each child namespaces of its own (and bring up their loopback). ``FD`` 
   (negative: killed by that signal, as in :mod:`subprocess`).
 
 Per submission the server forks a *supervisor*, which closes the control socket, enters new mount,
-PID, network, IPC, UTS and cgroup namespaces and forks the *runner* — PID 1 of its own PID namespace,
-so when it exits (or is killed) the kernel ends every process the submission started. The runner
-mounts a fresh size-capped ``/tmp`` (and ``/dev/shm``) and its own ``/proc``, starts a new session,
-drops to the slot's unprivileged uid with no groups and no-new-privileges, puts the job pipe on
-stdin and the result pipe on stdout, closes every other descriptor and runs
-:func:`helpers.grading.runner.main` (rlimits, import guard, cells, answers). The server never reads
-a job, so no submission's code passes through the memory the next child is forked from; the
-supervisor reports the runner's pid and wait status on a private pipe. A crash, timeout or memory
-blow-up ends only that child; the server answers the next request.
+PID, network, IPC, UTS and cgroup namespaces and forks their *init* (PID 1, root, trusted code only):
+it mounts a fresh size-capped ``/tmp`` (and ``/dev/shm``) and its own ``/proc``, brings up the
+loopback, forks the submission's process and reaps every orphan until that process exits; its own
+exit (or the server killing it at the deadline) makes the kernel end every process the submission
+started. The submission's process starts a new session, drops to the slot's unprivileged uid with no
+groups, no capabilities and no-new-privileges, puts the job pipe on stdin and the result pipe on
+stdout, closes every other descriptor and runs :func:`helpers.grading.runner.main` (rlimits,
+import guard, cells, answers) — as in a fresh bubblewrap sandbox, its parent is a root-owned init it
+cannot signal. The server never reads a job, so no submission's code passes through the memory the
+next child is forked from; pids and wait statuses come back on a private pipe. A crash, timeout or
+memory blow-up ends only that child; the server answers the next request. The address-space limit
+counts the preloaded torch (≈ 0.6 GB of mappings), as it did for a submission that imported torch.
 """
 
 from __future__ import annotations
@@ -74,37 +77,39 @@ def _preload() -> None:
     import torch
     import torch.nn  # noqa: F401
 
-    from helpers.checks import graded, module_answer, protocol  # noqa: F401
+    from helpers.checks import graded, module_answer, protocol  # noqa: F401 — module_answer used below
     from helpers.grading import runner  # noqa: F401
 
     torch.set_num_threads(1)
+    module_answer.warm_up()  # torch's one-off meta set-up (it imports torch._dynamo: seconds), once
 
 
-def _enter_box(request: dict) -> None:
-    """In the runner (PID 1 of fresh namespaces, still root): its own /tmp, /dev/shm and /proc, a
-    loopback, a new session, then the slot's unprivileged uid — no groups, no capabilities, no new privileges."""
+def _private_mounts(request: dict) -> None:
+    """In the namespaces' init (still root): its own /tmp (size-capped), /dev/shm and /proc, and a loopback."""
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
-    size = f"size={int(request['tmp_mb'])}m,mode=1777"
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(request['tmp_mb'])}m,mode=1777")
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=16m,mode=1777")
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     _loopback_up()
+
+
+def _drop_privileges(uid: int) -> None:
+    """A new session, then `uid` with no groups, no capabilities (root → non-zero uid) and no new privileges."""
     os.setsid()
     os.chdir("/tmp")
-    uid = int(request["uid"])
     os.setgroups([])
     os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)  # from root to a non-zero uid: every capability is dropped
+    os.setresuid(uid, uid, uid)
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
 
 
-def _run_child(request: dict, job_fd: int, result_fd: int) -> None:
-    """The runner: enter the box, wire the pipes to stdin/stdout, run the submission; never returns."""
+def _run_runner(uid: int, job_fd: int, result_fd: int) -> None:
+    """The submission's process: drop privileges, wire the pipes to stdin/stdout, run; never returns."""
     code = 1
     try:
-        _enter_box(request)
+        _drop_privileges(uid)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(job_fd, 0)
         os.dup2(result_fd, 1)
@@ -120,8 +125,29 @@ def _run_child(request: dict, job_fd: int, result_fd: int) -> None:
         os._exit(code)
 
 
+def _init(request: dict, job_fd: int, result_fd: int, report_fd: int) -> None:
+    """PID 1 of the new namespaces (root, trusted code only): mount, fork the submission's process,
+    reap every orphan until it exits, report its wait status; never returns. Its exit ends the
+    namespace: every process the submission started is killed."""
+    try:
+        _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        _private_mounts(request)
+        child = os.fork()
+        if child == 0:
+            _run_runner(int(request["uid"]), job_fd, result_fd)
+        os.close(job_fd)
+        os.close(result_fd)
+        while True:
+            pid, status = os.wait()
+            if pid == child:
+                os.write(report_fd, struct.pack("qq", 1, status))
+                break
+    finally:
+        os._exit(0)
+
+
 def _supervise(control: socket.socket, report_fd: int, request: dict, job_fd: int, result_fd: int) -> None:
-    """The supervisor (forked by the server): new namespaces, fork the runner, report its pid and wait
+    """The supervisor (forked by the server): new namespaces, fork their init, report its pid and wait
     status on `report_fd`; never returns."""
     try:
         control.close()
@@ -129,13 +155,12 @@ def _supervise(control: socket.socket, report_fd: int, request: dict, job_fd: in
         _check(_libc.unshare(_NEW_NS), "unshare")
         pid = os.fork()
         if pid == 0:
-            os.close(report_fd)
-            _run_child(request, job_fd, result_fd)
+            _init(request, job_fd, result_fd, report_fd)
         os.close(job_fd)
         os.close(result_fd)
         os.write(report_fd, struct.pack("qq", 0, pid))
         _, status = os.waitpid(pid, 0)
-        os.write(report_fd, struct.pack("qq", 1, status))
+        os.write(report_fd, struct.pack("qq", 2, status))
     finally:
         os._exit(0)
 
@@ -145,8 +170,8 @@ def _returncode(status: int) -> int:
 
 
 def _one_run(control: socket.socket, request: dict, fds: list[int]) -> Optional[int]:
-    """Fork the supervisor for one submission and wait for its runner (or a kill request); the
-    runner's returncode, None if the supervisor failed before reporting."""
+    """Fork the supervisor for one submission and wait for it (or a kill request); the returncode of
+    the submission's process (else of its init: ``-9`` when killed), None if nothing was reported."""
     job_fd, result_fd = fds
     report_r, report_w = os.pipe()
     supervisor = os.fork()
@@ -172,8 +197,8 @@ def _one_run(control: socket.socket, request: dict, fds: list[int]) -> Optional[
                 kind, value = struct.unpack("qq", buffer[:16])
                 buffer = buffer[16:]
                 if kind == 0:
-                    runner = value
-                else:
+                    runner = value  # the init: killing it ends the submission's namespace
+                elif kind == 1 or code is None:  # the submission's own status, else its init's
                     code = _returncode(value)
         if killing and runner is not None:
             _kill(runner)

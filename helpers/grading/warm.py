@@ -59,7 +59,7 @@ class ForkServer:
     THREAD that started it: start it in the thread that will use it), usable after :meth:`ready`."""
 
     def __init__(self, box: Sandbox, slot: int) -> None:
-        self.box, self.slot = box, slot
+        self.box, self.slot, self._ready = box, slot, False
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile()
         argv = box._base + ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN", "--", box.python, "-m", "helpers.grading.forkserver",
@@ -74,13 +74,16 @@ class ForkServer:
             theirs.close()
 
     def ready(self) -> "ForkServer":
-        """Wait for the imports, then probe; raise :class:`ForkServerUnavailable` (stopped) if either fails."""
+        """Wait for the imports, then probe (once); raise :class:`ForkServerUnavailable` (stopped) if either fails."""
+        if self._ready:
+            return self
         try:
             self._wait_ready()
             self._probe()
         except ForkServerUnavailable:
             self.close()
             raise
+        self._ready = True
         return self
 
     def _why(self, what: str) -> str:
@@ -212,66 +215,70 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class ForkServers:
-    """One :class:`ForkServer` per job slot, restarted when one dies; ``failure`` says why none can run."""
+    """One :class:`ForkServer` per job slot, restarted when one dies; ``failure`` says why none can run.
+
+    :meth:`launch` starts them all (each imports torch while the grader builds its reference answers);
+    :meth:`server` waits for a slot's first use. The first failure is said once (on stderr) and
+    turns them all off (a run under way on another slot finishes): from then on every submission
+    gets a fresh sandbox of its own; :meth:`close` stops what is left."""
 
     def __init__(self, box: Sandbox, jobs: int) -> None:
         self.box, self.jobs = box, max(1, jobs)
         self.servers: dict[int, ForkServer] = {}
         self.failure: Optional[str] = None
         self.restarts = 0
+        self._lock = threading.Lock()
         target = box.view / "helpers" / "grading" / "forkserver.py"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / "grading" / "forkserver.py", target)
         os.chmod(target, 0o644)
 
-    def start(self) -> None:
-        """Start every slot's server at once (each imports torch); on any failure stop them all."""
+    def launch(self) -> "ForkServers":
+        """Start every slot's server (in this thread: bwrap dies with the thread that started it)."""
         for slot in range(self.jobs):
             try:
-                self.servers[slot] = ForkServer(self.box, slot)  # they import torch side by side
+                self.servers[slot] = ForkServer(self.box, slot)
             except ForkServerUnavailable as exc:
-                self.failure = self.failure or str(exc)
-        for server in list(self.servers.values()):
-            try:
-                server.ready()
-            except ForkServerUnavailable as exc:
-                self.failure = self.failure or str(exc)
-        if self.failure is not None:
-            self.close()
+                self._fail(str(exc))
+        return self
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            first, self.failure = self.failure is None, self.failure or reason
+        if first:
+            print(f"note: no fork server ({reason}); each submission starts its own sandbox (slower)", file=sys.stderr)
 
     def server(self, slot: int) -> Optional[ForkServer]:
-        """Slot `slot`'s running server (restarted if it died); None once no server can start."""
-        if self.failure is not None:
-            return None
+        """Slot `slot`'s server, ready (started again if it died); None once no server can run."""
         current = self.servers.get(slot)
-        if current is not None and current.alive():
-            return current
         try:
-            self.servers[slot] = ForkServer(self.box, slot).ready()
-            self.restarts += 1
-            return self.servers[slot]
+            if self.failure is None and current is not None and current.alive():
+                return current.ready()
+            if self.failure is None:
+                self.servers[slot] = ForkServer(self.box, slot).ready()
+                self.restarts += 1
+                return self.servers[slot]
         except ForkServerUnavailable as exc:
-            self.failure = str(exc)
-            self.servers.pop(slot, None)
-            return None
+            self._fail(str(exc))
+        return None
 
     def close(self) -> None:
-        for server in self.servers.values():
+        for server in list(self.servers.values()):
             server.close()
         self.servers.clear()
 
 
+def _switches_uid() -> bool:
+    """Whether children can be given a uid of their own (the grader runs as root)."""
+    return os.geteuid() == 0
+
+
 def start_fork_servers(box: Sandbox, jobs: int) -> Optional[ForkServers]:
-    """The slots' fork servers, or None after saying once (on stderr) why there are none here."""
+    """The slots' fork servers, launched; None (after saying once why, on stderr) where none can run."""
     if not box.enabled:
         return None
-    if os.geteuid() != 0:
-        reason = "the grader does not run as root (each submission needs a uid of its own)"
-    else:
-        servers = ForkServers(box, jobs)
-        servers.start()
-        if servers.failure is None:
-            return servers
-        reason = servers.failure
-    print(f"note: no fork server ({reason}); each submission starts its own sandbox (slower)", file=sys.stderr)
-    return None
+    if not _switches_uid():
+        print("note: no fork server (the grader does not run as root, and each submission needs a uid of its own); "
+              "each submission starts its own sandbox (slower)", file=sys.stderr)
+        return None
+    return ForkServers(box, jobs).launch()
