@@ -238,8 +238,8 @@ def test_tensor_parallel_activations_equal_one_ranks_shard_of_hf_layers(spec, s_
     x = torch.randn(b, s, cfg["hidden_size"], dtype=torch.bfloat16, requires_grad=True)
     saved = saved_tensors(stack, x, run=stack, same_memory_once=True)
     measured = sum(t_.nbytes for t_ in saved)
-    whole_rows = sum(n for m, n in saved_bytes_by_module(saved).items()
-                     if m.endswith(("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "mlp.gate_proj")))
+    split_by_sp = ("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "mlp.gate_proj")
+    whole_rows = sum(n for m, n in saved_bytes_by_module(saved).items() if m.endswith(split_by_sp))
     expected = measured - whole_rows * (t - 1) // t if sp else measured
     plan = plan_memory(dict(cfg, vocab_size=50, num_hidden_layers=L), precision="bf16", tensor_parallel=t,
                        num_gpus=t, micro_batch_size=b, seq_len=s, sequence_parallel=sp)
