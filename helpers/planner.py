@@ -165,8 +165,9 @@ def plan_memory(model: Any, *, precision: str = "mixed", optimizer: str = "adamw
     """
     if mode not in ("train", "inference"):
         raise ValueError(f"mode must be 'train' or 'inference', got {mode!r}")
-    t, pp = _positive(tensor_parallel, "tensor_parallel"), _positive(pipeline_parallel, "pipeline_parallel")
-    num_gpus = _positive(num_gpus, "num_gpus")
+    positive = parallelism._positive  # noqa: SLF001 (the same check as chapter 16's formulas)
+    t, pp = positive(tensor_parallel, "tensor_parallel"), positive(pipeline_parallel, "pipeline_parallel")
+    num_gpus = positive(num_gpus, "num_gpus")
     if num_gpus % (t * pp):
         raise ValueError(f"num_gpus={num_gpus} must be a multiple of tensor_parallel × pipeline_parallel = "
                          f"{t} × {pp} = {t * pp}: the GPUs form num_gpus/(t·p) data-parallel groups")
@@ -253,16 +254,11 @@ def plan_memory(model: Any, *, precision: str = "mixed", optimizer: str = "adamw
                            "not included")
     else:
         assumptions.append(f"inference: KV cache for {b} sequence(s) of {s} tokens in "
-                           f"{states.param_bytes}-byte elements" + (f", {L // pp} layers on this stage" if pp > 1 else "")
+                           f"{states.param_bytes}-byte elements"
+                           + (f", {L // pp} layers on this stage" if pp > 1 else "")
                            + (f", {dims.num_attention_heads // t} query heads per GPU" if t > 1 else "")
                            + "; no grads, optimizer or saved activations")
     return MemoryPlan(parts, gpu_memory_gib * GIB, dims, assumptions)
-
-
-def _positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _stage_params(dims: ModelDims, t: int, p: int, vocab_parallel: bool) -> tuple[list[int], bool]:

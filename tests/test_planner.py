@@ -238,8 +238,8 @@ def test_tensor_parallel_activations_equal_one_ranks_shard_of_hf_layers(spec, s_
     x = torch.randn(b, s, cfg["hidden_size"], dtype=torch.bfloat16, requires_grad=True)
     saved = saved_tensors(stack, x, run=stack, same_memory_once=True)
     measured = sum(t_.nbytes for t_ in saved)
-    whole_rows = sum(n for m, n in saved_bytes_by_module(saved).items()
-                     if m.endswith(("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "mlp.gate_proj")))
+    split_by_sp = ("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "mlp.gate_proj")
+    whole_rows = sum(n for m, n in saved_bytes_by_module(saved).items() if m.endswith(split_by_sp))
     expected = measured - whole_rows * (t - 1) // t if sp else measured
     plan = plan_memory(dict(cfg, vocab_size=50, num_hidden_layers=L), precision="bf16", tensor_parallel=t,
                        num_gpus=t, micro_batch_size=b, seq_len=s, sequence_parallel=sp)
@@ -257,7 +257,32 @@ def _rank0_numel(name, p, t, g, hd, vocab_parallel):
         return torch.chunk(p, t, dim=1)[0].numel()  # row parallel: input columns
     if name.endswith(("embed_tokens.weight", "lm_head.weight")) and vocab_parallel:
         return torch.chunk(p, t, dim=0)[0].numel()
-    return p.numel()  # RMSNorm weights; embeddings when not vocab-parallel
+    if name.endswith("experts.gate_up_proj"):  # Mixtral's fused (E, 2F, D): gate's and up's F rows each split
+        return sum(torch.chunk(half, t, dim=1)[0].numel() for half in torch.chunk(p, 2, dim=1))
+    if name.endswith("experts.down_proj"):  # (E, D, F): row parallel over F
+        return torch.chunk(p, t, dim=2)[0].numel()
+    return p.numel()  # RMSNorm weights, the MoE router; embeddings when not vocab-parallel
+
+
+def _per_stage_by_slicing(hf, t, p, vocab_parallel):
+    """Rank-0 parameters of each pipeline stage of a Hugging Face decoder LM: layers i·L/p … on stage i,
+    embed_tokens on the first stage, the final norm and lm_head on the last (tied with p > 1: the last
+    stage keeps its own copy of the table)."""
+    cfg = hf.config
+    g, per = cfg.num_key_value_heads, cfg.num_hidden_layers // p
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    stages = [0] * p
+    for name, prm in hf.named_parameters():  # a tied lm_head.weight is embed_tokens.weight: listed once
+        n = _rank0_numel(name, prm, t, g, hd, vocab_parallel)
+        if ".layers." in name:
+            stages[int(name.split(".layers.")[1].split(".")[0]) // per] += n
+        elif "embed_tokens" in name:
+            stages[0] += n
+            if cfg.tie_word_embeddings and p > 1:
+                stages[-1] += n
+        else:
+            stages[-1] += n
+    return stages
 
 
 @settings(max_examples=25, deadline=None)
@@ -274,22 +299,32 @@ def test_parameters_per_gpu_equal_a_sliced_hf_model(spec, L_per_p, p, n_d, V, ti
     cfg = dict(cfg, vocab_size=V, num_hidden_layers=L, tie_word_embeddings=tied)
     with torch.device("meta"):
         hf = LlamaForCausalLM(LlamaConfig(**cfg))
-    stages = [0] * p
-    for name, prm in hf.named_parameters():  # a tied lm_head.weight is embed_tokens.weight: listed once
-        n = _rank0_numel(name, prm, t, cfg["num_key_value_heads"], cfg["head_dim"], vocab_parallel)
-        if ".layers." in name:
-            stages[int(name.split(".layers.")[1].split(".")[0]) // L_per_p] += n
-        elif "embed_tokens" in name:
-            stages[0] += n
-            if tied and p > 1:
-                stages[-1] += n
-        else:
-            stages[-1] += n
+    stages = _per_stage_by_slicing(hf, t, p, vocab_parallel)
     for model in (cfg, hf):
         plan = plan_memory(model, mode="inference", precision="bf16", zero_stage=3, num_gpus=t * p * n_d,
                            tensor_parallel=t, pipeline_parallel=p, vocab_parallel=vocab_parallel, seq_len=4)
         assert plan.parts["weights"] == pytest.approx(2 * max(stages) / n_d, rel=1e-12)
         assert f"{', '.join(f'{c:,}' for c in stages)}" in " ".join(plan.assumptions)
+
+
+@pytest.mark.parametrize("t, p", [(2, 1), (4, 2), (8, 1)])
+def test_mixtral_experts_split_like_the_sliced_hf_model(t, p):
+    """Mixtral: each expert's gate/up rows and down columns split t ways, the router replicated; the
+    KV cache of inference holds max(g/t, 1) heads of L/p layers per GPU."""
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    cfg = dict(vocab_size=40, hidden_size=32, intermediate_size=24, num_hidden_layers=4, num_attention_heads=8,
+               num_key_value_heads=4, num_local_experts=4, num_experts_per_tok=2)
+    with torch.device("meta"):
+        hf = MixtralForCausalLM(MixtralConfig(**cfg))
+    stages = _per_stage_by_slicing(hf, t, p, vocab_parallel=True)
+    for model in (cfg, hf):
+        plan = plan_memory(model, mode="inference", precision="bf16", num_gpus=t * p, tensor_parallel=t,
+                           pipeline_parallel=p, seq_len=16, micro_batch_size=3)
+        assert plan.parts["weights"] == 2 * max(stages)
+        keys = torch.empty(3, max(4 // t, 1), 16, 32 // 8, dtype=torch.bfloat16, device="meta")  # (B, kv, T, hd)
+        assert plan.parts["kv_cache"] == 2 * (4 // p) * _nbytes([keys])  # keys and values of L/p layers
+        assert "experts" in " ".join(plan.assumptions)
 
 
 def test_stage_0_keeps_p_micro_batches_as_the_pipeline_simulation_does():
