@@ -143,6 +143,68 @@ def test_bad_sources_are_one_line(source, message):
         build_model(source)
 
 
+@pytest.mark.parametrize("config, message", [
+    (dict(model_type="qqqqzzzz"), r"unknown model_type 'qqqqzzzz'.*\(transformers knows none close to it\)"),
+    ([1, 2], "holds a JSON list, not an object with a model_type"),
+    (dict(hidden_size=8), "has neither a model_type .* nor a _class_name"),
+    (dict(model_type="llama", hidden_size=64, num_attention_heads=0, num_hidden_layers=1, intermediate_size=8,
+          vocab_size=10), "transformers cannot read this 'llama' config: ZeroDivisionError"),
+    (dict(model_type="llama", hidden_size=64, num_attention_heads=4, num_hidden_layers=1, intermediate_size=8,
+          vocab_size=-10), "transformers cannot build LlamaForCausalLM from this config: RuntimeError: .*negative"),
+    (dict(_class_name="UNet2DConditionModle"), "diffusers has no model class 'UNet2DConditionModle'; close matches: "
+                                               "UNet2DConditionModel"),
+    (dict(_class_name="UNet2DConditionModel", block_out_channels=[32, 64], down_block_types=["CrossAttnDownBlock2D"]),
+     "diffusers cannot build UNet2DConditionModel from this config: ValueError: Must provide the same number"),
+])
+def test_bad_configs_are_one_line(tmp_path, config, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(SourceError, match=message) as caught:
+        build_model(str(path))
+    assert "\n" not in str(caught.value)
+
+
+def test_auto_map_with_a_known_model_type_builds_with_a_note(tmp_path):
+    cfg = dict(model_type="llama", **SMALL_DECODERS["llama"], auto_map={"AutoModelForCausalLM": "modeling_x.X"})
+    built = build_model(str(write(tmp_path, "llama_remote", cfg)))
+    assert built.library == "transformers" and any("not the repository's remote code" in n for n in built.notes)
+
+
+TINY_BERT = dict(model_type="bert", architectures=["BertForMaskedLM"], vocab_size=50, hidden_size=16,
+                 num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=16)
+TINY_VIT = dict(model_type="vit", architectures=["ViTForImageClassification"], hidden_size=16, num_hidden_layers=1,
+                num_attention_heads=2, intermediate_size=32, image_size=32, patch_size=8)
+
+
+@pytest.mark.parametrize("config, args, message", [
+    (dict(model_type="lamma"), [], "unknown model_type 'lamma'.*close matches: .*llama"),
+    (TINY_BERT, ["--batch", "0"], "--batch must be at least 1, got 0"),
+    (TINY_BERT, ["--seq-len", "0"], "--seq-len must be at least 1, got 0"),
+    (TINY_BERT, ["--lora-rank", "-1"], "--lora-rank must be at least 1, got -1"),
+    (TINY_BERT, ["--optimizer", "lion"], "--optimizer must be one of .*adamw.*, got 'lion'"),
+    (TINY_BERT, ["--seq-len", "32"], r"traced forward pass on input_ids \(1, 32\) failed \(RuntimeError: .*\); "
+                                     "check --seq-len and --batch against the config"),
+    (TINY_VIT, ["--image-size", "40"], r"traced forward pass on pixel_values \(1, 3, 40, 40\) failed "
+                                       r"\(ValueError: .*\); check --image-size and --batch"),
+])
+def test_cli_failures_are_one_friendly_line(tmp_path, capsys, config, args, message):
+    from helpers import cli
+
+    path = write(tmp_path, "config", config)
+    assert cli.main(["report", str(path), *args]) == 2
+    captured = capsys.readouterr()
+    assert not captured.out and captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert re.search(message, captured.err) and "Traceback" not in captured.err, captured.err
+
+
+def test_the_tiny_configs_report_when_the_options_fit(tmp_path, capsys):
+    from helpers import cli
+
+    assert cli.main(["report", str(write(tmp_path, "bert", TINY_BERT)), "--seq-len", "16"]) == 0
+    assert cli.main(["report", str(write(tmp_path, "vit", TINY_VIT)), "--image-size", "32"]) == 0
+    assert capsys.readouterr().out.count("assumptions") == 2
+
+
 def test_course_resnet50_callable():
     from helpers.counting import count_params
     from helpers.models import resnet50

@@ -19,7 +19,7 @@ import torch
 from helpers import inference
 from helpers.planner import model_dims
 from helpers.report.counts import matmul_params_per_token
-from helpers.report.source import BuiltModel
+from helpers.report.source import BuiltModel, _first_line
 
 __all__ = ["model_kind", "decoder_flops", "example_inputs", "traced_costs"]
 
@@ -107,10 +107,17 @@ def traced_costs(built: BuiltModel, inputs: Any, batch: int, units: int, unit: s
                  activation_bytes: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """FLOPs (FlopCounterMode on meta) and Σ leaf outputs of one forward pass of `inputs`.
 
-    `units` = tokens or images in the batch (FLOPs per unit = forward / units)."""
+    `units` = tokens or images in the batch (FLOPs per unit = forward / units). A forward pass that
+    fails (a --seq-len beyond the positions a BERT has, an image size a ViT does not take) is a
+    ValueError naming the options to check."""
     from helpers.trace import summary  # noqa: PLC0415
 
-    s = summary(built.model, example_inputs=inputs)
+    try:
+        s = summary(built.model, example_inputs=inputs)
+    except Exception as exc:  # noqa: BLE001 - one line for the engineer, not a traceback
+        options = "--seq-len and --batch" if unit == "token" else "--image-size and --batch"
+        raise ValueError(f"the traced forward pass on {described} failed ({type(exc).__name__}: {_first_line(exc)}); "
+                         f"check {options} against the config") from None
     names = [r.name for r in s.rows]
     leaves = [r for r in s.rows if r.name and not any(n.startswith(r.name + ".") for n in names)]
     sizes = [_numel(r.output_shapes) * activation_bytes for r in leaves]
