@@ -5,9 +5,12 @@ What this test does, as a student would:
 1. starts JupyterLab from the project's venv (``.venv/bin/jupyter lab``), on 127.0.0.1 only, with a
    random token, on a COPY of the chapter notebooks in a temporary folder (the committed files are
    never touched), with its config/data/runtime/settings folders in that temporary folder too;
-2. opens a chapter notebook in Debian's Chromium (driven by Playwright for Python, pointed at
+2. opens the chapter's explorer in Debian's Chromium (driven by Playwright for Python, pointed at
    ``/usr/bin/chromium``; no browser is ever downloaded), runs every cell with the menu
-   *Run → Run All Cells*, and waits until every code cell has an execution count;
+   *Run → Run All Cells*, and waits until every code cell has an execution count. The notebook is
+   the chapter cut down to its explorer (:func:`explorer_notebook`: an import, then the chapter's own
+   explorer cell, verbatim): that every cell of every chapter runs is nbval's job (``make test``); what
+   only a browser shows is the live widget, and the other cells cost 10-20 s of each "Run All";
 3. finds the explorer's slider (ipywidgets), reads every slider value the page shows, checks the
    displayed output line equals what ``helpers.shapes`` / ``helpers.formulas`` compute for those
    values, moves the slider with the keyboard arrows and checks the output changes to the new
@@ -49,10 +52,11 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# The three explorers the course is built around (conv/pool, RNN unrolling, attention heads); each
-# "Run All" costs ~15-40 s on 2 cores. The others (pool in 03, recurrent in 06) share the same
-# ipywidgets plumbing and have unit-tested logic.
-NOTEBOOKS = ["02_convolution.ipynb", "05_rnn_bptt.ipynb", "08_attention_transformers.ipynb"]
+# The three explorers the course is built around (conv/pool, RNN unrolling, attention heads): chapter
+# notebook → the helpers.widgets function its explorer cell calls. The others (pool in 03, recurrent
+# in 06) share the same ipywidgets plumbing and have unit-tested logic.
+NOTEBOOKS = {"02_convolution.ipynb": "conv_explorer", "05_rnn_bptt.ipynb": "rnn_explorer",
+             "08_attention_transformers.ipynb": "attention_explorer"}
 INSTALL_TIMEOUT = 300   # seconds for apt-get update + install
 SERVER_TIMEOUT = 90     # seconds for JupyterLab to answer
 RUN_ALL_TIMEOUT = 180   # seconds for "Run All Cells" to finish on a loaded 2-core machine
@@ -117,6 +121,19 @@ def chromium() -> Path:
 
 
 # ------------------------------------------------------------------------------------ jupyterlab
+def explorer_notebook(chapter: Path, explorer: str) -> dict:
+    """The chapter notebook cut down to its explorer: a cell ``from helpers.widgets import <explorer>``,
+    then the chapter's own cell that calls ``<explorer>(…)`` (source, tags and committed outputs
+    verbatim), with the chapter's metadata (its kernel). Fails if the chapter has no such cell, or several."""
+    nb = json.loads(chapter.read_text(encoding="utf-8"))
+    calls = [c for c in nb["cells"] if c["cell_type"] == "code"
+             and re.search(rf"^{re.escape(explorer)}\(", "".join(c["source"]), re.M)]
+    assert len(calls) == 1, f"{chapter.name}: expected one cell calling {explorer}(…), found {len(calls)}"
+    imports = {"cell_type": "code", "id": "explorer-import", "metadata": {}, "execution_count": None,
+               "outputs": [], "source": f"from helpers.widgets import {explorer}"}
+    return {**nb, "cells": [imports, calls[0]]}
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -139,15 +156,17 @@ def _write_settings(settings_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path):
-    """A JupyterLab server on a copy of the notebooks; yields (base_url, token, notebooks_dir)."""
+    """A JupyterLab server on the explorer-only notebooks (same names as the chapters); yields
+    (base_url, token, notebooks_dir)."""
     jupyter = Path(sys.executable).with_name("jupyter")
     if not jupyter.exists():
         pytest.fail(f"{jupyter} is missing: the project venv is not set up (`make venv`)")
     tmp = tmp_path_factory.mktemp("lab")
     notebooks = tmp / "notebooks"
     notebooks.mkdir()
-    for name in NOTEBOOKS:
-        shutil.copy2(ROOT / "notebooks" / name, notebooks / name)
+    for name, explorer in NOTEBOOKS.items():
+        (notebooks / name).write_text(json.dumps(explorer_notebook(ROOT / "notebooks" / name, explorer)),
+                                      encoding="utf-8")
     settings = tmp / "user-settings"
     _write_settings(settings)
     port, token = _free_port(), secrets.token_hex(16)
@@ -466,3 +485,13 @@ def test_rnn_explorer_seq_len_slider(browser, lab):
         # one fewer step frees the same number of activations each time: memory linear in T
         assert saved[0] - saved[1] == saved[1] - saved[2] > 0, saved
         _shot(page, root, "05_rnn_explorer_after.png")
+
+
+def test_each_chapter_has_one_explorer_cell_for_its_cut_down_notebook():
+    """Without a browser too: the cut-down notebook is an import then the chapter's explorer cell, verbatim."""
+    for name, explorer in NOTEBOOKS.items():
+        chapter = json.loads((ROOT / "notebooks" / name).read_text(encoding="utf-8"))
+        nb = explorer_notebook(ROOT / "notebooks" / name, explorer)
+        assert nb["metadata"] == chapter["metadata"], "the chapter's kernel"
+        assert [c["source"] for c in nb["cells"]][0] == f"from helpers.widgets import {explorer}"
+        assert nb["cells"][1] in chapter["cells"] and f"{explorer}(" in "".join(nb["cells"][1]["source"])

@@ -1,0 +1,62 @@
+"""Suite-wide pytest set-up (tests/, and nbval on notebooks/, solutions/, exercises/): the order files run in.
+
+`make test` runs ``pytest -n 2 --dist loadfile``: each file is one unit of work, handed to whichever of
+the 2 workers is free. The wall time is set by the last unit to finish, so the longest files must
+start first and the short ones fill in at the end (longest-processing-time-first scheduling).
+pytest-xdist's own order puts the files with the most tests first — the browser test (3 tests, the
+longest file) then starts near the end and runs alone on one worker while the other sits idle.
+
+So here: :data:`LONGEST_FIRST` (the files that take ≥ 5 s, longest first, measured with ``--junitxml``),
+then the chapter notebooks (5–10 s each), then every other test file, then solutions/ and exercises/
+(1–4 s each); collection order within each group and within each file is kept. xdist's re-ordering by
+test count is turned off so that this order is the one its scheduler sees. A file missing from the list
+only runs later than it should: nothing is skipped, the suite is just slower than it could be.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+# Measured 2026-12-07 (per-file seconds on one worker of 2, junit, loaded machine): longest first.
+LONGEST_FIRST = [
+    "tests/test_browser.py", "tests/test_nbgrader.py", "tests/test_grade_course.py", "tests/test_distributed.py",
+    "tests/test_lab_setup.py", "tests/test_report.py", "tests/test_site.py", "notebooks/16_parallelism.ipynb",
+    "tests/test_grade.py", "tests/test_checks.py", "tests/test_grade_sandbox.py",
+    "notebooks/13_training_at_scale.ipynb", "tests/test_parallelism.py", "notebooks/11_capacity_and_cost.ipynb",
+    "tests/test_models_mobilenet_vit.py", "notebooks/10_mamba.ipynb", "tests/test_dependencies.py",
+    "notebooks/15_inference.ipynb", "tests/test_grade_feedback.py", "tests/test_widgets_conv.py",
+    "notebooks/06b_sequence_models.ipynb", "notebooks/14_vision_backbones.ipynb", "tests/test_checks_modules.py",
+    "tests/test_checks_ch14.py",
+]
+# after the list: the remaining chapter notebooks, then other tests, then the short exercise notebooks
+GROUPS = ["notebooks/", "tests/", "solutions/", "exercises/"]
+
+
+def file_rank(relpath: str) -> tuple[int, int]:
+    """Sort key of a file (path relative to the repository, with ``/``): the listed files first, in
+    the list's order, then by folder group (:data:`GROUPS`), anything else last."""
+    if relpath in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(relpath))
+    group = next((i for i, g in enumerate(GROUPS) if relpath.startswith(g)), len(GROUPS))
+    return (1 + group, 0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist would otherwise sort the files by their number of tests, undoing the order below
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def key(item: pytest.Item) -> tuple[int, int]:
+        try:
+            rel = Path(item.path).resolve().relative_to(ROOT).as_posix()
+        except ValueError:  # a file outside the repository
+            return (1 + len(GROUPS), 0)
+        return file_rank(rel)
+
+    items.sort(key=key)  # stable: collection order is kept within a group and within a file
