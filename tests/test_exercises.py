@@ -131,6 +131,26 @@ def test_every_committed_exercise_states_what_graded_work_may_import():
         assert nb.metadata[NOTEBOOK_METADATA_KEY]["chapter"] == path.name[:2], path.name
 
 
+def test_no_cell_we_hand_out_imports_what_the_grader_refuses():
+    """A provided cell (the course's, not the student's) importing a refused module would flag every
+    submission of the chapter ``forbidden_import`` (chapter 11's demo cell once imported helpers.counting)."""
+    import ast
+
+    from helpers.checks.graded import refused_name
+
+    found = []
+    for path in sorted((ROOT / "exercises").glob("*_exercises.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                names = ([refused_name(a.name) for a in node.names] if isinstance(node, ast.Import) else
+                         [refused_name(node.module, a.name) for a in node.names]
+                         if isinstance(node, ast.ImportFrom) and node.module else [])
+                found += [f"{path.name} cell {index}: {n}" for n in names if n]
+    assert not found, found
+
+
 def test_build_refuses_missing_ids_and_markdown_markers():
     nb = _solution_nb()
     del nb.cells[1]["id"]
