@@ -205,6 +205,20 @@ def test_the_tiny_configs_report_when_the_options_fit(tmp_path, capsys):
     assert capsys.readouterr().out.count("assumptions") == 2
 
 
+@pytest.mark.parametrize("config, name, kind", [
+    ({k: v for k, v in TINY_BERT.items() if k != "architectures"}, "BertForMaskedLM", "encoder"),
+    (dict(TINY_BERT, architectures=None, is_decoder=True), "BertLMHeadModel", "decoder_lm"),
+    (dict(model_type="llama", **SMALL_DECODERS["llama"]), "LlamaForCausalLM", "decoder_lm"),
+    (dict(model_type="t5", vocab_size=32, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2),
+     "T5ForConditionalGeneration", "encoder_decoder"),
+])
+def test_a_config_without_architectures_gets_the_usual_head(tmp_path, config, name, kind):
+    """No `architectures` key: a decoder gets its causal-LM class, an encoder its masked-LM class (not
+    BERT's decoder variant), an encoder–decoder its sequence-to-sequence LM."""
+    built = build_model(str(write(tmp_path, "noarch", config)))
+    assert (built.name, make_report(built, Options(seq_len=8)).kind) == (name, kind)
+
+
 def test_course_resnet50_callable():
     from helpers.counting import count_params
     from helpers.models import resnet50

@@ -108,14 +108,19 @@ def _transformers(config: dict[str, Any], source: str) -> BuiltModel:
 
 
 def _transformers_class(transformers: Any, cfg: Any, architectures: Any) -> Any:
-    """The config's first ``architectures`` class if transformers has it, else a causal LM, else AutoModel."""
+    """The config's first ``architectures`` class if transformers has it, else the usual head: a
+    sequence-to-sequence LM for an encoder–decoder (T5), a masked LM for an encoder (BERT, whose
+    causal-LM class is a decoder variant), a causal LM otherwise; else AutoModel."""
     for name in architectures or []:
         cls = getattr(transformers, str(name), None)
         if isinstance(cls, type) and hasattr(cls, "_from_config"):
             return cls
     from transformers.models.auto import modeling_auto  # noqa: PLC0415
 
-    for mapping in (modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING, modeling_auto.MODEL_MAPPING):
+    encoder = not getattr(cfg, "is_decoder", False) and type(cfg) in modeling_auto.MODEL_FOR_MASKED_LM_MAPPING
+    first = (modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING if getattr(cfg, "is_encoder_decoder", False)
+             else modeling_auto.MODEL_FOR_MASKED_LM_MAPPING if encoder else modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING)
+    for mapping in (first, modeling_auto.MODEL_MAPPING):
         try:
             return mapping[type(cfg)]
         except KeyError:
