@@ -6,8 +6,9 @@
   `helpers.report.memory`). No forward pass runs, so a 70B config costs what building it on meta costs.
 * **Everything else** (encoders, encoder–decoders, vision models, diffusion U-Nets): one traced forward
   pass on meta (`helpers.trace.summary`: FlopCounterMode) on inputs made from the config; activation
-  memory is the sum of every leaf module's output (each kept for backward: an upper bound, since
-  in-place activations and fused kernels keep less).
+  memory is the sum of every leaf module's output — an estimate, not a bound: functional ops between
+  modules (softmax and attention probabilities, residual adds, F.gelu) are not counted, while in-place
+  activations and fused kernels keep less than a module's output.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def traced_costs(built: BuiltModel, inputs: Any, batch: int, units: int, unit: s
                        + f"; per {unit} = forward / {units}"}
     acts = {"per_layer_bytes": max(sizes, default=0), "layers": len(leaves), "total_bytes": sum(sizes),
             "formula": (f"Σ of the outputs of the {len(leaves)} leaf modules of the traced pass × {activation_bytes:g} B "
-                        "(each kept for backward: an upper bound — in-place activations and fused kernels keep less); "
+                        "(an estimate, not a bound: functional ops between modules — attention probabilities, residual adds — "
+                        "are missed, in-place activations and fused kernels keep less); "
                         "per_layer_bytes = the largest one")}
     return flops, acts
