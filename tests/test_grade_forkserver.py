@@ -99,7 +99,8 @@ def _hostile(folder: Path, tcp_port: int) -> dict[str, dict]:
     variant("honest")
     variant("leave_files", after_setup=f"open('/tmp/answers.txt', 'w').write('42')\n"
                                        f"open('/dev/shm/answers.txt', 'w').write('42')\n"
-                                       f"import subprocess\nsubprocess.Popen(['sleep', '{MARK}'], start_new_session=True)\n")
+                                       "import subprocess\n"
+                                       f"subprocess.Popen(['sleep', '{MARK}'], start_new_session=True)\n")
     variant("read_left_files", after_setup="import os\nleft = [p for p in ('/tmp/answers.txt', '/dev/shm/answers.txt') "
                                            "if os.path.exists(p)]\nraise RuntimeError(f'left for me: {left}')\n")
     variant("fork_bomb", after_setup="import os\nwhile True:\n    os.fork()\n")
@@ -107,7 +108,8 @@ def _hostile(folder: Path, tcp_port: int) -> dict[str, dict]:
                                      f"bidirectional=False):\n    open({str(victim)!r}).read()\n")
     variant("network", after_setup=f"import socket\nsocket.create_connection(('127.0.0.1', {tcp_port}), timeout=2)\n")
     variant("write_outside_tmp", after_setup="import os\nfailed = []\n"
-                                             f"for path in ['/usr/x', '/x', '/opt/graded-helpers/helpers/x.py', {str(victim)!r}]:\n"
+                                             "for path in ['/usr/x', '/x', '/opt/graded-helpers/helpers/x.py', "
+                                             f"{str(victim)!r}]:\n"
                                              "    try:\n        open(path, 'w').write('x')\n"
                                              "    except OSError:\n        failed.append(path)\n"
                                              "assert len(failed) == 4, failed\nopen('/tmp/mine.txt', 'w').write('ok')\n"
@@ -213,7 +215,8 @@ FACTS = """import os, re
 def facts():
     status = open('/proc/self/status').read()
     return {"pid": os.getpid(), "uid": os.getuid(), "groups": os.getgroups(), "tmp": TMP,
-            "caps": re.search(r"CapEff:\\s*(\\w+)", status).group(1), "nnp": re.search(r"NoNewPrivs:\\s*(\\d)", status).group(1),
+            "caps": re.search(r"CapEff:\\s*(\\w+)", status).group(1),
+            "nnp": re.search(r"NoNewPrivs:\\s*(\\d)", status).group(1),
             "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}
 TMP = sorted(os.listdir('/tmp'))
 open('/tmp/left.txt', 'w').write('for the next one')
