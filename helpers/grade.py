@@ -3,9 +3,9 @@
 Submissions are untrusted notebooks. This module only orchestrates the steps and holds the CLI;
 each step is one module of :mod:`helpers.grading` (read its docstring for the map):
 read (:mod:`~helpers.grading.submission`) → plan the run's random cases and reference answers
-(:mod:`~helpers.grading.plan`) → run in a fresh bubblewrap sandbox (:mod:`~helpers.grading.run`,
-:mod:`~helpers.grading.sandbox`) → collect what came back (:mod:`~helpers.grading.collect`) →
-notes on the run (:mod:`~helpers.grading.notes`) → judge each question here
+(:mod:`~helpers.grading.plan`) → run in a fresh sandbox (:mod:`~helpers.grading.run`: a fork server's child,
+:mod:`~helpers.grading.warm`, else bubblewrap, :mod:`~helpers.grading.sandbox`) → collect what came back
+(:mod:`~helpers.grading.collect`) → notes on the run (:mod:`~helpers.grading.notes`) → judge each question here
 (:mod:`~helpers.grading.judge`) → ``grades.csv`` (:mod:`~helpers.grading.csvlog`), then the
 feedback pages, class overview and gradebook, and the printed summary.
 
@@ -100,17 +100,12 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
     `questions`: grade only these question ids (``--questions``); an unknown id is a ValueError, as
     are two submissions of one chapter for one student id unless `allow_duplicates`. Ctrl-C stops the
     runs under way and returns what was graded (``interrupted``). `fork_server`: one warm sandbox per job
-    (:mod:`~helpers.grading.warm`) instead of a fresh one per submission, where it can run. Raises :class:`SandboxUnavailable`
-    when `sandbox` is on and no sandbox can be created here.
-    """
+    (:mod:`~helpers.grading.warm`) where it can run, not a fresh one per submission. Raises
+    :class:`SandboxUnavailable` when `sandbox` is on and no sandbox can be created here."""
     seed = run_seed(seed, out, resume)
     chapter = None if chapter is None else f"{int(chapter):02d}"
     check_question_ids(questions)
-    python = kernel_python()
-    problem = unavailable_reason(python) if sandbox else None
-    if problem is not None:
-        raise SandboxUnavailable(f"{problem}. Pass --no-sandbox to grade WITHOUT isolation (only for code you trust)"
-                                 if "--no-sandbox" not in problem else problem)
+    python = _kernel_python(sandbox)
     subs = read_class(paths, chapter, roster, id_pattern, allow_duplicates)
     view = tempfile.TemporaryDirectory(prefix="graded-view-")
     log: Optional[CsvLog] = None
@@ -151,6 +146,16 @@ def grade_class(paths: list[Path], *, jobs: int = 1, timeout: float = 60.0, memo
         if servers is not None:
             servers.close()
         view.cleanup()
+
+
+def _kernel_python(sandbox: bool) -> str:
+    """The students' interpreter; raises :class:`SandboxUnavailable` if `sandbox` and none can be created."""
+    python = kernel_python()
+    problem = unavailable_reason(python) if sandbox else None
+    if problem is not None:
+        raise SandboxUnavailable(f"{problem}. Pass --no-sandbox to grade WITHOUT isolation (only for code you trust)"
+                                 if "--no-sandbox" not in problem else problem)
+    return python
 
 
 def _class_report(reports: list[SubmissionReport], plans: dict[str, GradingPlan], seed: int, partial: bool,

@@ -8,7 +8,8 @@
   killing the parent via ``os.getppid``, killing every process it can see, files left in /tmp for
   the next student) are each contained and reported, and the server is still the same process;
 * each child runs in namespaces of its own (it sees only itself and their init), as an
-  unprivileged uid without capabilities, with an empty /tmp of its own;
+  unprivileged uid without capabilities, with an empty /tmp of its own, and the server's memory
+  (what the next child is forked from) never holds a submission's code;
 * a server that dies (between submissions or during one) is restarted; where none can start the
   grader says why once and grades the old way.
 
@@ -32,7 +33,6 @@ import pytest
 from helpers import grade as grader
 from helpers.checks import protocol
 from helpers.checks.graded import build_view
-from helpers.grading.csvlog import TOTAL
 from helpers.grading.plan import GradingPlan, Settings
 from helpers.grading.run import kernel_python
 from helpers.grading.sandbox import Limits, Sandbox, unavailable_reason
@@ -99,7 +99,8 @@ def _hostile(folder: Path, tcp_port: int) -> dict[str, dict]:
     variant("honest")
     variant("leave_files", after_setup=f"open('/tmp/answers.txt', 'w').write('42')\n"
                                        f"open('/dev/shm/answers.txt', 'w').write('42')\n"
-                                       f"import subprocess\nsubprocess.Popen(['sleep', '{MARK}'], start_new_session=True)\n")
+                                       "import subprocess\n"
+                                       f"subprocess.Popen(['sleep', '{MARK}'], start_new_session=True)\n")
     variant("read_left_files", after_setup="import os\nleft = [p for p in ('/tmp/answers.txt', '/dev/shm/answers.txt') "
                                            "if os.path.exists(p)]\nraise RuntimeError(f'left for me: {left}')\n")
     variant("fork_bomb", after_setup="import os\nwhile True:\n    os.fork()\n")
@@ -107,7 +108,8 @@ def _hostile(folder: Path, tcp_port: int) -> dict[str, dict]:
                                      f"bidirectional=False):\n    open({str(victim)!r}).read()\n")
     variant("network", after_setup=f"import socket\nsocket.create_connection(('127.0.0.1', {tcp_port}), timeout=2)\n")
     variant("write_outside_tmp", after_setup="import os\nfailed = []\n"
-                                             f"for path in ['/usr/x', '/x', '/opt/graded-helpers/helpers/x.py', {str(victim)!r}]:\n"
+                                             "for path in ['/usr/x', '/x', '/opt/graded-helpers/helpers/x.py', "
+                                             f"{str(victim)!r}]:\n"
                                              "    try:\n        open(path, 'w').write('x')\n"
                                              "    except OSError:\n        failed.append(path)\n"
                                              "assert len(failed) == 4, failed\nopen('/tmp/mine.txt', 'w').write('ok')\n"
@@ -213,15 +215,44 @@ FACTS = """import os, re
 def facts():
     status = open('/proc/self/status').read()
     return {"pid": os.getpid(), "uid": os.getuid(), "groups": os.getgroups(), "tmp": TMP,
-            "caps": re.search(r"CapEff:\\s*(\\w+)", status).group(1), "nnp": re.search(r"NoNewPrivs:\\s*(\\d)", status).group(1),
+            "caps": re.search(r"CapEff:\\s*(\\w+)", status).group(1),
+            "nnp": re.search(r"NoNewPrivs:\\s*(\\d)", status).group(1),
             "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}
 TMP = sorted(os.listdir('/tmp'))
 open('/tmp/left.txt', 'w').write('for the next one')
 """
 
 
-def _facts(server: warm.ForkServer) -> dict:
-    job = {"cells": [[1, FACTS]], "cell_budget": 5, "limits": Limits().rlimits(),
+def _server_python(server: warm.ForkServer) -> int:
+    """The pid of the server's interpreter (bwrap's grandchild)."""
+    todo = [server.proc.pid]
+    while todo:
+        pid = todo.pop()
+        if b"helpers.grading.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]:
+            return pid
+        todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    raise AssertionError("no server interpreter under bwrap")
+
+
+def _in_memory(pid: int, needle: bytes) -> bool:
+    """Whether `needle` is anywhere in the readable memory of process `pid` (the grader is root)."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            start, end = (int(x, 16) for x in span.split("-"))
+            if perms[0] != "r" or end - start > 1 << 30:
+                continue
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except OSError:  # [vvar] and the like
+                pass
+    return False
+
+
+def _facts(server: warm.ForkServer, extra: str = "") -> dict:
+    job = {"cells": [[1, FACTS + extra]], "cell_budget": 5, "limits": Limits().rlimits(),
            "questions": [{"id": "q", "answer": "facts", "cases": [[[], {}]], "timeout": 5}]}
     done = server.run(json.dumps(job).encode(), deadline=lambda events: time.monotonic() + 20, max_bytes=1 << 20,
                       max_line=1 << 20, kinds=protocol.EVENTS, tmp_mb=16)
@@ -235,7 +266,13 @@ def test_each_child_is_pid_1_of_its_own_namespaces_unprivileged_with_an_empty_tm
     try:
         server = servers.server(0)
         assert server is not None, servers.failure
-        first, second = _facts(server), _facts(server)
+        secret = f"SECRET_{os.getpid()}_{time.time_ns()}"
+        first = _facts(server, f"ANSWER = {secret[::-1]!r}[::-1]\n")  # only the reversed text is in the job
+        second = _facts(server)
+        python = _server_python(server)
+        assert _in_memory(python, b"_supervise"), "the scan finds what the server does hold (its own names)"
+        assert not _in_memory(python, secret[::-1].encode()), \
+            "the server never held a submission's code: the next child cannot find it in its memory"
     finally:
         servers.close()
     for facts in (first, second):

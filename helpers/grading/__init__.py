@@ -5,6 +5,8 @@ One submission, in pipeline order:
     plan        this run's random cases and reference answers per chapter; the run's limits
     run         one run in a fresh sandbox: the job, the phases of its deadline, its rlimits
     sandbox     bubblewrap (no network, own PID namespace, read-only environment), bounded reads
+    warm        one fork server per job slot (torch imported once), each submission a fresh child of it
+    forkserver  what runs INSIDE that sandbox: new namespaces, uid and /tmp per child, then the runner
     runner      what runs INSIDE the sandbox: the cells, then each function on the cases
     collect     what came back → a typed RunReport, defensively
     notes       what went wrong in the run as a whole; why a function is missing

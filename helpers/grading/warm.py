@@ -62,8 +62,8 @@ class ForkServer:
         self.box, self.slot, self._ready = box, slot, False
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile()
-        argv = box._base + ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN", "--", box.python, "-m", "helpers.grading.forkserver",
-                            str(theirs.fileno())]
+        caps = ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN"]  # namespaces, their loopback
+        argv = box._base + caps + ["--", box.python, "-m", "helpers.grading.forkserver", str(theirs.fileno())]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
                                          env=box.env("/tmp"), cwd="/", pass_fds=(theirs.fileno(),),

@@ -51,7 +51,8 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
         for start in range(0, copies, ROUND):
             for fork_server in (False, True):
                 began = time.perf_counter()
-                batch = grader.grade_class(paths[start:start + ROUND], jobs=jobs, progress=False, fork_server=fork_server)
+                batch = grader.grade_class(paths[start:start + ROUND], jobs=jobs, progress=False,
+                                           fork_server=fork_server)
                 seconds[fork_server] += time.perf_counter() - began
                 full[fork_server] += sum(1 for r in batch.reports if r.status == "ok" and r.points == r.max_points)
     for fork_server, label in ((False, "before: a fresh sandbox each"), (True, "after: fork server")):
