@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent
 LONGEST_FIRST = [
     "tests/test_browser.py", "tests/test_nbgrader.py", "tests/test_grade_course.py", "tests/test_distributed.py",
     "tests/test_lab_setup.py", "tests/test_report.py", "tests/test_site.py", "notebooks/16_parallelism.ipynb",
-    "tests/test_grade.py", "tests/test_checks.py", "tests/test_grade_sandbox.py",
+    "tests/test_grade.py", "tests/test_checks.py", "tests/test_exercises.py", "tests/test_grade_sandbox.py",
     "notebooks/13_training_at_scale.ipynb", "tests/test_parallelism.py", "notebooks/11_capacity_and_cost.ipynb",
     "tests/test_models_mobilenet_vit.py", "notebooks/10_mamba.ipynb", "tests/test_dependencies.py",
     "notebooks/15_inference.ipynb", "tests/test_grade_feedback.py", "tests/test_widgets_conv.py",
