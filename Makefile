@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
-# nbval runs these, one kernel each; exercises/ runs in ONE kernel in tests/test_exercises.py (the same
-# checks: every cell runs, prints its committed output), instead of 16 kernels each importing torch
-NBVAL_NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb)
+# nbval runs the chapters, one kernel each; solutions/ and exercises/ run with nbval's checks (every cell
+# runs and prints its committed output) in ONE kernel per folder — tests/test_solutions_run.py,
+# tests/test_exercises.py (tests/_one_kernel.py) — instead of 32 kernels each importing torch
+NBVAL_NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 .PHONY: venv lab-settings trust instructor lock upgrade bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench bench-full lint notebooks site clean
 
@@ -95,8 +96,8 @@ lab: venv trust
 # one torch thread per pytest worker / nbval kernel: with 2 workers on 2 cores, more threads only contend
 test test-fast test-notebooks: export OMP_NUM_THREADS := 1
 
-## test: the whole suite: helpers' tests, exercise sync, nbval on every chapter and solutions notebook,
-## every exercises/ notebook run in one kernel (tests/test_exercises.py).
+## test: the whole suite: helpers' tests, exercise sync, nbval on every chapter notebook, and nbval's
+## checks on every solutions/ and exercises/ notebook (one kernel per folder: tests/_one_kernel.py).
 test: venv trust
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs
 
@@ -104,7 +105,7 @@ test-fast: venv
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests -q
 
 test-notebooks: venv
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_NOTEBOOKS) tests/test_exercises.py $(NBVAL) -q
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_NOTEBOOKS) tests/test_solutions_run.py tests/test_exercises.py $(NBVAL) -q
 
 ## notebooks: re-execute every notebook in place (after changing helpers), so committed outputs stay current.
 notebooks: venv

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from helpers import exercises as ex
 from helpers.checks.graded import HEADER_CELL_ID, NOTEBOOK_METADATA_KEY, header_markdown
+from tests._one_kernel import assert_reproduces, run_in_one_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,95 +226,16 @@ def test_committed_exercises_have_no_solutions_left():
 
 
 # --------------------------------------------------------------------------- executing exercises/
-# What nbval checks on a notebook — every code cell runs without an error and prints what the committed
-# notebook shows (streams merged per name and sanitised with tests/nbval_sanitize.cfg, text/plain of
-# results; images and widget ids ignored) — for every exercises/ notebook, in ONE kernel: `%reset -f`
-# between notebooks, modules (torch…) imported once. Sixteen kernels each paying `import torch` cost
-# more than running all of the notebooks' cells (`make test` ran nbval on exercises/ before; the
-# notebooks are generated from solutions/ and their cells shared with solutions/ are nbval'd there).
-
+# nbval's checks on every exercises/ notebook, all of them in one kernel (tests/_one_kernel.py): sixteen
+# kernels each paying `import torch` cost more than running every notebook's cells.
 EXERCISES = sorted((ROOT / "exercises").glob("*_exercises.ipynb"))
-SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
-_SKIP_KEYS = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}
-
-
-def _comparable(outputs: list, patterns: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """(output_type, stream name or MIME type, sanitised text) per output, streams merged per name as nbval does."""
-    from nbval.plugin import coalesce_streams  # noqa: PLC0415
-
-    def clean(text: str) -> str:
-        for regex, replace in patterns:
-            text = re.sub(regex, replace, text)
-        return text
-
-    rows = []
-    for out in coalesce_streams([nbformat.from_dict(o) for o in outputs]):
-        if out.output_type == "stream":
-            rows.append(("stream", out.name, clean(out.text)))
-        elif out.output_type == "error":
-            rows.append(("error", out.ename, clean(out.evalue)))
-        else:
-            rows += [(out.output_type, mime, clean(value if isinstance(value, str) else json.dumps(value)))
-                     for mime, value in sorted(out.get("data", {}).items()) if mime not in _SKIP_KEYS]
-    return rows
 
 
 @pytest.fixture(scope="module")
-def executed_exercises() -> dict[str, list[dict]]:
-    """Every exercises/ notebook run in one kernel (their kernelspec, cwd exercises/, as nbval runs them):
-    {file name: [fresh outputs of each code cell, in order]}."""
-    from jupyter_client.manager import start_new_kernel  # noqa: PLC0415
-
-    names = {nbformat.read(p, as_version=4).metadata.kernelspec.name for p in EXERCISES}
-    assert len(names) == 1, f"exercises/ notebooks name different kernels: {names}"
-    km, kc = start_new_kernel(kernel_name=names.pop(), cwd=str(ROOT / "exercises"))
-    results = {}
-    try:
-        for path in EXERCISES:
-            kc.execute_interactive("%reset -f", store_history=False, timeout=60)
-            cells = []
-            for cell in nbformat.read(path, as_version=4).cells:
-                if cell.cell_type != "code":
-                    continue
-                outputs: list[dict] = []
-
-                def hook(msg, outputs=outputs):
-                    kind, content = msg["msg_type"], msg["content"]
-                    if kind == "stream":
-                        outputs.append({"output_type": "stream", "name": content["name"], "text": content["text"]})
-                    elif kind in ("display_data", "execute_result"):
-                        outputs.append({"output_type": kind, "data": content["data"], "metadata": {}})
-                    elif kind == "error":
-                        outputs.append({"output_type": "error", "ename": content["ename"],
-                                        "evalue": content["evalue"], "traceback": content["traceback"]})
-                    elif kind == "clear_output":
-                        outputs.clear()
-
-                if "nbval-skip" not in cell.metadata.get("tags", []):
-                    kc.execute_interactive(cell.source, output_hook=hook, allow_stdin=False, timeout=300)
-                cells.append(outputs)
-            results[path.name] = cells
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    return results
+def executed_exercises() -> dict[str, list[list[dict]]]:
+    return run_in_one_kernel(EXERCISES)
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
 def test_exercise_notebook_runs_and_prints_its_committed_outputs(executed_exercises, path):
-    from nbval.plugin import get_sanitize_patterns  # noqa: PLC0415
-
-    patterns = get_sanitize_patterns(SANITIZE.read_text(encoding="utf-8"))
-    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    fresh = executed_exercises[path.name]
-    assert len(fresh) == len(code)
-    for number, (cell, outputs) in enumerate(zip(code, fresh)):
-        where = f"{path.name}, code cell {number} (id {cell.get('id')!r})"
-        tags = cell.metadata.get("tags", [])
-        errors = [o for o in outputs if o["output_type"] == "error"]
-        if "raises-exception" not in tags:
-            assert not errors, f"{where} raised:\n" + "\n".join(errors[0]["traceback"])[-2000:]
-        if "nbval-ignore-output" in tags or "nbval-skip" in tags:
-            continue
-        assert _comparable(outputs, patterns) == _comparable(cell.outputs, patterns), \
-            f"{where}: the output differs from the committed one; run `make exercises`"
+    assert_reproduces(path, executed_exercises[path.name])
