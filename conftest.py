@@ -8,7 +8,7 @@ longest file) then starts near the end and runs alone on one worker while the ot
 
 So here: :data:`LONGEST_FIRST` (the files that take ≥ 5 s, longest first, measured with ``--junitxml``),
 then the chapter notebooks (5–10 s each), then every other test file, then solutions/ and exercises/
-(1–4 s each); collection order within each group and within each file is kept. xdist's re-ordering by
+if nbval is asked to run them (1–4 s each; `make test` runs them in tests/_one_kernel.py); collection order within each group and within each file is kept. xdist's re-ordering by
 test count is turned off so that this order is the one its scheduler sees. A file missing from the list
 only runs later than it should: nothing is skipped, the suite is just slower than it could be.
 """
@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent
 
 # Measured 2026-12-07 (per-file seconds on one worker of 2, junit, loaded machine): longest first.
 LONGEST_FIRST = [
-    "tests/test_browser.py", "tests/test_nbgrader.py", "tests/test_grade_course.py", "tests/test_distributed.py",
-    "tests/test_lab_setup.py", "tests/test_report.py", "tests/test_site.py", "notebooks/16_parallelism.ipynb",
-    "tests/test_grade.py", "tests/test_checks.py", "tests/test_grade_sandbox.py",
+    "tests/test_browser.py", "tests/test_solutions_run.py", "tests/test_nbgrader.py", "tests/test_grade_course.py",
+    "tests/test_distributed.py", "tests/test_lab_setup.py", "tests/test_report.py", "tests/test_site.py", "notebooks/16_parallelism.ipynb",
+    "tests/test_grade.py", "tests/test_exercises.py", "tests/test_checks.py", "tests/test_grade_sandbox.py",
     "notebooks/13_training_at_scale.ipynb", "tests/test_parallelism.py", "notebooks/11_capacity_and_cost.ipynb",
     "tests/test_models_mobilenet_vit.py", "notebooks/10_mamba.ipynb", "tests/test_dependencies.py",
     "notebooks/15_inference.ipynb", "tests/test_grade_feedback.py", "tests/test_widgets_conv.py",

@@ -27,7 +27,8 @@ For every ``solutions/NN_topic_exercises.ipynb`` it writes ``exercises/NN_topic_
 unexecuted notebook and compares cell types, ids, sources, tags and the kernelspec with the
 committed file, and verifies that the committed file was executed (every code cell has an
 execution count, every check cell prints "not attempted"). Whether the committed outputs are what
-execution produces is nbval's job: ``make test`` runs nbval on ``exercises/`` too.
+execution produces is checked by ``make test``: tests/test_exercises.py runs every ``exercises/`` notebook
+with nbval's checks (one kernel for all of them: tests/_one_kernel.py).
 Exercise notebooks without a solutions source are reported as warnings.
 """
 

@@ -11,6 +11,7 @@ import pytest
 
 from helpers import exercises as ex
 from helpers.checks.graded import HEADER_CELL_ID, NOTEBOOK_METADATA_KEY, header_markdown
+from tests._one_kernel import assert_reproduces, run_in_one_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -242,3 +243,19 @@ def test_committed_exercises_have_no_solutions_left():
         text = path.read_text(encoding="utf-8")
         assert ex.BEGIN not in text and ex.END not in text, path.name
         json.loads(text)
+
+
+# --------------------------------------------------------------------------- executing exercises/
+# nbval's checks on every exercises/ notebook, all of them in one kernel (tests/_one_kernel.py): sixteen
+# kernels each paying `import torch` cost more than running every notebook's cells.
+EXERCISES = sorted((ROOT / "exercises").glob("*_exercises.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def executed_exercises() -> dict[str, list[list[dict]]]:
+    return run_in_one_kernel(EXERCISES)
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_exercise_notebook_runs_and_prints_its_committed_outputs(executed_exercises, path):
+    assert_reproduces(path, executed_exercises[path.name])

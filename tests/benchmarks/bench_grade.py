@@ -58,6 +58,7 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
 
 def every_chapter(jobs: int = 2) -> bool:
     from helpers import grade as grader
+    from helpers.grading.csvlog import TOTAL
 
     solutions = sorted((ROOT / "solutions").glob("*_exercises.ipynb"))
     exercises = [ROOT / "exercises" / p.name for p in solutions]

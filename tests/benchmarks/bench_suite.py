@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 1
 TARGET = 0.5
+CHAPTERS: tuple[str, ...] | None = None  # None: every chapter; `make bench` (quick) measures a few
 
 CHILD = r"""
 import contextlib, io, json, resource, sys
@@ -75,7 +76,7 @@ def main() -> bool:
 
     total = {"old": 0.0, "new": 0.0}
     print(f"{'chapter':>7} {'questions':>9} {'old CPU s':>10} {'new CPU s':>10} {'new/old':>8}")
-    for chapter in chapters():
+    for chapter in CHAPTERS or chapters():
         best = {}
         for way in ("old", "new"):
             runs = [_run(way, chapter) for _ in range(ROUNDS)]
@@ -87,7 +88,9 @@ def main() -> bool:
         print(f"{chapter:>7} {runs[0]['n']:>9} {best['old']:>10.2f} {best['new']:>10.2f} "
               f"{best['new'] / best['old']:>8.2f}")
     ratio = total["new"] / total["old"]
-    print(f"suite: exercises' check cells, new/old CPU = {total['new']:.1f} s / {total['old']:.1f} s = {ratio:.2f} "
+    measured = len(CHAPTERS) if CHAPTERS else len(chapters())
+    print(f"suite ({measured} of {len(chapters())} chapters): exercises' check cells, "
+          f"new/old CPU = {total['new']:.1f} s / {total['old']:.1f} s = {ratio:.2f} "
           f"(target ≤ {TARGET}; CPU time of the checks only, after `import torch`)")
     return ratio <= TARGET
 
