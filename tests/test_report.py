@@ -252,21 +252,31 @@ def test_fit_search_is_the_largest(reports):
     assert not make_report(built, Options(seq_len=c + 1, zero=3, gpus=8)).inference.fits
 
 
-def test_cli_report_json_and_errors(tmp_path):
+def test_cli_report_json_and_errors(tmp_path, capsys):
+    """`python -m helpers report` once as a command (a fresh interpreter: ~3 s of imports), then the
+    same entry point, ``helpers.cli.main``, in this process for the text output and the two errors."""
+    from helpers import cli  # noqa: PLC0415
+
     path = write(tmp_path, "gpt2", dict(model_type="gpt2", **SMALL_DECODERS["gpt2"]))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "helpers", "report", *a], cwd=ROOT,  # noqa: E731
-                                    capture_output=True, text=True, timeout=300)
-    proc = run(str(path), "--json", "--seq-len", "32", "--gpus", "2", "--zero", "3", "--gpu-memory", "24GiB")
+    proc = subprocess.run([sys.executable, "-m", "helpers", "report", str(path), "--json", "--seq-len", "32",
+                           "--gpus", "2", "--zero", "3", "--gpu-memory", "24GiB"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     jsonschema.validate(data, JSON_SCHEMA)
     assert data["options"]["gpu_memory_bytes"] == 24 * 2**30 and data["options"]["zero"] == 3
-    text = run(str(path), "--seq-len", "32")
-    assert text.returncode == 0 and "fits in 80.00 GiB" in text.stdout and "assumptions" in text.stdout
-    bad = run(str(tmp_path / "missing.json"))
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
-    mem = run(str(path), "--gpu-memory", "lots")
-    assert mem.returncode == 2 and "--gpu-memory must be a size" in mem.stderr
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["report", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = run(str(path), "--seq-len", "32")
+    assert code == 0 and "fits in 80.00 GiB" in out and "assumptions" in out
+    code, _, err = run(str(tmp_path / "missing.json"))
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err
+    code, _, err = run(str(path), "--gpu-memory", "lots")
+    assert code == 2 and "--gpu-memory must be a size" in err
 
 
 # ------------------------------------------------------------------------------- item 3: the README shows both
