@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 # Measured 2026-12-07 10:06 UTC (seconds per file on one worker of 2, junit, `make test` near-idle):
 # browser 24, site 19, nbgrader 18, grade_course 18, solutions_run 14, grade 14, distributed 12, … ≥ 5 s.
 LONGEST_FIRST = [
-    "tests/test_browser.py", "tests/test_site.py", "tests/test_nbgrader.py", "tests/test_grade_course.py",
+    "tests/test_browser.py", "tests/test_grade_forkserver.py", "tests/test_site.py", "tests/test_nbgrader.py", "tests/test_grade_course.py",
     "tests/test_solutions_run.py", "tests/test_grade.py", "tests/test_distributed.py", "tests/test_grade_sandbox.py",
     "tests/test_report.py", "tests/test_lab_setup.py", "tests/test_checks.py", "notebooks/12_modern_llms.ipynb",
     "tests/test_exercises.py", "notebooks/15_inference.ipynb", "notebooks/09_unet.ipynb",
