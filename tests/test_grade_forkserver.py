@@ -314,3 +314,40 @@ def test_where_no_server_can_start_the_grader_says_why_once_and_grades_the_old_w
     err = capsys.readouterr().err
     assert err.count("no fork server (the grader does not run as root") == 1, err
     assert [(r.status, r.points) for r in batch.reports] == [("ok", N)]
+
+
+def test_a_python_environment_under_tmp_stays_visible_and_read_only_in_each_child(tmp_path):
+    """A clone in /tmp runs the grader from /tmp/…/.venv: bubblewrap binds it below the sandbox's /tmp,
+    and each child's fresh /tmp must bind it again (read-only), or the child cannot import from it."""
+    import subprocess
+    import sys
+    import tempfile
+
+    course = kernel_python()
+    base = os.path.realpath(course)
+    outside = tempfile.mkdtemp(prefix="venv-under-tmp-", dir="/tmp")  # /tmp itself, whatever TMPDIR says
+    try:
+        venv = Path(outside) / ".venv"
+        subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+        site = subprocess.run([course, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        (venv / "lib" / version / "site-packages" / "course.pth").write_text(site)  # torch etc. from the course's
+        box = Sandbox(str(venv / "bin" / "python"), Limits(), build_view(tmp_path / "view"))
+        servers = warm.ForkServers(box, 1).launch()
+        try:
+            server = servers.server(0)
+            assert server is not None, servers.failure
+            extra = ("import sys\n"
+                     "try:\n    open(os.path.join(sys.prefix, 'x'), 'w').close(); WRITABLE = True\n"
+                     "except OSError:\n    WRITABLE = False\n"
+                     "PREFIX, PLAIN = sys.prefix, sorted(os.listdir(sys.prefix))\n"
+                     "_facts = facts\n"
+                     "def facts():\n    return {**_facts(), 'prefix': PREFIX, 'listing': PLAIN, 'writable': WRITABLE}\n")
+            facts = _facts(server, extra)
+        finally:
+            servers.close()
+        assert facts["prefix"] == str(venv) and "bin" in facts["listing"] and "pyvenv.cfg" in facts["listing"]
+        assert facts["writable"] is False and not (venv / "x").exists()
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -43,7 +44,7 @@ __all__ = ["CONTROL_BYTES", "main", "serve"]
 
 CONTROL_BYTES = 4096
 _NEW_NS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000  # ns cgroup uts ipc pid net
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 _SIOCGIFFLAGS, _SIOCSIFFLAGS = 0x8913, 0x8914
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -84,10 +85,31 @@ def _preload() -> None:
     module_answer.warm_up()  # torch's one-off meta set-up (it imports torch._dynamo: seconds), once
 
 
+def _mounts_under_tmp(mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """The outermost mount points below /tmp: the read-only binds bubblewrap made there for a Python
+    environment under /tmp (a clone in /tmp: its .venv). Mount points are field 5 of mountinfo, with
+    space, tab, newline and backslash written as octal escapes."""
+    with open(mountinfo, encoding="utf-8") as f:
+        points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
+    under = sorted({p for p in points if p.startswith("/tmp/")}, key=len)
+    return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
+
+
+def _fresh_tmp(size_mb: int) -> None:
+    """A new size-capped /tmp, with bubblewrap's binds below /tmp (the environment a clone in /tmp
+    runs from) bound again onto it: a bind copies its source mount's flags, so they stay read-only."""
+    kept = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in _mounts_under_tmp()}
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode=1777")
+    for path, fd in kept.items():
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
+        os.close(fd)
+
+
 def _private_mounts(request: dict) -> None:
     """In the namespaces' init (still root): its own /tmp (size-capped), /dev/shm and /proc, and a loopback."""
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(request['tmp_mb'])}m,mode=1777")
+    _fresh_tmp(int(request["tmp_mb"]))
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=16m,mode=1777")
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
