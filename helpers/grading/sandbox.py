@@ -282,14 +282,9 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
     writer = threading.Thread(target=_feed, args=(proc, job), daemon=True)
     writer.start()
     assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
     try:
-        buffer = read_events(proc, fd, selector, done, deadline, max_bytes, max_line, kinds)
+        read_events(proc, proc.stdout.fileno(), done, deadline, max_bytes, max_line, kinds)
     finally:
-        selector.close()
         _kill_group(proc.pid)
         try:
             proc.wait(timeout=10)
@@ -298,19 +293,29 @@ def run(argv: list[str], job: bytes, *, env: dict[str, str], cwd: str,
         proc.stdout.close()
         with _RUNNING_LOCK:
             _RUNNING.discard(proc.pid)
-    if buffer.strip() and not done.overflow:
-        _parse(bytes(buffer), done, kinds)
     done.returncode = proc.returncode
     done.seconds = time.monotonic() - start
     return done
 
 
-def read_events(proc: "_Pollable", fd: int, selector: selectors.BaseSelector, done: Completed,
-                 deadline: Callable[[list[dict]], float], max_bytes: int, max_line: int,
-                 kinds: tuple[str, ...]) -> bytearray:
-    """Read `proc`'s result channel `fd` into `done` until it closes, the process has exited (plus a
-    short drain), the deadline passes or a bound is crossed; return the unfinished last line.
+def read_events(proc: "_Pollable", fd: int, done: Completed, deadline: Callable[[list[dict]], float],
+                max_bytes: int, max_line: int, kinds: tuple[str, ...]) -> None:
+    """Read `proc`'s result channel `fd` (made non-blocking) into `done` until it closes, the process
+    has exited (plus a short drain), the deadline passes or a bound is crossed; an unfinished last line
+    is parsed too unless a bound was crossed. The caller closes `fd`.
     `proc`: anything whose ``poll()`` gives the exit code once it has exited (a Popen, a fork-server run)."""
+    os.set_blocking(fd, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        buffer = _read_lines(proc, fd, selector, done, deadline, max_bytes, max_line, kinds)
+    if buffer.strip() and not done.overflow:
+        _parse(bytes(buffer), done, kinds)
+
+
+def _read_lines(proc: "_Pollable", fd: int, selector: selectors.BaseSelector, done: Completed,
+                deadline: Callable[[list[dict]], float], max_bytes: int, max_line: int,
+                kinds: tuple[str, ...]) -> bytearray:
+    """:func:`read_events`' loop: the complete lines parsed into `done`; returns the unfinished last line."""
     buffer, total, exited_at = bytearray(), 0, None
     while True:
         now = time.monotonic()

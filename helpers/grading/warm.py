@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from typing import Callable, Optional
 
 from helpers.checks import protocol
 from helpers.grading.forkserver import CONTROL_BYTES
-from helpers.grading.sandbox import ROOT, Completed, Sandbox, _parse, read_events, slot_uid, tracked
+from helpers.grading.sandbox import ROOT, Completed, Sandbox, read_events, slot_uid, tracked
 
 __all__ = ["ForkServer", "ForkServers", "ForkServerUnavailable", "start_fork_servers"]
 
@@ -171,24 +170,17 @@ class ForkServer:
                 os.close(job_r)
                 os.close(result_w)
             threading.Thread(target=_write_all, args=(job_w, job), daemon=True).start()
-            buffer = self._read(run, result_r, done, deadline, max_bytes, max_line, kinds)
-        if buffer.strip() and not done.overflow:
-            _parse(bytes(buffer), done, kinds)
+            self._read(run, result_r, done, deadline, max_bytes, max_line, kinds)
         done.returncode, done.seconds = run.code, time.monotonic() - start
         return done
 
     def _read(self, run: _Exit, fd: int, done: Completed, deadline: Callable[[list[dict]], float],
-              max_bytes: int, max_line: int, kinds: tuple[str, ...]) -> bytearray:
-        os.set_blocking(fd, False)
-        selector = selectors.DefaultSelector()
-        selector.register(fd, selectors.EVENT_READ)
+              max_bytes: int, max_line: int, kinds: tuple[str, ...]) -> None:
         try:
-            buffer = read_events(run, fd, selector, done, deadline, max_bytes, max_line, kinds)
+            read_events(run, fd, done, deadline, max_bytes, max_line, kinds)
         finally:
-            selector.close()
             self._end(run, 0.0 if done.killed_for_time or done.overflow else 1.0)
             os.close(fd)
-        return buffer
 
     def close(self) -> None:
         """Stop the server (its sandbox and every child with it)."""
