@@ -15,10 +15,8 @@ Run: ``make bench`` (all sections) or ``python tests/benchmarks/bench_grade_fork
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,22 +37,15 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
     if reason is not None:
         print(f"skipped: no fork server here ({reason})")
         return True
-    solution = ROOT / "solutions" / "05_rnn_bptt_exercises.ipynb"
-    seconds = {False: 0.0, True: 0.0}
-    full = {False: 0, True: 0}
+    from tests.benchmarks._alternate import alternate, copies_of
+
+    def full_marks(fork_server: bool, batch: list[Path]) -> int:
+        reports = grader.grade_class(batch, jobs=jobs, progress=False, fork_server=fork_server).reports
+        return sum(1 for r in reports if r.status == "ok" and r.points == r.max_points)
+
     with tempfile.TemporaryDirectory(prefix="bench-forkserver-") as tmp:
-        paths = []
-        for i in range(copies):
-            path = Path(tmp) / f"05_student_{i:02d}.ipynb"
-            shutil.copyfile(solution, path)
-            paths.append(path)
-        for start in range(0, copies, ROUND):
-            for fork_server in (False, True):
-                began = time.perf_counter()
-                batch = grader.grade_class(paths[start:start + ROUND], jobs=jobs, progress=False,
-                                           fork_server=fork_server)
-                seconds[fork_server] += time.perf_counter() - began
-                full[fork_server] += sum(1 for r in batch.reports if r.status == "ok" and r.points == r.max_points)
+        paths = copies_of(ROOT / "solutions" / "05_rnn_bptt_exercises.ipynb", copies, Path(tmp))
+        seconds, full = alternate(paths, ROUND, (False, True), full_marks)
     for fork_server, label in ((False, "before: a fresh sandbox each"), (True, "after: fork server")):
         print(f"{label:>29}: {copies} copies, {jobs} jobs in {seconds[fork_server]:6.1f} s "
               f"({seconds[fork_server] / copies:.2f} s per submission), full marks {full[fork_server]}/{copies}")

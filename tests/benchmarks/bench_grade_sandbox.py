@@ -13,10 +13,8 @@ Run: ``make bench`` (all sections) or ``python tests/benchmarks/bench_grade_sand
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,23 +34,15 @@ def main(copies: int = 30, jobs: int = 2) -> bool:
     if reason is not None:
         print(f"skipped: no sandbox can be created here ({reason})")
         return True
-    solution = ROOT / "solutions" / "01_linear_exercises.ipynb"
-    seconds = {True: 0.0, False: 0.0}
-    full = {True: 0, False: 0}
+    from tests.benchmarks._alternate import alternate, copies_of
+
+    def full_marks(sandbox: bool, batch: list[Path]) -> int:
+        rows, _ = grader.grade(batch, jobs=jobs, progress=False, sandbox=sandbox)
+        return sum(1 for r in rows if r.question == TOTAL and r.status == "ok" and r.points == r.max_points)
+
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
-        paths = []
-        for i in range(copies):
-            path = Path(tmp) / f"01_student_{i:02d}.ipynb"
-            shutil.copyfile(solution, path)
-            paths.append(path)
-        for start in range(0, copies, ROUND):
-            for sandbox in (True, False):
-                batch = paths[start:start + ROUND]
-                began = time.perf_counter()
-                rows, _ = grader.grade(batch, jobs=jobs, progress=False, sandbox=sandbox)
-                seconds[sandbox] += time.perf_counter() - began
-                full[sandbox] += sum(1 for r in rows if r.question == TOTAL and r.status == "ok"
-                                     and r.points == r.max_points)
+        paths = copies_of(ROOT / "solutions" / "01_linear_exercises.ipynb", copies, Path(tmp))
+        seconds, full = alternate(paths, ROUND, (True, False), full_marks)
     overhead = seconds[True] / seconds[False] - 1
     for sandbox in (True, False):
         print(f"{'bubblewrap' if sandbox else 'no sandbox':>10}: {copies} copies, {jobs} jobs in {seconds[sandbox]:6.1f} s "
