@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import socket
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -402,3 +404,26 @@ def build_course(folder: Path) -> dict[tuple[str, str], Path]:
         target = folder / "course" / "submitted" / student / TOPIC_05
         paths[(student, "05")] = write_submissions(target, {"x": nb}, f"{TOPIC_05}_exercises.ipynb")["x"]
     return paths
+
+
+# ----------------------------------------------------------------------------- hostile submissions' traces
+def leftover_pids(mark: str) -> list[str]:
+    """Pids of processes whose command line holds `mark` (a hostile case runs ``sleep <mark>``): what a
+    submission left behind. Each test file uses its own mark, so files running in parallel don't meet."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and mark.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def tcp_listener() -> socket.socket:
+    """A non-blocking TCP socket listening on a free loopback port: a sandboxed submission must not reach it."""
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(5)
+    tcp.setblocking(False)
+    return tcp

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from helpers.grading.run import kernel_python
 from helpers.grading.sandbox import Limits, Sandbox, unavailable_reason
 from helpers.grading import warm
 from tests.grade_submissions import (SETUP_05, SOLUTION_CELLS_05, base_submission_05, build_submissions, insert_after,
-                                     questions_05, set_source, write_submissions)
+                                     leftover_pids, questions_05, set_source, tcp_listener, write_submissions)
 
 ROOT = Path(__file__).resolve().parents[1]
 REASON = unavailable_reason(kernel_python()) or (None if os.geteuid() == 0 else "the grader does not run as root")
@@ -146,24 +145,10 @@ HOSTILE = {
 }
 
 
-def _leftovers() -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
-
-
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("forkserver")
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", 0))
-    tcp.listen(5)
-    tcp.setblocking(False)
+    tcp = tcp_listener()
     servers = warm.ForkServers(_box(tmp, memory_mb=1536), 1).launch()
     try:
         assert servers.server(0) is not None, servers.failure
@@ -181,7 +166,7 @@ def hostile(tmp_path_factory):
         except BlockingIOError:
             received = None
         survived = servers.servers[0].alive() and servers.servers[0].proc.pid == pid and servers.restarts == 0
-        return {"reports": reports, "received": received, "survived": survived, "leftovers": _leftovers()}
+        return {"reports": reports, "received": received, "survived": survived, "leftovers": leftover_pids(MARK)}
     finally:
         servers.close()
         tcp.close()

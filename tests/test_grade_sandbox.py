@@ -28,7 +28,7 @@ from helpers.grading.plan import Settings
 from helpers.grading.run import Phases, kernel_python
 from helpers.grading.sandbox import unavailable_reason
 from tests.grade_submissions import (SETUP_05, SOLUTION, SOLUTION_05, SOLUTION_CELLS_05, base_submission_05, insert_after,
-                                     questions_05, set_source, write_submissions)
+                                     leftover_pids, questions_05, set_source, tcp_listener, write_submissions)
 
 REASON = unavailable_reason(kernel_python())
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no sandbox can be created here: {REASON}")
@@ -148,25 +148,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _leftovers() -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
-
-
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     out = tmp_path_factory.mktemp("out") / "grades.csv"
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", 0))
-    tcp.listen(5)
-    tcp.setblocking(False)
+    tcp = tcp_listener()
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.setblocking(False)
@@ -179,9 +165,9 @@ def batch(tmp_path_factory):
                                progress=False, out=out, questions=QUESTIONS)
         seconds = time.monotonic() - start
         deadline = time.monotonic() + 5  # the kernel tears PID namespaces down asynchronously
-        while _leftovers() and time.monotonic() < deadline:
+        while leftover_pids(MARK) and time.monotonic() < deadline:
             time.sleep(0.2)
-        leftovers = _leftovers()
+        leftovers = leftover_pids(MARK)
         time.sleep(max(0.0, 3.5 - (time.monotonic() - start - seconds)))  # the daemon's delayed write
         received = []
         for sock, read in ((tcp, lambda s: s.accept()), (udp, lambda s: s.recvfrom(100))):
