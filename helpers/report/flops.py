@@ -27,6 +27,8 @@ __all__ = ["model_kind", "decoder_flops", "example_inputs", "traced_costs"]
 
 def model_kind(built: BuiltModel) -> str:
     """"decoder_lm", "encoder", "encoder_decoder", "vision", "diffusion" or "other"."""
+    if built.kind is not None:
+        return built.kind
     if built.library == "diffusers":
         return "diffusion"
     if built.library in ("torchvision", "timm"):

@@ -47,6 +47,7 @@ class BuiltModel:
     name: str  # the architecture (class name, model name)
     config: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    kind: str | None = None  # set when known without asking transformers (see helpers.report.flops.model_kind)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -71,7 +72,14 @@ def _meta() -> torch.device:
     return torch.device("meta")
 
 
-def _transformers(config: dict[str, Any], source: str) -> BuiltModel:
+def _transformers(config: dict[str, Any], source: str, mirror: bool = True) -> BuiltModel:
+    if mirror:  # a plain Llama/Mistral/Mixtral config: the same tree without importing transformers
+        from helpers.report.mirror import build_mirror  # noqa: PLC0415
+
+        rebuilt = build_mirror(config)
+        if rebuilt is not None:
+            model, name, full = rebuilt
+            return BuiltModel(model, source, "transformers", name, full, kind="decoder_lm")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import transformers  # noqa: PLC0415 - only for a transformers config
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING  # noqa: PLC0415
@@ -209,8 +217,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else "(no message)"
 
 
-def build_model(source: str) -> BuiltModel:
-    """Build the model named by `source` on the meta device (see the module docstring for the forms)."""
+def build_model(source: str, *, mirror: bool = True) -> BuiltModel:
+    """Build the model named by `source` on the meta device (see the module docstring for the forms).
+
+    With `mirror` (the default), a plain Llama, Mistral or Mixtral config is rebuilt by
+    `helpers.report.mirror` without importing transformers (the same tree, tested equal); ``mirror=False``
+    always builds with transformers."""
     for prefix, build in (("torchvision:", _torchvision), ("timm:", _timm)):
         if source.startswith(prefix):
             return build(source[len(prefix):], source)
@@ -224,7 +236,7 @@ def build_model(source: str) -> BuiltModel:
         if "_class_name" in config:
             return _diffusers(config, str(path))
         if "model_type" in config:
-            return _transformers(config, str(path))
+            return _transformers(config, str(path), mirror)
         raise SourceError(f"{path} has neither a model_type (a transformers config) nor a _class_name "
                           "(a diffusers config)")
     if ":" in source and all(p.isidentifier() for p in source.split(":", 1)[0].split(".")):
