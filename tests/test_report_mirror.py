@@ -129,3 +129,18 @@ def test_the_examples_take_the_mirror_and_never_import_transformers():
     assert out.stdout.strip().splitlines()[-1] == "[]"
     for example in examples:
         assert build_mirror(json.loads((ROOT / "examples" / example / "config.json").read_text())) is not None
+
+
+def test_the_command_prints_the_same_report_with_either_build(tmp_path, capsys):
+    """``--build-with-transformers`` (transformers' classes) and the default (the mirror) print the same JSON."""
+    from helpers.cli import main  # noqa: PLC0415
+
+    config = {"model_type": "mixtral", "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 40, "num_local_experts": 4}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    printed = []
+    for extra in ([], ["--build-with-transformers"]):
+        assert main(["report", str(path), "--json", "--lora-rank", "2", *extra]) == 0
+        printed.append(json.loads(capsys.readouterr().out))
+    assert printed[0] == printed[1] and printed[0]["params"]["active"] < printed[0]["params"]["total"]
