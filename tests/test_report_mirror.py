@@ -26,10 +26,20 @@ from helpers.report.source import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = [("head_dim", 5), ("head_dim", 0), ("hidden_size", 0), ("num_attention_heads", -1), ("vocab_size", "100"),
-           ("num_hidden_layers", True), ("hidden_act", "gelu"), ("rope_scaling", {"rope_type": "linear", "factor": 2.0}),
+           ("num_hidden_layers", True), ("hidden_act", "gelu"), ("rope_scaling", {"rope_type": "linear"}),
            ("rope_theta", "big"), ("pad_token_id", 10_000), ("num_local_experts", 0), ("architectures", ["LlamaModel"]),
            ("an_unknown_key", 1), ("rms_norm_eps", "small"), ("tie_word_embeddings", "yes"), ("num_key_value_heads", 3),
            ("rope_parameters", {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5})]
+
+
+LLAMA31 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+           "original_max_position_embeddings": 8192}
+SCALINGS = [None, LLAMA31, {"rope_type": "linear", "factor": 2.0}, {"rope_type": "dynamic", "factor": 4}]
+HOSTILE += [("rope_scaling", {k: v for k, v in LLAMA31.items() if k != "high_freq_factor"}),
+            ("rope_scaling", {**LLAMA31, "factor": "8"}), ("rope_scaling", {"type": "linear", "factor": 2.0}),
+            ("rope_scaling", {"rope_type": "yarn", "factor": 2.0}), ("rope_scaling", {**LLAMA31, "extra": 1}),
+            ("rope_scaling", {**LLAMA31, "low_freq_factor": 0.0}), ("rope_scaling", {**LLAMA31, "high_freq_factor": 1.0}),
+            ("rope_scaling", {"rope_type": "linear", "factor": 0.5})]
 
 
 @st.composite
@@ -51,7 +61,8 @@ def configs(draw: Any) -> dict[str, Any]:
     optional = {"head_dim": st.sampled_from([2, 4, 6]),
                 "max_position_embeddings": st.integers(16, 4096), "rope_theta": st.sampled_from([1e4, 5e5]),
                 "architectures": st.just([f"{FAMILIES[model_type].prefix}ForCausalLM"]),
-                "pad_token_id": st.integers(0, 7), "sliding_window": st.one_of(st.none(), st.integers(4, 64))}
+                "pad_token_id": st.integers(0, 7), "sliding_window": st.one_of(st.none(), st.integers(4, 64)),
+                "rope_scaling": st.sampled_from(SCALINGS)}
     for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True, max_size=4)):
         if key == "sliding_window" and model_type == "llama":
             continue

@@ -20,8 +20,8 @@ versions in requirements.lock). Deviation: the modules have no ``forward`` — t
 
 Only a *plain* config takes this route: a known ``model_type``, ``architectures`` absent or the family's
 ``…ForCausalLM``, every key one the family's config defines, integers ≥ 1 where transformers reads sizes,
-the default rotary embedding, ``hidden_act`` silu. Anything else — rope scaling, an unknown key, a string
-where a size belongs, a value transformers might refuse — returns None and the report builds the model with
+the default rotary embedding or a linear or Llama-3.1 (``llama3``) scaling of it, ``hidden_act`` silu. Anything else — a rope scaling other than a complete
+linear or llama3 one, an unknown key, a string where a size belongs, a value transformers might refuse — returns None and the report builds the model with
 transformers, which decides (so both routes fail on the same configs, with transformers' message).
 tests/test_report_mirror.py proves the equality: the whole report (every number, block row and assumption)
 from this route equals the report from transformers' built model, on random configs of each family.
@@ -87,6 +87,28 @@ def _is_token(value: Any) -> bool:
     return value is None or _is_int(value) or (isinstance(value, list) and all(map(_is_int, value)))
 
 
+#: rope scalings whose inverse frequencies keep the default's shape (hd/2,): their keys, each a number
+#: (transformers warns on odd values and raises on missing keys; a missing or extra key goes to transformers)
+_SCALINGS = {"linear": {"factor"},
+             "llama3": {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}}
+
+
+def _plain_scaling(value: Any) -> bool:
+    """Llama 3.1's ``{"rope_type": "llama3", "factor": 8.0, …}`` and the linear scaling, complete and in range
+    (the dynamic NTK scaling divides by hd − 2 when the model is built: left to transformers)."""
+    if not isinstance(value, dict) or value.get("rope_type") not in _SCALINGS:
+        return False
+    wanted = _SCALINGS[value["rope_type"]]
+    numbers = {k: v for k, v in value.items() if k not in ("rope_type", "rope_theta")}
+    if not (set(numbers) == wanted and all(_is_int(v) or _is_float(v) for v in numbers.values())
+            and _is_float(value.get("rope_theta", 1.0))):
+        return False
+    if value["rope_type"] == "llama3":  # transformers divides by low_freq_factor and by high − low
+        return (_is_int(numbers["original_max_position_embeddings"]) and numbers["original_max_position_embeddings"] >= 1
+                and numbers["factor"] >= 1 and 0 < numbers["low_freq_factor"] < numbers["high_freq_factor"])
+    return numbers["factor"] >= 1
+
+
 #: the type each accepted key must have; a value of another type goes to transformers (its strict
 #: dataclass validation decides), as does any key not listed for the family
 _KINDS: dict[str, Any] = {
@@ -101,7 +123,7 @@ _KINDS: dict[str, Any] = {
     **{k: (lambda v: v is None or isinstance(v, str)) for k in ("transformers_version", "_name_or_path", "torch_dtype",
                                                                  "dtype", "model_type", "hidden_act")},
     "architectures": lambda v: v is None or (isinstance(v, list) and all(isinstance(a, str) for a in v)),
-    "rope_scaling": lambda v: v is None,
+    "rope_scaling": lambda v: v is None or _plain_scaling(v),
     "rope_parameters": lambda v: (isinstance(v, dict) and set(v) <= {"rope_theta", "rope_type"}
                                   and v.get("rope_type", "default") == "default" and _is_float(v.get("rope_theta", 1.0))),
 }
