@@ -205,6 +205,21 @@ def test_the_tiny_configs_report_when_the_options_fit(tmp_path, capsys):
     assert capsys.readouterr().out.count("assumptions") == 2
 
 
+def test_a_seq_len_beyond_the_positions_is_noted(tmp_path):
+    """--seq-len past max_position_embeddings: a decoder LM (counted, never run) still reports that length's
+    numbers and says so; at the limit it does not; BERT (learned absolute positions, a traced pass) fails
+    with one line."""
+    config = dict(model_type="llama", **SMALL_DECODERS["llama"], max_position_embeddings=16)
+    path = str(write(tmp_path, "llama", config))
+    beyond, at = make_report(path, Options(seq_len=17)), make_report(path, Options(seq_len=16))
+    assert [n for n in beyond.notes if "beyond the model's" in n] == [
+        "--seq-len 17 is beyond the model's 16 positions (max_position_embeddings or n_positions): "
+        "the numbers are for that length, which the model was not built to read"]
+    assert not any("beyond the model's" in n for n in at.notes)
+    with pytest.raises(ValueError, match=r"input_ids \(1, 17\) failed .* check --seq-len"):
+        make_report(str(write(tmp_path, "bert", TINY_BERT)), Options(seq_len=17))
+
+
 @pytest.mark.parametrize("config, name, kind", [
     ({k: v for k, v in TINY_BERT.items() if k != "architectures"}, "BertForMaskedLM", "encoder"),
     (dict(TINY_BERT, architectures=None, is_decoder=True), "BertLMHeadModel", "decoder_lm"),

@@ -72,11 +72,16 @@ class Options:
             raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
 
 
+def _position_limit(config: dict[str, Any]) -> Optional[int]:
+    limit = config.get("max_position_embeddings") or config.get("n_positions") or config.get("n_ctx")
+    return int(limit) if limit else None
+
+
 def _seq_len(o: Options, config: dict[str, Any]) -> int:
     if o.seq_len is not None:
         return o.seq_len
-    limit = config.get("max_position_embeddings") or config.get("n_positions") or config.get("n_ctx")
-    return min(int(limit), 4096) if limit else 512
+    limit = _position_limit(config)
+    return min(limit, 4096) if limit else 512
 
 
 def make_report(source: str | BuiltModel, options: Options | None = None) -> Report:
@@ -90,6 +95,10 @@ def make_report(source: str | BuiltModel, options: Options | None = None) -> Rep
     model = built.model
     params = counts.param_counts(model)
     notes, assumptions = list(built.notes), []
+    limit = _position_limit(config)
+    if limit and o.seq_len > limit:
+        notes.append(f"--seq-len {o.seq_len:,} is beyond the model's {limit:,} positions (max_position_embeddings "
+                     "or n_positions): the numbers are for that length, which the model was not built to read")
 
     # weights: per dtype (accelerate's total: parameters + buffers), then the chosen form
     weight = {name: counts.weight_bytes(model, name) for name in ("fp32", "bf16", "int8", "int4")}
