@@ -125,8 +125,13 @@ def test_optional_libraries_say_what_to_install(source, package):
     try:
         __import__(package)
     except ImportError:
-        with pytest.raises(SourceError, match=f"needs {package}, which is not installed: pip install {package}"):
+        with pytest.raises(SourceError, match=f"needs {package}, which is not installed: ") as caught:
             build_model(source)
+        # the CPU build matching this torch (torch 2.m ↔ torchvision 0.(m + 15)), never PyPI's CUDA build
+        major, minor = torch.__version__.split("+")[0].split(".")[:2]
+        assert (f".venv/bin/python -m pip install 'torchvision=={int(major) - 2}.{int(minor) + 15}.*' "
+                "--index-url https://download.pytorch.org/whl/cpu" in str(caught.value)), caught.value
+        assert package != "timm" or str(caught.value).endswith("&& .venv/bin/python -m pip install --no-deps timm")
     else:
         assert build_model(source).library == package
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SourceError", "BuiltModel", "build_model", "read_config"]
+__all__ = ["SourceError", "BuiltModel", "build_model", "read_config", "install_hint"]
 
 
 class SourceError(ValueError):
@@ -156,11 +156,28 @@ def _diffusers(config: dict[str, Any], source: str) -> BuiltModel:
     return BuiltModel(model.eval(), source, "diffusers", name, dict(model.config))
 
 
+def install_hint(package: str) -> str:
+    """The command that adds `package` to the course environment without replacing its CPU torch.
+
+    torchvision's CPU build must match torch's minor version: torchvision 0.(m + 15) for torch 2.m (the table
+    in torchvision's README; torchvision 0.28.0's wheel requires torch==2.13.0). A plain ``pip install
+    torchvision`` (or ``timm``, which depends on it) fetches PyPI's CUDA build, which cannot load next to a
+    CPU torch and may replace torch itself with gigabytes of CUDA packages."""
+    pip = ".venv/bin/python -m pip install"
+    major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+    vision = f"{pip} 'torchvision=={major - 2}.{minor + 15}.*' --index-url https://download.pytorch.org/whl/cpu"
+    if package == "torchvision":
+        return vision
+    if package == "timm":
+        return f"{vision} && {pip} --no-deps timm"
+    return f"{pip} {package}"
+
+
 def _optional(package: str, what: str) -> Any:
     try:
         return importlib.import_module(package)
     except ImportError:
-        raise SourceError(f"{what} needs {package}, which is not installed: pip install {package}") from None
+        raise SourceError(f"{what} needs {package}, which is not installed: {install_hint(package)}") from None
 
 
 def _torchvision(name: str, source: str) -> BuiltModel:
