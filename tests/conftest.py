@@ -28,3 +28,8 @@ collect_ignore_glob = ["*.ipynb", "**/*.ipynb"]
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+# --- grader tests: session fixtures (tests/_grader_fixtures.py) --------------------------------
+# `fork_servers`: one pair of warm fork servers per worker, lent to every grader batch inside
+# `tests._grader_fixtures.sharing(...)` instead of each batch starting its own (≈ 3 s each).
+from tests._grader_fixtures import fork_servers  # noqa: E402,F401

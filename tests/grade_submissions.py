@@ -33,10 +33,14 @@ CHECK_CELLS_05 = ("sol05-05-q1-check", "sol05-08-q2-check", "sol05-11-q3-check",
 
 def _sandbox_args() -> list[str]:
     """``[]`` where bubblewrap can sandbox the graded kernels, else ``["--no-sandbox"]`` (the fault
-    cases here are about grading, not isolation: tests/test_grade_sandbox.py covers that)."""
+    cases here are about grading, not isolation: tests/test_grade_sandbox.py covers that). Probed with
+    the interpreter the grader runs submissions in (:func:`~helpers.grading.run.kernel_python`), not the
+    test's own: in a git worktree whose ``.venv`` is a symlink, the symlinked path is not inside the
+    sandbox, and probing it sent every grading test here down the unsandboxed path."""
+    from helpers.grading.run import kernel_python
     from helpers.grading.sandbox import unavailable_reason
 
-    return [] if unavailable_reason() is None else ["--no-sandbox"]
+    return [] if unavailable_reason(kernel_python()) is None else ["--no-sandbox"]
 
 
 SANDBOX_ARGS = _sandbox_args()

@@ -3,7 +3,8 @@
 The fault cases are chapter-05 submissions (torch-free: ~0.2 s each in the sandbox) plus one
 chapter-01 submission with typical mistakes, among them an unrepaired ``nn.Module`` answer (its
 cells import torch). All are graded in ONE grader run (module-scoped fixture, 2 jobs, 5 s cell
-limit, 2 s per question) to keep the suite fast.
+limit, 2 s per question) to keep the suite fast, by the session's warm fork servers
+(tests/_grader_fixtures.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from helpers.grading.plan import GradingPlan, Settings
 from helpers.grading.submission import (ROOT, InvalidNotebook, cells_to_run, infer_chapter, name_chapter,
                                         parse_notebook, read_submission)
 from helpers.grading.summary import summary
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import SANDBOX_ARGS, SOLUTION_CELLS_05, build_submissions, questions_05
 
 QUESTIONS = [q.id for q in questions_05()]  # chapter 05 without its torch-code question (--questions)
@@ -75,7 +77,7 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, fork_servers):
     folder = tmp_path_factory.mktemp("submissions")
     paths = build_submissions(folder)
     before = {name: _sha(p) for name, p in paths.items()}
@@ -84,7 +86,8 @@ def graded(tmp_path_factory):
     argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", str(TIMEOUT),
                                                "--question-timeout", str(QUESTION_TIMEOUT), "--quiet",
                                                "--questions", ",".join(QUESTIONS + QUESTIONS_01)] + SANDBOX_ARGS
-    assert grader.main(argv) == 0
+    with sharing(fork_servers):
+        assert grader.main(argv) == 0
     with out.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
@@ -156,11 +159,12 @@ def test_csv_layout(graded):
     assert sorted(p.name for p in graded["out"].parent.iterdir()) == sorted(written), "no temporary file left"
 
 
-def test_scores_are_reproducible_with_fresh_inputs(graded):
+def test_scores_are_reproducible_with_fresh_inputs(graded, fork_servers):
     names = ["correct", "exception", "edited_check", "hardcoded", "blank"]
     paths = [graded["paths"][n] for n in names]
-    rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
-                              seed=12345, progress=False, sandbox=not SANDBOX_ARGS, questions=QUESTIONS)
+    with sharing(fork_servers):
+        rows, seed = grader.grade(paths, jobs=2, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
+                                  seed=12345, progress=False, sandbox=not SANDBOX_ARGS, questions=QUESTIONS)
     again = {(r.submission, r.question): (r.points, r.status) for r in rows}
     first = {(str(graded["paths"][n]), q): (float(r["points"]), r["status"])
              for n in names for q, r in graded["by_case"][n].items()}

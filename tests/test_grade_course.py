@@ -1,7 +1,8 @@
 """Running a real course on the grader (issue 24): a mixed class of ten students, chapter 02 handed in
 flat (``inbox/<student>_02_…``) and chapter 05 through nbgrader's layout
 (``submitted/<student>/05_rnn_bptt/05_rnn_bptt_exercises.ipynb``), graded in ONE run
-(``--partial --roster --lms canvas --lms moodle``, 2 jobs; tests/grade_submissions.py: build_course).
+(``--partial --roster --lms canvas --lms moodle``, 2 jobs; tests/grade_submissions.py: build_course) by the
+session's warm fork servers (tests/_grader_fixtures.py), which also regrade for item 3.
 Each test names the item of the issue it asserts. The Canvas export is read back with the rules
 of Canvas's own importer (instructure/canvas-lms ``app/models/gradebook_importer.rb``), the Moodle
 export with those of Moodle's CSV grade import (docs.moodle.org/311/en/Grade_import)."""
@@ -21,6 +22,7 @@ import pytest
 from helpers import grade as grader
 from helpers.checks.registry import questions_for_chapter
 from helpers.grading.lms import CANVAS_STUDENT_COLUMNS
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import (COURSE_ROSTER, FLAT_02, NBGRADER_05, SANDBOX_ARGS, build_course)
 
 MAX = {ch: sum(q.points for q in questions_for_chapter(ch)) for ch in ("02", "05")}
@@ -32,7 +34,7 @@ def _read(path: Path) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, fork_servers):
     folder = tmp_path_factory.mktemp("course")
     paths = build_course(folder)
     roster = folder / "roster.csv"
@@ -41,7 +43,8 @@ def course(tmp_path_factory):
     argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", "20", "--partial",
                                                "--roster", str(roster), "--lms", "canvas", "--lms", "moodle",
                                                "--quiet"] + SANDBOX_ARGS
-    assert grader.main(argv) == 0
+    with sharing(fork_servers):
+        assert grader.main(argv) == 0
     book = {r[0]: dict(zip(_read(out.with_name("gradebook.csv"))[0], r)) for r in _read(out.with_name("gradebook.csv"))[1:]}
     return {"folder": folder, "paths": paths, "out": out, "argv": argv, "book": book, "roster": roster,
             "overview": out.with_name("grades_overview.html").read_text(encoding="utf-8"),
@@ -73,14 +76,15 @@ def test_item2_a_blank_submission_is_flagged(course):
     assert "alice" not in look
 
 
-def test_item3_a_regrade_into_the_same_folder_gives_the_same_scores(course, tmp_path):
+def test_item3_a_regrade_into_the_same_folder_gives_the_same_scores(course, tmp_path, fork_servers):
     """No --seed: the seed recorded in grades_run.json is reused; partial credit (2 decimals) is unchanged."""
     seed = json.loads(course["out"].with_name("grades_run.json").read_text(encoding="utf-8"))["seed"]
     again = tmp_path / "grades.csv"
     shutil.copy(course["out"].with_name("grades_run.json"), tmp_path / "grades_run.json")
     chosen = [course["paths"][("carol", "02")], course["paths"][("grace", "05")]]
-    rows, used = grader.grade(chosen, jobs=2, timeout=20, partial=True, progress=False, sandbox=not SANDBOX_ARGS,
-                              out=again)
+    with sharing(fork_servers):
+        rows, used = grader.grade(chosen, jobs=2, timeout=20, partial=True, progress=False, sandbox=not SANDBOX_ARGS,
+                                  out=again)
     assert used == seed
     for r in rows:
         first = course["rows"][(r.submission, r.question)]

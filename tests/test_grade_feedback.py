@@ -1,6 +1,6 @@
 """Per-student feedback, the class overview, the gradebook and partial credit, on a fixed class of
 ten chapter-02 submissions (tests/grade_submissions.py: build_class_02) graded in ONE run
-(``--partial --roster``, 2 jobs, seed 17)."""
+(``--partial --roster``, 2 jobs, seed 17) by the session's warm fork servers (tests/_grader_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ import pytest
 from helpers import grade as grader
 from helpers.checks.registry import get, questions_for_chapter
 from helpers.grading.plan import GradingPlan
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import ROSTER_02, SANDBOX_ARGS, build_class_02, write_roster
 
 SEED = 17
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, fork_servers):
     folder = tmp_path_factory.mktemp("class02")
     paths = build_class_02(folder / "inbox")
     roster = write_roster(folder / "roster.csv")
     out = folder / "out" / "grades.csv"
     argv = [str(p) for p in paths.values()] + ["--out", str(out), "--jobs", "2", "--timeout", "10", "--seed", str(SEED),
                                                "--partial", "--roster", str(roster), "--quiet"] + SANDBOX_ARGS
-    assert grader.main(argv) == 0
+    with sharing(fork_servers):
+        assert grader.main(argv) == 0
     with out.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     with (out.parent / "gradebook.csv").open(newline="", encoding="utf-8") as f:

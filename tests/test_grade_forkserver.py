@@ -13,7 +13,11 @@
 * a server that dies (between submissions or during one) is restarted; where none can start the
   grader says why once and grades the old way.
 
-Skipped, with the reason, where this machine cannot create a sandbox or the grader is not root.
+The batches and the direct tests use the session's fork servers (tests/_grader_fixtures.py: started
+once per worker, lent to every grader test of that worker), so the attacks above and the kills below
+hit the servers the other tests grade with; only the fall-back and the environment-under-/tmp tests
+start servers of their own. Skipped, with the reason, where this machine cannot create a sandbox or
+the grader is not root.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from helpers.grading.plan import GradingPlan, Settings
 from helpers.grading.run import kernel_python
 from helpers.grading.sandbox import Limits, Sandbox, unavailable_reason
 from helpers.grading import warm
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import (SETUP_05, SOLUTION_CELLS_05, base_submission_05, build_submissions, insert_after,
                                      leftover_pids, questions_05, set_source, tcp_listener, write_submissions)
 
@@ -47,36 +52,50 @@ QUESTIONS = [q.id for q in questions_05()]
 VAN = QUESTIONS[0]
 N = len(QUESTIONS)
 REST = N - 3  # an attack in vanilla_rnn_params' cell also fails the two answers that call it
-TIMEOUT, QUESTION_TIMEOUT = 4, 1
+TIMEOUT, QUESTION_TIMEOUT = 2, 1  # the honest cases' cells take ~0.1 s; the infinite loop and fork bomb 2 s + grace
 MARK = "4343.125"  # `sleep MARK`: processes left behind by a submission
 
 
-def _box(tmp: Path, memory_mb: int = 2048) -> Sandbox:
-    return Sandbox(kernel_python(), Limits(memory_mb=memory_mb), build_view(tmp / "view"))
+def _box(tmp: Path) -> Sandbox:
+    return Sandbox(kernel_python(), Limits(), build_view(tmp / "view"))
 
 
 def _comparable(report) -> list[tuple]:
     return [(q.id, q.status, q.points, q.reason) for q in report.questions] + [(report.status, tuple(report.notes))]
 
 
-def test_the_same_scores_as_a_fresh_sandbox_each_on_a_mixed_class(tmp_path):
-    paths = list(build_submissions(tmp_path / "class").values())
+#: the mixed class in two batches, each graded both ways: the torch-free chapter-05 fault cases with short
+#: limits (their cells take ~0.1 s; the infinite loops then cost 2 s and 1 s, not 5 s and 2 s), and the
+#: notebooks whose cells import torch (the chapter-01 case, chapter 02's solution and untouched exercise)
+#: with limits that a cold import of torch in a fresh sandbox fits in (none of them waits on a limit)
+MIXED_LIMITS = {"torch-free": {"timeout": 2, "question_timeout": 1}, "torch": {"timeout": 5, "question_timeout": 2}}
+
+
+def test_the_same_scores_as_a_fresh_sandbox_each_on_a_mixed_class(tmp_path, fork_servers):
+    cases = build_submissions(tmp_path / "class")
+    classes = {"torch-free": [p for name, p in cases.items() if name != "wrong"], "torch": [cases["wrong"]]}
     for folder in ("solutions", "exercises"):
         shutil.copyfile(ROOT / folder / "02_convolution_exercises.ipynb", tmp_path / f"02_{folder}.ipynb")
-        paths.append(tmp_path / f"02_{folder}.ipynb")
+        classes["torch"].append(tmp_path / f"02_{folder}.ipynb")
     questions = QUESTIONS + [q.id for q in GradingPlan.build("01", 0).questions] + \
         [q.id for q in GradingPlan.build("02", 0).questions]
-    runs = {}
-    for fork_server in (True, False):
-        began = time.monotonic()
-        batch = grader.grade_class(paths, jobs=2, timeout=TIMEOUT + 1, question_timeout=2, seed=2024, progress=False,
-                                   questions=questions, fork_server=fork_server)
-        runs[fork_server] = ({r.submission: _comparable(r) for r in batch.reports}, time.monotonic() - began)
-    warm_reports, cold_reports = runs[True][0], runs[False][0]
-    assert set(warm_reports) == {str(p) for p in paths}
+    runs: dict[bool, dict] = {True: {}, False: {}}
+    seconds = dict.fromkeys(runs, 0.0)
+    for kind, paths in classes.items():
+        for fork_server in (True, False):
+            began = time.monotonic()
+            with sharing(fork_servers):  # the fork server: the session's (started once per worker)
+                batch = grader.grade_class(paths, jobs=2, seed=2024, progress=False, questions=questions,
+                                           fork_server=fork_server, **MIXED_LIMITS[kind])
+            runs[fork_server] |= {r.submission: _comparable(r) for r in batch.reports}
+            seconds[fork_server] += time.monotonic() - began
+    warm_reports, cold_reports = runs[True], runs[False]
+    assert set(warm_reports) == set(cold_reports) == {str(p) for paths in classes.values() for p in paths}
     for path in warm_reports:
         assert warm_reports[path] == cold_reports[path], path
-    print(f"{len(paths)} submissions: fork server {runs[True][1]:.1f} s, a fresh sandbox each {runs[False][1]:.1f} s")
+    statuses = {r[-1][0] for r in warm_reports.values()}
+    assert {"ok", "timeout", "memory", "crashed", "cell_errors", "forbidden_import", "invalid_notebook"} <= statuses
+    print(f"{len(warm_reports)} submissions: fork server {seconds[True]:.1f} s, a fresh sandbox each {seconds[False]:.1f} s")
 
 
 # --------------------------------------------------------------------------- hostile, one server
@@ -146,13 +165,15 @@ HOSTILE = {
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
+def hostile(tmp_path_factory, fork_servers):
+    """Every case of :data:`HOSTILE`, one after the other, on slot 0 of the session's fork servers
+    (tests/_grader_fixtures.py: the ones the other grader tests of this worker grade with)."""
     tmp = tmp_path_factory.mktemp("forkserver")
     tcp = tcp_listener()
-    servers = warm.ForkServers(_box(tmp, memory_mb=1536), 1).launch()
+    servers = fork_servers
     try:
-        assert servers.server(0) is not None, servers.failure
-        pid = servers.servers[0].proc.pid
+        assert servers is not None and servers.server(0) is not None, servers and servers.failure
+        pid, restarts = servers.servers[0].proc.pid, servers.restarts
         paths = write_submissions(tmp, _hostile(tmp, tcp.getsockname()[1]), "05_{}.ipynb")
         settings = Settings(timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT, memory_mb=1536,
                             python=kernel_python(), sandbox=servers.box, fork_servers=servers)
@@ -165,10 +186,9 @@ def hostile(tmp_path_factory):
             received = tcp.accept()
         except BlockingIOError:
             received = None
-        survived = servers.servers[0].alive() and servers.servers[0].proc.pid == pid and servers.restarts == 0
+        survived = servers.servers[0].alive() and servers.servers[0].proc.pid == pid and servers.restarts == restarts
         return {"reports": reports, "received": received, "survived": survived, "leftovers": leftover_pids(MARK)}
     finally:
-        servers.close()
         tcp.close()
 
 
@@ -246,45 +266,42 @@ def _facts(server: warm.ForkServer, extra: str = "") -> dict:
     return answers[0]["outcomes"][0]["value"]
 
 
-def test_each_child_is_pid_1_of_its_own_namespaces_unprivileged_with_an_empty_tmp(tmp_path):
-    servers = warm.ForkServers(_box(tmp_path), 1).launch()
-    try:
-        server = servers.server(0)
-        assert server is not None, servers.failure
-        secret = f"SECRET_{os.getpid()}_{time.time_ns()}"
-        first = _facts(server, f"ANSWER = {secret[::-1]!r}[::-1]\n")  # only the reversed text is in the job
-        second = _facts(server)
-        python = _server_python(server)
-        assert _in_memory(python, b"_supervise"), "the scan finds what the server does hold (its own names)"
-        assert not _in_memory(python, secret[::-1].encode()), \
-            "the server never held a submission's code: the next child cannot find it in its memory"
-    finally:
-        servers.close()
+def test_each_child_is_pid_1_of_its_own_namespaces_unprivileged_with_an_empty_tmp(fork_servers):
+    """On slot 0 of the session's fork servers (which may have served every other test's submissions)."""
+    server = fork_servers.server(0)
+    assert server is not None, fork_servers.failure
+    secret = f"SECRET_{os.getpid()}_{time.time_ns()}"
+    first = _facts(server, f"ANSWER = {secret[::-1]!r}[::-1]\n")  # only the reversed text is in the job
+    second = _facts(server)
+    python = _server_python(server)
+    assert _in_memory(python, b"_supervise"), "the scan finds what the server does hold (its own names)"
+    assert not _in_memory(python, secret[::-1].encode()), \
+        "the server never held a submission's code: the next child cannot find it in its memory"
     for facts in (first, second):
         assert facts["pid"] == 2 and facts["pids"] == [1, 2], "it sees itself and its init: not the server"
         assert facts["uid"] != 0 and facts["groups"] == [] and int(facts["caps"], 16) == 0 and facts["nnp"] == "1"
     assert second["tmp"] == first["tmp"] and "left.txt" not in second["tmp"], "the previous child's /tmp is gone"
 
 
-def test_a_dead_server_is_restarted_and_the_submission_under_way_is_a_crash(tmp_path):
-    servers = warm.ForkServers(_box(tmp_path), 1).launch()
-    try:
-        before = servers.server(0)
-        os.killpg(before.proc.pid, signal.SIGKILL)  # between two submissions
-        before.proc.wait(timeout=10)
-        after = servers.server(0)
-        assert after is not None and after is not before and servers.restarts == 1
-        assert _facts(after)["pid"] == 2
-        job = {"cells": [[1, "while True:\n    pass\n"]], "cell_budget": 30, "limits": {}, "questions": []}
-        threading.Timer(1.0, lambda: os.killpg(after.proc.pid, signal.SIGKILL)).start()  # during one
-        done = after.run(json.dumps(job).encode(), deadline=lambda events: time.monotonic() + 30, max_bytes=1 << 16,
-                         max_line=1 << 16, kinds=protocol.EVENTS, tmp_mb=16)
-        assert done.returncode is None and protocol.DONE not in [e["event"] for e in done.events]
-        assert done.seconds < 10, "the grader noticed at once"
-        again = servers.server(0)
-        assert again is not None and again is not after and servers.restarts == 2 and _facts(again)["pid"] == 2
-    finally:
-        servers.close()
+def test_a_dead_server_is_restarted_and_the_submission_under_way_is_a_crash(fork_servers):
+    """On slot 0 of the session's fork servers: the restarted one serves the tests that follow."""
+    servers = fork_servers
+    before = servers.server(0)
+    assert before is not None, servers.failure
+    restarts = servers.restarts
+    os.killpg(before.proc.pid, signal.SIGKILL)  # between two submissions
+    before.proc.wait(timeout=10)
+    after = servers.server(0)
+    assert after is not None and after is not before and servers.restarts == restarts + 1
+    assert _facts(after)["pid"] == 2
+    job = {"cells": [[1, "while True:\n    pass\n"]], "cell_budget": 30, "limits": {}, "questions": []}
+    threading.Timer(1.0, lambda: os.killpg(after.proc.pid, signal.SIGKILL)).start()  # during one
+    done = after.run(json.dumps(job).encode(), deadline=lambda events: time.monotonic() + 30, max_bytes=1 << 16,
+                     max_line=1 << 16, kinds=protocol.EVENTS, tmp_mb=16)
+    assert done.returncode is None and protocol.DONE not in [e["event"] for e in done.events]
+    assert done.seconds < 10, "the grader noticed at once"
+    again = servers.server(0)
+    assert again is not None and again is not after and servers.restarts == restarts + 2 and _facts(again)["pid"] == 2
 
 
 def test_where_no_server_can_start_the_grader_says_why_once_and_grades_the_old_way(tmp_path, monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """The grader's sandbox against hostile chapter-05 submissions (torch-free): one per attack of issue 11.
 
-Every attack and two honest submissions are graded in ONE batch (2 jobs, ``--timeout 5``,
-1 s per question) by the real grader with bubblewrap. Each attack must end with the right status
+Every attack and two honest submissions are graded in ONE batch (2 jobs, ``--timeout 3``,
+1 s per question) by the real grader with bubblewrap, on the session's fork servers
+(tests/_grader_fixtures.py). Each attack must end with the right status
 and reason, the honest submissions keep full marks, no file changes, no process outlives the
 batch, nothing reaches the test's TCP/UDP listeners, and the batch ends within the bound derived
 from the time limits. Skipped, with the reason, where this machine cannot create a sandbox.
@@ -27,6 +28,7 @@ from helpers.grading.csvlog import COLUMNS
 from helpers.grading.plan import Settings
 from helpers.grading.run import Phases, kernel_python
 from helpers.grading.sandbox import unavailable_reason
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import (SETUP_05, SOLUTION, SOLUTION_05, SOLUTION_CELLS_05, base_submission_05, insert_after,
                                      leftover_pids, questions_05, set_source, tcp_listener, write_submissions)
 
@@ -39,7 +41,8 @@ N = len(QUESTIONS)
 # an attack in vanilla_rnn_params' cell also fails the two answers that call it (simple_rnn_params,
 # largest_rnn_hidden): the other three keep their points
 REST = N - 3
-TIMEOUT, QUESTION_TIMEOUT, JOBS = 5, 1, 2
+TIMEOUT, QUESTION_TIMEOUT, JOBS = 3, 1, 2  # the honest cells take ~0.2 s; ignore_alarm and the fork bomb 3 s + grace
+DAEMON_WRITES = 5.0  # s after its submission ended by which the daemon (`sleep(3)`, then a write) would have written
 MARK = "4242.125"  # `sleep MARK`: how the test recognises processes left behind by submissions
 
 # attack → (TOTAL status, {question: status}, substring of the TOTAL or LIN reason, TOTAL points)
@@ -149,7 +152,7 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+def batch(tmp_path_factory, fork_servers):
     folder = tmp_path_factory.mktemp("hostile")
     out = tmp_path_factory.mktemp("out") / "grades.csv"
     tcp = tcp_listener()
@@ -160,15 +163,27 @@ def batch(tmp_path_factory):
         paths = write_submissions(folder, _attacks(folder, out, tcp.getsockname()[1], udp.getsockname()[1]), "05_{}.ipynb")
         watched = list(paths.values()) + [SOLUTION_05, SOLUTION]
         before = {p: _sha(p) for p in watched}
+        ended: dict[str, float] = {}  # submission → when its grading ended (the daemon's write is timed from it)
+        report_submission = grader.report_submission
+
+        def timed(sub, *args, **kwargs):
+            try:
+                return report_submission(sub, *args, **kwargs)
+            finally:
+                ended[str(sub.path)] = time.monotonic()
+
         start = time.monotonic()
-        rows, _ = grader.grade(list(paths.values()), jobs=JOBS, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
-                               progress=False, out=out, questions=QUESTIONS)
+        with sharing(fork_servers), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(grader, "report_submission", timed)
+            rows, _ = grader.grade(list(paths.values()), jobs=JOBS, timeout=TIMEOUT, question_timeout=QUESTION_TIMEOUT,
+                                   progress=False, out=out, questions=QUESTIONS)
         seconds = time.monotonic() - start
         deadline = time.monotonic() + 5  # the kernel tears PID namespaces down asynchronously
         while leftover_pids(MARK) and time.monotonic() < deadline:
             time.sleep(0.2)
         leftovers = leftover_pids(MARK)
-        time.sleep(max(0.0, 3.5 - (time.monotonic() - start - seconds)))  # the daemon's delayed write
+        assert set(ended) == {str(p) for p in paths.values()}
+        time.sleep(max(0.0, ended[str(paths["daemon"])] + DAEMON_WRITES - time.monotonic()))  # its delayed write
         received = []
         for sock, read in ((tcp, lambda s: s.accept()), (udp, lambda s: s.recvfrom(100))):
             try:
