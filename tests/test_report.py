@@ -206,8 +206,14 @@ def test_the_tiny_configs_report_when_the_options_fit(tmp_path, capsys):
     from helpers import cli
 
     assert cli.main(["report", str(write(tmp_path, "bert", TINY_BERT)), "--seq-len", "16"]) == 0
+    bert = capsys.readouterr().out
     assert cli.main(["report", str(write(tmp_path, "vit", TINY_VIT)), "--image-size", "32"]) == 0
-    assert capsys.readouterr().out.count("assumptions") == 2
+    vit = capsys.readouterr().out
+    assert "assumptions" in bert and "assumptions" in vit
+    # tokens: a sequence length and per-token counts; images: the image size, nothing per token
+    assert "seq_len 16," in bert and "active per token" in bert
+    assert "seq_len" not in vit and "per token" not in vit and "image size 32," in vit
+    assert "pixel_values (1, 3, 32, 32)" in vit
 
 
 def test_a_seq_len_beyond_the_positions_is_noted(tmp_path):

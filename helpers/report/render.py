@@ -20,15 +20,26 @@ def _memory(title: str, m: MemoryEstimate, gpu: float, what: str) -> list[str]:
     return lines
 
 
+#: the kinds whose input is tokens: for the others (images, latents) a sequence length and "per token" mean nothing
+TOKEN_KINDS = ("decoder_lm", "encoder", "encoder_decoder")
+
+
 def render(r: Report) -> str:
-    """Sections: parameters, blocks, weights, FLOPs, KV cache, activations, training, inference, assumptions."""
+    """Sections: parameters, blocks, weights, FLOPs, KV cache, activations, training, inference, assumptions.
+
+    A model that reads images (vision, diffusion) shows no seq_len and no "active per token" (unless it
+    routes, i.e. active < total); its input size is in the FLOPs method line."""
     o, p = r.options, r.params
+    tokens = r.kind in TOKEN_KINDS
+    size = (f"seq_len {o['seq_len']}, " if tokens else
+            f"image size {o['image_size']}, " if o["image_size"] else "")
+    active = f"active per token {p['active']:,}   " if tokens or p["active"] != p["total"] else ""
     out = [f"{r.architecture} ({r.library}, {r.kind}) from {r.source}",
-           f"options: dtype {o['dtype']}, seq_len {o['seq_len']}, batch {o['batch']}, {o['gpus']} GPU(s) × "
+           f"options: dtype {o['dtype']}, {size}batch {o['batch']}, {o['gpus']} GPU(s) × "
            f"{format_bytes(o['gpu_memory_bytes'])}, ZeRO {o['zero']}"
            + (f", LoRA r={o['lora_rank']}" if o["lora_rank"] else "") + (f", {o['quant']}" if o["quant"] else ""),
            "", "parameters",
-           f"  total {p['total']:,}   trainable {p['trainable']:,}   active per token {p['active']:,}   "
+           f"  total {p['total']:,}   trainable {p['trainable']:,}   {active}"
            f"buffers {p['buffers']:,}   largest layer {p['largest_layer']:,}", "", "blocks"]
     for b in r.blocks:
         label = "  " * b.depth + b.name
