@@ -4,6 +4,7 @@ Core (pure arithmetic or torch introspection, nothing about homework or widgets)
     helpers.formulas  closed-form parameter counts, one per torch layer, with breakdowns
     helpers.shapes    output-size arithmetic and check_shape
     helpers.counting  count_params, count_buffers, param_table (tied tensors counted once)
+    helpers.moe       moe_counts, active_params (Mixture-of-Experts: what one token uses)
     helpers.cost      FLOPs/MACs, weight and training memory, attention and KV-cache bytes
     helpers.trace     summary (per-layer shapes, params, FLOPs; meta device) and explain
                       (parts: summary, explain, _forward, _flops, _text)

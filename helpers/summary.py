@@ -18,6 +18,7 @@ from torch import nn
 from helpers._forward import Tracer, as_args, make_inputs, shapes_of, traced_pass
 from helpers._text import _format_inputs, _wrap, format_bytes, format_shapes, si
 from helpers.counting import bytes_for, count_buffers
+from helpers.moe import active_params
 
 __all__ = ["summary", "Summary", "LayerRow"]
 
@@ -286,7 +287,7 @@ def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]]
     rows, parents = _build_rows(run.model, run.tracer)
     total = sum(r.new_params for r in rows)  # every tensor once (== count_params, tested)
     trainable = sum(r.trainable_params for r in rows)
-    active, moe = _active_params(run.model, total)
+    active, moe = active_params(run.model, total)
     if moe:
         notes.append(f"Mixture of Experts: {moe}; active = total − (n − k)/n of each block's expert parameters")
     if depth is not None:
@@ -296,48 +297,6 @@ def summary(model: nn.Module, input_size: Optional[Union[ShapeSize, torch.Size]]
                    total_buffers=count_buffers(run.model), total_flops=run.counter.get_total_flops(),
                    device=str(run.device), input_shapes=tuple(shapes_of(a) for a in run.args),
                    output_shapes=shapes_of(run.output), notes=notes, active_params=active)
-
-
-def _moe_counts(module: nn.Module, config: Any) -> Optional[tuple[int, int]]:
-    """(num_experts, top_k) of a Mixture-of-Experts block, or None: the block's own attributes
-    (``num_experts``/``top_k``, as Hugging Face's sparse MoE blocks and their routers have), else
-    the model config's ``num_local_experts``/``num_experts`` and ``num_experts_per_tok``."""
-    if not isinstance(getattr(module, "experts", None), nn.Module):
-        return None
-    sources = [module, getattr(module, "gate", None), getattr(module, "router", None), module.experts, config]
-
-    def first(*names: str) -> Optional[int]:
-        for src in sources:
-            for name in names:
-                v = getattr(src, name, None) if src is not None else None
-                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                    return v
-        return None
-
-    n, k = first("num_experts", "num_local_experts", "n_routed_experts"), first("top_k", "num_experts_per_tok")
-    return (n, k) if n and k and k <= n else None
-
-
-def _active_params(model: nn.Module, total: int) -> tuple[int, str]:
-    """Parameters one token uses: `total` minus, in each MoE block, the (n − k)/n of its experts'
-    parameters that the router does not pick (k = top_k of n experts; the router, shared experts
-    and attention are always active). Same convention as ``formulas.decoder_lm_params``."""
-    config = getattr(model, "config", None)
-    inactive, blocks, kinds = 0, 0, set()
-    seen: set[int] = set()
-    for module in model.modules():
-        counts = _moe_counts(module, config)
-        if counts is None or id(module) in seen:
-            continue
-        n, k = counts
-        experts = {id(p): p.numel() for p in module.experts.parameters()}
-        inactive += sum(experts.values()) * (n - k) // n
-        blocks += 1
-        kinds.add(f"top-{k} of {n} experts")
-        seen.update(id(m) for m in module.modules())
-    if not blocks:
-        return total, ""
-    return total - inactive, f"{blocks} block(s), {', '.join(sorted(kinds))}"
 
 
 def _label(name: str, parent_name: Optional[str]) -> str:

@@ -15,7 +15,7 @@ from helpers._text import dtype_bytes
 from helpers.counting import count_buffers, count_params
 from helpers.formulas import lora_params
 from helpers.report.schema import BlockRow
-from helpers.summary import _active_params, _moe_counts
+from helpers.moe import active_params, moe_counts
 
 __all__ = ["param_counts", "block_rows", "weight_bytes", "largest_layer_params", "matmul_params_per_token",
            "quantizable_params", "lora_targets", "lora_trainable_params"]
@@ -31,7 +31,7 @@ def param_counts(model: nn.Module) -> dict[str, int]:
     """total (tied tensors once), trainable, active (MoE: top-k of n experts), buffers, largest_layer."""
     total = count_params(model)
     return {"total": total, "trainable": count_params(model, trainable_only=True),
-            "active": _active_params(model, total)[0], "buffers": count_buffers(model),
+            "active": active_params(model, total)[0], "buffers": count_buffers(model),
             "largest_layer": largest_layer_params(model)}
 
 
@@ -109,7 +109,7 @@ def matmul_params_per_token(model: nn.Module) -> int:
     config = getattr(model, "config", None)
     scale: dict[int, tuple[int, int]] = {}
     for module in model.modules():
-        counts = _moe_counts(module, config)
+        counts = moe_counts(module, config)
         if counts is not None:
             for p in module.experts.parameters():
                 scale[id(p)] = counts
