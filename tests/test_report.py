@@ -279,18 +279,24 @@ def test_fit_search_is_the_largest(reports):
 
 
 def test_cli_report_json_and_errors(tmp_path, capsys):
-    """`python -m helpers report` once as a command (a fresh interpreter: ~3 s of imports), then the
-    same entry point, ``helpers.cli.main``, in this process for the text output and the two errors."""
+    """`python -m helpers report` once as a command on Llama-3-70B's config (a fresh interpreter; with
+    ``-X importtime`` its stderr lists every module it imported: transformers is not among them, the
+    config goes through helpers.report.mirror), then the same entry point, ``helpers.cli.main``, in this
+    process on GPT-2 (built by transformers) for the text output and the two errors."""
     from helpers import cli  # noqa: PLC0415
 
-    path = write(tmp_path, "gpt2", dict(model_type="gpt2", **SMALL_DECODERS["gpt2"]))
-    proc = subprocess.run([sys.executable, "-m", "helpers", "report", str(path), "--json", "--seq-len", "32",
-                           "--gpus", "2", "--zero", "3", "--gpu-memory", "24GiB"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "helpers", "report",
+                           "examples/llama-3-70b/config.json", "--json", "--seq-len", "32", "--gpus", "2", "--zero",
+                           "3", "--gpu-memory", "24GiB"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(proc.stdout)
     jsonschema.validate(data, JSON_SCHEMA)
     assert data["options"]["gpu_memory_bytes"] == 24 * 2**30 and data["options"]["zero"] == 3
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert "torch" in imported and "helpers.report.mirror" in imported
+    assert not [m for m in imported if m.split(".")[0] in ("transformers", "diffusers", "peft")]
+
+    path = write(tmp_path, "gpt2", dict(model_type="gpt2", **SMALL_DECODERS["gpt2"]))
 
     def run(*args: str) -> tuple[int, str, str]:
         code = cli.main(["report", *args])
