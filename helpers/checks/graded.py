@@ -209,6 +209,8 @@ def build_view(dest: Path, root: Path = _ROOT) -> Path:
 
 def header_markdown() -> str:
     """The "graded work" note every exercise notebook carries (inserted by helpers.exercises)."""
+    from helpers.checks.refusal import refusal_warning  # noqa: PLC0415 - refusal imports this module
+
     return (
         "### How this notebook is graded\n\n"
         "The instructor's grader runs your notebook in a sandbox (no network, no other files) and "
@@ -219,4 +221,6 @@ def header_markdown() -> str:
         "Every other helpers module — `helpers.formulas`, `helpers.shapes`' size functions, "
         "`helpers.cost`, `helpers.counting`, `helpers.models`, `helpers.checks`' reference "
         "answers — is not available there: importing one gives the affected questions the status "
-        "`forbidden_import` and no points. Write the formula yourself.")
+        "`forbidden_import` and no points. Write the formula yourself. The instant check tells you "
+        "before the grader does: when a function of yours uses one of them, it prints a ⚠️ warning next "
+        f"to its ✅ (\"{refusal_warning('helpers.formulas')}\").")
