@@ -22,6 +22,7 @@ note saying so (the committed notebooks are not modified).
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import json
 import re
@@ -187,20 +188,29 @@ def rewrite_notebook_links(page_html: str, targets: dict[str, set[str]]) -> str:
     return _NOTEBOOK_HREF.sub(page, page_html)
 
 
+@functools.lru_cache(maxsize=1)
+def _exporter():
+    """nbconvert's HTML exporter with the site's template, one per process: its Jinja environment
+    compiles the lab template's ~10 files once, not once per page (as `jupyter nbconvert` does for
+    several notebooks; each page's resources are its own)."""
+    from jinja2 import DictLoader  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+
+    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
+                        template_file="dp_site.html.j2")
+
+
 def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str],
                 mathjax_config: str = "") -> str:
     """The HTML of chapter `i`: nbconvert's lab template from the committed outputs, plus navigation
     and search (links to other notebooks are rewritten by `build`, which knows every page's ids)."""
     import nbformat  # noqa: PLC0415
-    from jinja2 import DictLoader  # noqa: PLC0415
-    from nbconvert import HTMLExporter  # noqa: PLC0415
 
     chapter = chapters_[i]
     nb = nbformat.read(chapter.source, as_version=4)
     nb.metadata["title"] = chapter.title
     _strip_widgets(nb)
-    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
-                            template_file="dp_site.html.j2")
+    exporter = _exporter()
     resources = {"dp_nav_top": _nav(chapters_, i, "top"), "dp_nav_bottom": _nav(chapters_, i, "bottom"),
                  "dp_mathjax_url": mathjax_url, "dp_mathjax_config": mathjax_config,
                  "dp_css": _CSS + site_search.CSS,
@@ -272,6 +282,7 @@ def build(out: Path, notebooks: Path = ROOT / "notebooks", *, only: Optional[Seq
     todo = [i for i, c in enumerate(all_chapters) if only is None or c.source.stem in set(only)]
     work = [(all_chapters, i, mathjax_url, font_config, out) for i in todo]
     if jobs > 1 and len(work) > 1:
+        _exporter()  # imported and compiled once here: the forked workers inherit it
         with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
             rendered = list(pool.map(_render_to, work))
     else:
