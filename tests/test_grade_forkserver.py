@@ -96,7 +96,8 @@ def test_the_same_scores_as_a_fresh_sandbox_each_on_a_mixed_class(tmp_path, fork
         assert warm_reports[path] == cold_reports[path], path
     statuses = {r[-1][0] for r in warm_reports.values()}
     assert {"ok", "timeout", "memory", "crashed", "cell_errors", "forbidden_import", "invalid_notebook"} <= statuses
-    print(f"{len(warm_reports)} submissions: fork server {seconds[True]:.1f} s, a fresh sandbox each {seconds[False]:.1f} s")
+    print(f"{len(warm_reports)} submissions: fork server {seconds[True]:.1f} s, "
+          f"a fresh sandbox each {seconds[False]:.1f} s")
 
 
 # --------------------------------------------------------------------------- hostile, one server
