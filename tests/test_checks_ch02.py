@@ -58,6 +58,21 @@ def test_same_padding_reference_keeps_the_size_in_torch(seed):
             assert nn.Conv1d(1, 1, k, padding=p - 1, dilation=d, device="meta")(x).shape != x.shape
 
 
+@pytest.mark.parametrize("k, d", [(2, 1), (4, 3), (1, 1), (3, 2)])
+def test_same_padding_reference_refuses_when_no_integer_padding_keeps_the_size(k, d):
+    """d·(k − 1) odd: no padding p keeps a stride-1 conv's size in torch either (p − 1 shrinks it, p grows
+    it), so the reference raises at once instead of searching forever (it used to: the class overview's
+    variants call it on such cases and each burnt the variant's whole time limit)."""
+    x = torch.empty(1, 1, 40, device="meta")
+    keeps = [p for p in range(d * k + 1) if nn.Conv1d(1, 1, k, padding=p, dilation=d, device="meta")(x).shape == x.shape]
+    if d * (k - 1) % 2:
+        assert keeps == []
+        with pytest.raises(ValueError, match="odd"):
+            get("02.same_padding").reference(k, dilation=d)
+    else:
+        assert get("02.same_padding").reference(k, dilation=d) == keeps[0]
+
+
 @pytest.mark.parametrize("seed", [None, 1, 2])
 def test_max_out_channels_reference_is_the_largest_fitting(seed):
     q, cases = _cases("02.max_out_channels", seed)

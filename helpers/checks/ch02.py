@@ -104,7 +104,13 @@ register(Question(
 # --------------------------------------------------------------------------- 3. 'same' padding
 
 def same_padding_reference(kernel_size: int, dilation: int = 1) -> int:
-    """Smallest integer padding that keeps the size of a stride-1 conv (found with helpers.shapes)."""
+    """Smallest integer padding that keeps the size of a stride-1 conv (found with helpers.shapes).
+
+    Raises ValueError when there is none — d·(k − 1) odd, where torch's padding='same' pads unevenly —
+    instead of searching forever (the class overview calls it on variants' cases too)."""
+    if dilation * (kernel_size - 1) % 2:
+        raise ValueError(f"no integer padding keeps the size: dilation·(kernel_size − 1) = "
+                         f"{dilation * (kernel_size - 1)} is odd")
     size = 4 * dilation * kernel_size  # any size large enough for the kernel
     padding = 0
     while shapes.conv_output_size(size, kernel_size, 1, padding, dilation) != size:
