@@ -33,6 +33,7 @@ jsonschema = pytest.importorskip("jsonschema")
 
 from helpers.report.build import Options, make_report  # noqa: E402
 from helpers.report.schema import JSON_SCHEMA  # noqa: E402
+from helpers._text import format_bytes  # noqa: E402
 from helpers.report.source import SourceError, build_model  # noqa: E402
 from helpers.trace import summary  # noqa: E402
 from tests._peers import CONFIGS, PAIRS, build_all, largest_layer, peer_row, peer_table, write  # noqa: E402
@@ -214,6 +215,11 @@ def test_the_tiny_configs_report_when_the_options_fit(tmp_path, capsys):
     assert "seq_len 16," in bert and "active per token" in bert
     assert "seq_len" not in vit and "per token" not in vit and "image size 32," in vit
     assert "pixel_values (1, 3, 32, 32)" in vit
+    # a traced pass's leaf outputs differ in size: their sum and the largest, never "per layer × N"
+    traced = make_report(str(tmp_path / "vit.json"), Options(image_size=32)).activations
+    assert (f"  {traced['layers']} leaf modules: Σ {format_bytes(traced['total_bytes'])}, the largest "
+            f"{format_bytes(traced['per_layer_bytes'])}") in vit.splitlines()
+    assert traced["per_layer_bytes"] * traced["layers"] > traced["total_bytes"]
 
 
 def test_a_seq_len_beyond_the_positions_is_noted(tmp_path):

@@ -58,9 +58,12 @@ def render(r: Report) -> str:
                 for kv in r.kv_cache]
     if r.activations:
         a = r.activations
-        out += ["", "activations (training, kept for backward)",
-                f"  per layer {format_bytes(a['per_layer_bytes'])} × {a['layers']} = {format_bytes(a['total_bytes'])}",
-                f"  formula: {a['formula']}"]
+        # a decoder LM: the planner's per-layer formula × L; a traced pass: Σ of unequal leaf outputs
+        size = (f"  per layer {format_bytes(a['per_layer_bytes'])} × {a['layers']} = {format_bytes(a['total_bytes'])}"
+                if r.kind == "decoder_lm" else
+                f"  {a['layers']} leaf modules: Σ {format_bytes(a['total_bytes'])}, the largest "
+                f"{format_bytes(a['per_layer_bytes'])}")
+        out += ["", "activations (training, kept for backward)", size, f"  formula: {a['formula']}"]
     out += ["", *_memory("training", r.training, r.gpu_memory_bytes, "micro-batch"),
             f"  DeepSpeed's estimators would say: ZeRO-2 {format_bytes(r.deepspeed['zero2'])}, "
             f"ZeRO-3 {format_bytes(r.deepspeed['zero3'])} of model states",
