@@ -62,7 +62,20 @@ def _nbgrader_api(course: Path):
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.merge(_kernel_exit_config())
     return NbGraderAPI(coursedir=CourseDirectory(config=config, root=str(course)), config=config)
+
+
+def _kernel_exit_config():
+    """Test-only: each notebook's kernel is stopped at once when its last cell has run
+    (``shutdown_kernel = "immediate"``) instead of being left to exit by itself ("graceful", nbgrader's
+    default: ~0.6 s a kernel for an interpreter with torch loaded to tear down). The outputs, and so
+    the scores, are all in by then; six kernels run here (five autogrades and Validate)."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.ExecutePreprocessor.shutdown_kernel = "immediate"
+    return config
 
 
 @contextlib.contextmanager
@@ -215,7 +228,7 @@ def test_validate_predicts_the_autograders_score(course):
 
     name = f"{TOPIC}_exercises.ipynb"
     with _nbgrader_env():
-        results = Validator().validate(str(course["course"] / "submitted" / "formulas" / TOPIC / name))
+        results = Validator(config=_kernel_exit_config()).validate(str(course["course"] / "submitted" / "formulas" / TOPIC / name))
     failed = [c["source"] for c in results.get("failed", [])]
     assert sorted(f.split('"')[1] for f in failed) == ["05.largest_rnn_hidden", "05.simple_rnn_params",
                                                         "05.vanilla_rnn_params"], results
