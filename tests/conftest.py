@@ -24,10 +24,32 @@ warnings.filterwarnings("ignore", message="Initializing zero-element tensors is 
 # the grader tests, never notebooks for nbval to run.
 collect_ignore_glob = ["*.ipynb", "**/*.ipynb"]
 
-# One intra-op thread per pytest worker: with `-n 2` on 2 cores, tiny torch ops only contend otherwise.
-import torch  # noqa: E402
 
-torch.set_num_threads(1)
+# ------------------------------------------------------------------ process start and exit (test speed)
+def _is_xdist_controller(config) -> bool:
+    """True in the process that runs `-n N` workers and no test itself."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    # One intra-op thread per pytest worker: with `-n 2` on 2 cores, tiny torch ops only contend otherwise.
+    # Not in the xdist controller: it loads this file before it starts the workers, and importing torch
+    # there (~1.2 s) only delays them.
+    if not _is_xdist_controller(config):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_unconfigure(config):
+    # The run is over: freeze the garbage collector, so that the interpreter's exit does not end with full
+    # collections over every object torch, transformers and the tests made (~2 s per pytest process, each
+    # xdist worker included, at the very end of `make test`). The process is exiting: its memory goes
+    # back to the system either way.
+    import gc
+
+    gc.freeze()
+
 
 # --- grader tests: session fixtures (tests/_grader_fixtures.py) --------------------------------
 # `fork_servers`: one pair of warm fork servers per worker, lent to every grader batch inside

@@ -180,7 +180,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: Path):
            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-           "--ServerApp.terminals_enabled=False"]
+           "--ServerApp.terminals_enabled=False",
+           # a test's kernel is stopped when the test is done: SIGTERM/SIGKILL after 0.1/0.2 s instead
+           # of up to 2.5/5 s while an interpreter with torch and matplotlib tears itself down
+           "--KernelManager.shutdown_wait_time=0.2"]
     if os.geteuid() == 0:  # CI runs as root; JupyterLab refuses that without the flag
         cmd.append("--allow-root")
     proc = subprocess.Popen(cmd, cwd=notebooks, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,12 +1,16 @@
 """The nbgrader export round trip with real nbgrader (0.9.x): export chapter 05 → generate_assignment
 → autograde five students (the solution, the blank release, a typical mistake, one whose answer
 uses helpers.formulas, and a correct `exercises/` notebook — not the release) and compare
-nbgrader's scores with helpers.grade's (and, for helpers.formulas, the instant check's) on the same files. Chapter 05 imports no torch (its six
-questions are plain functions). nbgrader runs in this process through its own API (NbGraderAPI, what its
+nbgrader's scores with helpers.grade's (and, for helpers.formulas, the instant check's) on the same files. nbgrader runs in this process through its own API (NbGraderAPI, what its
 command-line apps call): one nbgrader import instead of three interpreter starts, and one autograde
 of every submitted student (``student_id="*"``, as ``nbgrader autograde 05_rnn_bptt`` does) instead of
 one call per student. nbgrader is imported in the tests that use it, not at collection (each pytest
-worker imports every test module: ~1 s for nbgrader and jupyter_server)."""
+worker imports every test module: ~1 s for nbgrader and jupyter_server).
+
+Where the time goes (CPU seconds, measured 2026-12-07): each of the eleven notebook runs — five
+autograde kernels, five graded by helpers.grade, one Validate kernel — starts a Python that imports
+torch (chapter 05's references and its `nn.Module` question need it) and checks seven questions,
+~2-3 s each: autograde ≈ 15, helpers.grade ≈ 9, Validate ≈ 4; nbgrader's own steps ≈ 2."""
 
 from __future__ import annotations
 
@@ -58,7 +62,20 @@ def _nbgrader_api(course: Path):
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.merge(_kernel_exit_config())
     return NbGraderAPI(coursedir=CourseDirectory(config=config, root=str(course)), config=config)
+
+
+def _kernel_exit_config():
+    """Test-only: each notebook's kernel is stopped at once when its last cell has run
+    (``shutdown_kernel = "immediate"``) instead of being left to exit by itself ("graceful", nbgrader's
+    default: ~0.6 s a kernel for an interpreter with torch loaded to tear down). The outputs, and so
+    the scores, are all in by then; six kernels run here (five autogrades and Validate)."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.ExecutePreprocessor.shutdown_kernel = "immediate"
+    return config
 
 
 @contextlib.contextmanager
@@ -211,7 +228,7 @@ def test_validate_predicts_the_autograders_score(course):
 
     name = f"{TOPIC}_exercises.ipynb"
     with _nbgrader_env():
-        results = Validator().validate(str(course["course"] / "submitted" / "formulas" / TOPIC / name))
+        results = Validator(config=_kernel_exit_config()).validate(str(course["course"] / "submitted" / "formulas" / TOPIC / name))
     failed = [c["source"] for c in results.get("failed", [])]
     assert sorted(f.split('"')[1] for f in failed) == ["05.largest_rnn_hidden", "05.simple_rnn_params",
                                                         "05.vanilla_rnn_params"], results
