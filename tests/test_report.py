@@ -237,6 +237,24 @@ def test_a_seq_len_beyond_the_positions_is_noted(tmp_path):
         make_report(str(write(tmp_path, "bert", TINY_BERT)), Options(seq_len=17))
 
 
+def test_training_that_fits_nowhere_names_the_levers(tmp_path):
+    """Not even micro-batch 1 fits: the note lists the options that shrink training memory, minus those in use,
+    and each named lever does shrink it (weights + grads + optimizer + activations at micro-batch 1)."""
+    path = str(write(tmp_path, "llama", dict(model_type="llama", **SMALL_DECODERS["llama"])))
+    tiny = dict(gpu_memory_bytes=2**18, seq_len=64)  # 256 KiB per GPU; the model's training takes ~0.5 MiB
+    r = make_report(path, Options(**tiny))
+    assert r.training.largest_batch == 0 and not r.training.fits
+    assert r.notes[-1] == ("training does not fit even at micro-batch 1; levers: --recompute selective or full "
+                           "(activations); --zero 3 (shards weights, grads and optimizer); --lora-rank r (train "
+                           "adapters only); --quant nf4 with --lora-rank (QLoRA)")
+    for lever in (dict(recompute="full"), dict(zero=3, gpus=8), dict(lora_rank=4), dict(lora_rank=4, quant="nf4")):
+        assert make_report(path, Options(**tiny, **lever)).training.total < r.training.total, lever
+    used = make_report(path, Options(**{**tiny, "gpu_memory_bytes": 2**12}, recompute="full", zero=3, gpus=2,
+                                     lora_rank=4, quant="nf4"))
+    assert used.notes[-1] == "training does not fit even at micro-batch 1; levers: more --gpus (ZeRO shards over them)"
+    assert not any("does not fit even" in n for n in make_report(path, Options(seq_len=64)).notes)
+
+
 @pytest.mark.parametrize("config, name, kind", [
     ({k: v for k, v in TINY_BERT.items() if k != "architectures"}, "BertForMaskedLM", "encoder"),
     (dict(TINY_BERT, architectures=None, is_decoder=True), "BertLMHeadModel", "decoder_lm"),

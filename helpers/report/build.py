@@ -146,6 +146,14 @@ def make_report(source: str | BuiltModel, options: Options | None = None) -> Rep
         kv = None
         inference, inf_assumptions = memory.other_inference(weight["chosen"], activations["per_layer_bytes"], o)
     assumptions += inf_assumptions
+    if training.largest_batch == 0:
+        levers = [lever for lever, useful in (
+            ("--recompute selective or full (activations)", o.recompute != "full"),
+            ("--zero 3 (shards weights, grads and optimizer)", o.zero != 3),
+            ("more --gpus (ZeRO shards over them)", o.zero > 0),
+            ("--lora-rank r (train adapters only)", not o.lora_rank),
+            ("--quant nf4 with --lora-rank (QLoRA)", not o.quant)) if useful]
+        notes.append("training does not fit even at micro-batch 1" + (f"; levers: {'; '.join(levers)}" if levers else ""))
     assumptions.append("optimizer, precision and recomputation as in --optimizer/--dtype/--recompute; CUDA context, "
                        "allocator fragmentation and communication buffers (typically 1–3 GiB per GPU) not included")
     options = {k: v for k, v in asdict(o).items() if k != "depth"}
