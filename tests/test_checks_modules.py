@@ -17,6 +17,7 @@ from torch import nn
 from helpers import grade as grader
 from helpers.checks import check, checker_rng
 from tests._feedback import assert_friendly_failure
+from tests._grader_fixtures import sharing
 from helpers.checks.module_answer import VALUES_MAX_PARAMS, build_and_describe, describe_module, module_summary
 from helpers.checks.protocol import run_cases
 from helpers.checks.registry import get, make_cases
@@ -231,7 +232,7 @@ _MODULE_MISTAKES = {  # ex6-solution as students get it wrong: the class overvie
 
 
 @pytest.mark.skipif(REASON is not None, reason=f"no sandbox can be created here: {REASON}")
-def test_the_sandboxed_grader_grades_module_answers(tmp_path):
+def test_the_sandboxed_grader_grades_module_answers(tmp_path, fork_servers):
     base = base_submission()  # the solution passes: tests/test_grade.py ("correct")
     cases = {}
     for name, source in _MODULE_ATTACKS.items():
@@ -244,7 +245,9 @@ def test_the_sandboxed_grader_grades_module_answers(tmp_path):
         cases[name] = nb
     paths = write_submissions(tmp_path / "in", cases)
     out = tmp_path / "grades.csv"
-    batch = grader.grade_class(list(paths.values()), jobs=2, timeout=20, question_timeout=3, out=out, progress=False)
+    with sharing(fork_servers):  # the worker's warm fork servers (tests/_grader_fixtures.py), not two new ones
+        batch = grader.grade_class(list(paths.values()), jobs=2, timeout=20, question_timeout=3, out=out,
+                                   progress=False)
     patterns = question_patterns(batch)["01.fixed_mlp"]
     assert patterns["wrong parameter shape (fc2.weight)"] == 1 and patterns["right shapes, different forward"] == 1
     results = {Path(sub.submission).stem.split("01_")[-1]: {q.id: q for q in sub.questions} for sub in batch.reports}

@@ -31,6 +31,7 @@ from helpers.checks.refusal import NOT_THE_RELEASE, refusal_warning
 from helpers.checks.registry import questions_for_chapter
 from helpers.grading.csvlog import TOTAL
 from helpers.exercises import main as exercises_main
+from tests._grader_fixtures import sharing
 from tests.grade_submissions import EXERCISE_05, SANDBOX_ARGS, SOLUTION_05, SOLUTION_CELLS_05
 
 if importlib.util.find_spec("nbgrader") is None:
@@ -150,7 +151,7 @@ def _instant_check(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, fork_servers):
     course = tmp_path_factory.mktemp("nbgrader")
     assert exercises_main(["--nbgrader", str(course), str(ROOT / "solutions" / f"{TOPIC}_exercises.ipynb")]) == 0
     with _nbgrader_env(), pytest.MonkeyPatch.context() as patch:
@@ -173,8 +174,9 @@ def course(tmp_path_factory):
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         nbgrader_scores = {s: gb.find_submission(TOPIC, s).score for s in students}
-    rows, _ = grader.grade([course / "submitted" / s / TOPIC / name for s in students], jobs=2, progress=False,
-                           sandbox=not SANDBOX_ARGS, chapter=CHAPTER)
+    with sharing(fork_servers):  # the worker's warm fork servers (tests/_grader_fixtures.py), not two new ones
+        rows, _ = grader.grade([course / "submitted" / s / TOPIC / name for s in students], jobs=2, progress=False,
+                               sandbox=not SANDBOX_ARGS, chapter=CHAPTER)
     ours = {Path(r.submission).parent.parent.name: r.points for r in rows if r.question == TOTAL}
     instant = _instant_check(course / "submitted" / "formulas" / TOPIC / name)
     return {"course": course, "nbgrader": nbgrader_scores, "grader": ours, "instant": instant}
