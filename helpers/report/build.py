@@ -13,7 +13,7 @@ from typing import Any, Optional
 from helpers._text import dtype_bytes
 from helpers.planner import GIB, model_dims
 from helpers.report import counts, flops, memory
-from helpers.report.schema import Report
+from helpers.report.schema import TOKEN_KINDS, Report
 from helpers.report.source import BuiltModel, build_model
 from helpers.scale import OPTIMIZERS, RECOMPUTE, quantized_bits_per_param
 
@@ -84,11 +84,12 @@ def _seq_len(o: Options, config: dict[str, Any]) -> int:
     return min(limit, 4096) if limit else 512
 
 
-def make_report(source: str | BuiltModel, options: Options | None = None) -> Report:
-    """The report of `source` (a SOURCE string or an already built model) with `options`."""
+def make_report(source: str | BuiltModel, options: Options | None = None, *, mirror: bool = True) -> Report:
+    """The report of `source` (a SOURCE string or an already built model) with `options`; a SOURCE is built
+    after the options are checked, through `helpers.report.mirror` where it can be unless `mirror` is False."""
     o = Options(**asdict(options)) if options is not None else Options()
     o.check()
-    built = build_model(source) if isinstance(source, str) else source
+    built = build_model(source, mirror=mirror) if isinstance(source, str) else source
     config = built.config or {}
     o.seq_len = _seq_len(o, config)
     kind = flops.model_kind(built)
@@ -138,7 +139,7 @@ def make_report(source: str | BuiltModel, options: Options | None = None) -> Rep
         inference, inf_assumptions = memory.decoder_inference(weight["chosen"], config, o, bpe)
     else:
         inputs, described = flops.example_inputs(built, kind, o.seq_len, o.batch, o.image_size)
-        unit, units = ("token", o.batch * o.seq_len) if kind in ("encoder", "encoder_decoder") else ("image", o.batch)
+        unit, units = ("token", o.batch * o.seq_len) if kind in TOKEN_KINDS else ("image", o.batch)
         flop, activations = flops.traced_costs(built, inputs, o.batch, units, unit, described, act_bytes)
         training, plan_assumptions = memory.other_training(params["total"], trainable, frozen_bits,
                                                            activations["total_bytes"], o)

@@ -36,15 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from helpers.report.build import Options, make_report, parse_memory  # noqa: PLC0415 - imports torch
     from helpers.report.render import render  # noqa: PLC0415
-    from helpers.report.source import SourceError, build_model  # noqa: PLC0415
+    from helpers.report.source import SourceError  # noqa: PLC0415
 
     try:
         options = Options(dtype=args.dtype, seq_len=args.seq_len, batch=args.batch, image_size=args.image_size,
                           gpus=args.gpus, gpu_memory_bytes=parse_memory(args.gpu_memory), zero=args.zero,
                           lora_rank=args.lora_rank, quant=args.quant, recompute=args.recompute,
                           optimizer=args.optimizer, depth=args.depth)
-        options.check()
-        report = make_report(build_model(args.source, mirror=not args.build_with_transformers), options)
+        report = make_report(args.source, options, mirror=not args.build_with_transformers)
     except (SourceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,9 +20,10 @@ versions in requirements.lock). Deviation: the modules have no ``forward`` — t
 
 Only a *plain* config takes this route: a known ``model_type``, ``architectures`` absent or the family's
 ``…ForCausalLM``, every key one the family's config defines, integers ≥ 1 where transformers reads sizes,
-the default rotary embedding or a linear or Llama-3.1 (``llama3``) scaling of it, ``hidden_act`` silu. Anything else — a rope scaling other than a complete
-linear or llama3 one, an unknown key, a string where a size belongs, a value transformers might refuse — returns None and the report builds the model with
-transformers, which decides (so both routes fail on the same configs, with transformers' message).
+the default rotary embedding or a complete linear or Llama-3.1 (``llama3``) scaling of it, ``hidden_act``
+silu. Anything else — another rope scaling, an unknown key, a string where a size belongs, a value
+transformers might refuse — returns None and the report builds the model with transformers, which decides
+(so both routes fail on the same configs, with transformers' message).
 tests/test_report_mirror.py proves the equality: the whole report (every number, block row and assumption)
 from this route equals the report from transformers' built model, on random configs of each family.
 """
@@ -144,7 +145,7 @@ def mirror_config(config: dict[str, Any]) -> Optional[tuple[Family, dict[str, An
     if not all(full[k] >= 1 for k in sizes) or not all(full.get(k) is None or full[k] >= 1 for k in optional):
         return None
     H, h = full["hidden_size"], full["num_attention_heads"]
-    if full["hidden_act"] != "silu" or H % h or (full["head_dim"] or H // h) % 2:
+    if full["hidden_act"] != "silu" or H % h or _head_dim(full) % 2:
         return None  # transformers checks H % h (Llama) and an even rotary dimension; let it say so
     pad = full.get("pad_token_id")
     if pad is not None and not (_is_int(pad) and 0 <= pad < full["vocab_size"]):
@@ -154,6 +155,11 @@ def mirror_config(config: dict[str, Any]) -> Optional[tuple[Family, dict[str, An
     if full["head_dim"] is None and family.derive_head_dim:
         full["head_dim"] = H // h
     return family, full
+
+
+def _head_dim(c: dict[str, Any]) -> int:
+    """hd: the config's head_dim, else H // h (Mixtral's config keeps None; its modules derive it)."""
+    return c["head_dim"] or c["hidden_size"] // c["num_attention_heads"]
 
 
 class _Node(nn.Module):
@@ -185,10 +191,9 @@ def _norm(name: str, H: int) -> nn.Module:
     return norm
 
 
-def _layer(f: Family, c: dict[str, Any]) -> nn.Module:
+def _layer(f: Family, c: dict[str, Any], hd: int) -> nn.Module:
     P, H, I = f.prefix, c["hidden_size"], c["intermediate_size"]
     h, g = c["num_attention_heads"], c["num_key_value_heads"]
-    hd = c["head_dim"] or H // h
     bias = bool(c.get("attention_bias", False))
     attn = _node(f"{P}Attention")
     attn.q_proj = nn.Linear(H, h * hd, bias=bias)  # (h·hd, H)
@@ -225,16 +230,15 @@ def build_mirror(config: dict[str, Any]) -> Optional[tuple[nn.Module, str, dict[
     if plain is None:
         return None
     f, c = plain
-    P, V, H, h = f.prefix, c["vocab_size"], c["hidden_size"], c["num_attention_heads"]
-    dim = c["head_dim"] or H // h  # the rotary dimension: the whole head
+    P, V, H, hd = f.prefix, c["vocab_size"], c["hidden_size"], _head_dim(c)  # hd: also the rotary dimension
     with torch.device("meta"):
         inner = _node(f"{P}Model")
         # given its weight, nn.Embedding skips its normal_ init, whose meta kernel would import torch._dynamo (1 s)
         inner.embed_tokens = nn.Embedding(V, H, c.get("pad_token_id"), _weight=torch.empty(V, H))  # (V, H)
-        inner.layers = nn.ModuleList(_layer(f, c) for _ in range(c["num_hidden_layers"]))
+        inner.layers = nn.ModuleList(_layer(f, c, hd) for _ in range(c["num_hidden_layers"]))
         inner.norm = _norm(f"{P}RMSNorm", H)
         inner.rotary_emb = _node(f"{P}RotaryEmbedding")
-        inv_freq = torch.empty(len(range(0, dim, 2)), dtype=torch.float32)  # (hd/2,)
+        inv_freq = torch.empty(len(range(0, hd, 2)), dtype=torch.float32)  # (hd/2,)
         inner.rotary_emb.register_buffer("inv_freq", inv_freq, persistent=False)
         inner.rotary_emb.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
         extra = {"router_aux_loss_coef": c["router_aux_loss_coef"], "num_experts": c["num_local_experts"],

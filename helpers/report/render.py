@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers._text import format_bytes, si
-from helpers.report.schema import MemoryEstimate, Report
+from helpers.report.schema import TOKEN_KINDS, MemoryEstimate, Report
 
 __all__ = ["render"]
 
@@ -18,10 +18,6 @@ def _memory(title: str, m: MemoryEstimate, gpu: float, what: str) -> list[str]:
     if m.largest_context is not None:
         lines.append(f"  largest context that fits at this batch: {m.largest_context:,} tokens")
     return lines
-
-
-#: the kinds whose input is tokens: for the others (images, latents) a sequence length and "per token" mean nothing
-TOKEN_KINDS = ("decoder_lm", "encoder", "encoder_decoder")
 
 
 def render(r: Report) -> str:

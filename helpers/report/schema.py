@@ -39,9 +39,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-__all__ = ["SCHEMA_VERSION", "JSON_SCHEMA", "BlockRow", "KVForm", "MemoryEstimate", "Report"]
+__all__ = ["SCHEMA_VERSION", "JSON_SCHEMA", "KINDS", "TOKEN_KINDS", "BlockRow", "KVForm", "MemoryEstimate",
+           "Report"]
 
 SCHEMA_VERSION = 1
+#: a report's kinds; the first three read tokens (the others images or latents: no sequence length, nothing per token)
+KINDS = ("decoder_lm", "encoder", "encoder_decoder", "vision", "diffusion", "other")
+TOKEN_KINDS = KINDS[:3]
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "schema_version": {"const": SCHEMA_VERSION},
         "source": {"type": "string"}, "library": {"enum": ["transformers", "diffusers", "torchvision", "timm", "python"]},
         "architecture": {"type": "string"},
-        "kind": {"enum": ["decoder_lm", "encoder", "encoder_decoder", "vision", "diffusion", "other"]},
+        "kind": {"enum": list(KINDS)},
         "options": _obj({"dtype": {"type": "string"}, "seq_len": _INT, "batch": _INT, "image_size": _OPT_INT,
                          "gpus": _INT, "gpu_memory_bytes": _NUM, "zero": {"enum": [0, 1, 2, 3]},
                          "lora_rank": _OPT_INT, "quant": {"enum": [None, "int8", "nf4"]},
