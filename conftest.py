@@ -54,6 +54,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False
 
 
+# ------------------------------------------------------------------ warm kernels (tests/_warm_kernel.py)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each process that runs tests (each xdist worker) starts its zygote: the kernels it starts from now
+    on are forked from an interpreter that has imported torch, instead of importing it each."""
+    if session.items and not hasattr(session.config, "_warm_zygote"):
+        from tests import _warm_kernel  # noqa: PLC0415
+
+        zygote = session.config._warm_zygote = _warm_kernel.start()
+        if zygote is not None:
+            zygote.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    zygote = getattr(config, "_warm_zygote", None)
+    if zygote is not None:
+        zygote.stop()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def key(item: pytest.Item) -> tuple[int, int]:
         try:
