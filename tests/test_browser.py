@@ -6,8 +6,12 @@ What this test does, as a student would:
    random token, on a COPY of the chapter notebooks in a temporary folder (the committed files are
    never touched), with its config/data/runtime/settings folders in that temporary folder too;
 2. opens the chapter's explorer in Debian's Chromium (driven by Playwright for Python, pointed at
-   ``/usr/bin/chromium``; no browser is ever downloaded), runs every cell with the menu
-   *Run → Run All Cells*, and waits until every code cell has an execution count. The notebook is
+   ``/usr/bin/chromium``; no browser is ever downloaded) by double-clicking it in JupyterLab's file
+   browser, runs every cell with the menu *Run → Run All Cells*, and waits until every code cell has
+   an execution count; when done, *File → Close and Shut Down Notebook*, as a student going from one
+   chapter to the next in one JupyterLab tab (the tab is loaded once for the three tests: JupyterLab's
+   start in the browser is ~3 s of CPU per load; a test that fails closes the tab, and the next one
+   loads a fresh one). Every test has its own notebook panel and its own kernel. The notebook is
    the chapter cut down to its explorer (:func:`explorer_notebook`: an import, then the chapter's own
    explorer cell, verbatim): that every cell of every chapter runs is nbval's job (``make test``); what
    only a browser shows is the live widget, and the other cells cost 10-20 s of each "Run All";
@@ -249,22 +253,61 @@ def _shut_down_kernels(base: str, token: str) -> None:
             pass
 
 
-@contextmanager
-def _page(context, lab, name: str):
-    """A new tab; on any failure a screenshot FAILED_<name>.png is saved next to the others."""
-    page = context.new_page()
+class _LabTab:
+    """The browser tab with JupyterLab in it, loaded when first needed and kept for the next test;
+    `discard` closes it (after a failure), so that the next test loads a fresh one."""
+
+    def __init__(self, context, lab) -> None:
+        self.context, self.lab, self.page = context, lab, None
+
+    def get(self):
+        if self.page is None:
+            base, token, _ = self.lab
+            page = self.context.new_page()
+            self.page = page
+            # ?reset: a fresh workspace, so no tab of an earlier session is restored (a restored tab
+            # can become the "current" notebook that the menu commands would act on)
+            page.goto(f"{base}/lab?reset&token={token}", wait_until="domcontentloaded")
+            page.locator(".jp-DirListing-item").first.wait_for()  # the file browser lists the notebooks
+        return self.page
+
+    def discard(self) -> None:
+        if self.page is not None:
+            page, self.page = self.page, None
+            page.close()
+
+
+@pytest.fixture(scope="module")
+def lab_tab(browser, lab):
+    """One JupyterLab tab for the module's tests (see the module's docstring)."""
+    tab = _LabTab(browser, lab)
     try:
+        yield tab
+    finally:
+        tab.discard()
+
+
+@contextmanager
+def _page(tab: _LabTab, name: str):
+    """The JupyterLab tab, for one notebook: the test opens it (`_open_and_run_all`); when the test is
+    done it is closed with File → Close and Shut Down Notebook. On any failure a screenshot
+    FAILED_<name>.png is saved next to the others and the tab is closed (the next test loads a new one)."""
+    try:
+        page = tab.get()
         yield page
+        _menu(page, "File", "Close and Shut Down Notebook…")
+        page.locator(".jp-Dialog", has_text="Shut down the notebook?").locator(".jp-mod-accept").click()
+        page.locator(".jp-NotebookPanel").first.wait_for(state="detached")
     except BaseException:
         try:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"FAILED_{name}.png"), full_page=True)
+            tab.page.screenshot(path=str(ARTIFACTS / f"FAILED_{name}.png"), full_page=True)
         except Exception:  # noqa: BLE001 - the original failure matters more
             pass
+        tab.discard()
         raise
     finally:
-        page.close()
-        _shut_down_kernels(*lab[:2])
+        _shut_down_kernels(*tab.lab[:2])
 
 
 def _menu(page, menu: str, item: str) -> None:
@@ -273,12 +316,11 @@ def _menu(page, menu: str, item: str) -> None:
     page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
 
 
-def _open_and_run_all(page, lab, notebook: str) -> None:
-    """Open `notebook` in JupyterLab, Run → Run All Cells, wait until every code cell has run."""
-    base, token, _ = lab
-    # ?reset: a fresh workspace, so tabs of earlier tests are not restored (a restored tab can
-    # become the "current" notebook that the menu commands below would act on)
-    page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}", wait_until="domcontentloaded")
+def _open_and_run_all(page, notebook: str) -> None:
+    """Open `notebook` from JupyterLab's file browser, Run → Run All Cells, wait until every code cell has run."""
+    assert page.locator(".jp-NotebookPanel").count() == 0, "the previous test's notebook is still open"
+    page.locator(".jp-DirListing-item").filter(
+        has=page.locator(".jp-DirListing-itemText", has_text=re.compile(rf"^{re.escape(notebook)}$"))).dblclick()
     panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     page.locator(f"{panel} .jp-Notebook .jp-Cell").first.wait_for(state="attached")
     # the kernel: started automatically (settings), or accepted in the "Select Kernel" dialog
@@ -392,10 +434,10 @@ def _size_text(size: tuple[int, ...]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ tests
-def test_conv_explorer_stride_slider(browser, lab):
+def test_conv_explorer_stride_slider(lab_tab):
     """02_convolution: the conv explorer's output size follows the stride and input-size sliders."""
-    with _page(browser, lab, "02_convolution") as page:
-        _open_and_run_all(page, lab, "02_convolution.ipynb")
+    with _page(lab_tab, "02_convolution") as page:
+        _open_and_run_all(page, "02_convolution.ipynb")
         out, root = _explorer(page, "dp-conv-output")
         names = ("input size", "kernel_size", "stride", "padding", "dilation", "in_channels", "out_channels", "groups")
         v = {n: _slider_value(root, n) for n in names}
@@ -425,10 +467,10 @@ def test_conv_explorer_stride_slider(browser, lab):
         _shot(page, root, "02_convolution_explorer_after.png")
 
 
-def test_attention_explorer_heads_slider(browser, lab):
+def test_attention_explorer_heads_slider(lab_tab):
     """08_attention_transformers: num_heads changes head_dim and the score shape, never the params."""
-    with _page(browser, lab, "08_attention") as page:
-        _open_and_run_all(page, lab, "08_attention_transformers.ipynb")
+    with _page(lab_tab, "08_attention") as page:
+        _open_and_run_all(page, "08_attention_transformers.ipynb")
         out, root = _explorer(page, "dp-attention-output")
         E = int(root.locator(".widget-dropdown select").input_value())
         h, T, B = (_slider_value(root, n) for n in ("num_heads", "seq_len T", "batch B"))
@@ -457,10 +499,10 @@ def test_attention_explorer_heads_slider(browser, lab):
 
 
 
-def test_rnn_explorer_seq_len_slider(browser, lab):
+def test_rnn_explorer_seq_len_slider(lab_tab):
     """05_rnn_bptt: T changes the output shape (not h_n, not the params); BPTT memory is linear in T."""
-    with _page(browser, lab, "05_rnn") as page:
-        _open_and_run_all(page, lab, "05_rnn_bptt.ipynb")
+    with _page(lab_tab, "05_rnn") as page:
+        _open_and_run_all(page, "05_rnn_bptt.ipynb")
         out, root = _explorer(page, "dp-rnn-output")
         T, B, I, H, L = (_slider_value(root, n) for n in
                          ("seq_len T", "batch B", "input_size I", "hidden_size H", "num_layers L"))
