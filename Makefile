@@ -13,7 +13,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 # tests/test_exercises.py (tests/_one_kernel.py) — instead of 32 kernels each importing torch
 NBVAL_NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: venv lab-settings trust instructor lock upgrade bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench bench-full lint notebooks site clean
+.PHONY: venv startup-hook lab-settings trust instructor lock upgrade bubblewrap lab test test-fast test-notebooks exercises exercises-check grade bench bench-full lint notebooks site clean
 
 ## venv: create .venv and install exactly requirements.lock (every package pinned with its hash: no
 ## resolution at install time), then the course itself (editable), the Jupyter kernel and the lab settings.
@@ -29,6 +29,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(MAKE) --no-print-directory lab-settings
 	@$(MAKE) --no-print-directory bubblewrap
 	@touch $@
+
+## startup-hook: a .pth line in .venv's site-packages that runs helpers/_lazy_rfc3987.py at interpreter start:
+## `import nbformat` (nbval, nbgrader, JupyterLab) no longer spends ≈ 1 s building rfc3987-syntax's IRI parser,
+## which nothing here uses (jsonschema#1428; its docstring says how). Re-written by `make test` / `make lab`.
+LAZY_PTH := import os; p = '$(CURDIR)/helpers/_lazy_rfc3987.py'; os.path.exists(p) and exec(compile(open(p, 'rb').read(), p, 'exec'), {'__name__': '_dp_lazy_rfc3987'})
+startup-hook: venv
+	@$(BIN)/python -c "import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'dp_lazy_rfc3987.pth').write_text(sys.argv[1] + '\n')" "$(LAZY_PTH)"
 
 ## lab-settings: JupyterLab as students see it, written into .venv only (nothing in your home folder):
 ## notebooks open in the course kernel, no "Jupyter news" pop-up, no nbgrader menus (instructors:
@@ -89,7 +96,7 @@ bubblewrap:
 	else echo "note: could not install bubblewrap with apt-get; the grader refuses to grade without it (or use --no-sandbox)"; fi
 
 ## lab: open JupyterLab on notebooks/ (headless machines: the server starts and prints its URL).
-lab: venv trust
+lab: venv startup-hook trust
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser) \
 	    $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -98,13 +105,13 @@ test test-fast test-notebooks: export OMP_NUM_THREADS := 1
 
 ## test: the whole suite: helpers' tests, exercise sync, nbval on every chapter notebook, and nbval's
 ## checks on every solutions/ and exercises/ notebook (one kernel per folder: tests/_one_kernel.py).
-test: venv trust
+test: venv startup-hook trust
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs
 
-test-fast: venv
+test-fast: venv startup-hook
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests -q
 
-test-notebooks: venv
+test-notebooks: venv startup-hook
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_NOTEBOOKS) tests/test_solutions_run.py tests/test_exercises.py $(NBVAL) -q
 
 ## notebooks: re-execute every notebook in place (after changing helpers), so committed outputs stay current.
