@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.course import site, site_mathjax, site_search
+from helpers.course import site, site_code, site_mathjax, site_search
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +209,75 @@ def test_notebook_links_are_rewritten_to_page_ids():
     assert 'href="07_embeddings.ipynb"' in out                             # no such page: left alone
     assert 'href="../exercises/06_lstm_gru_exercises.ipynb"' in out        # not a course page
     assert 'href="06_lstm_gru.html#Nope"' in out                           # page found, heading not: kept
+
+
+# ------------------------------------------------------------------- code cells without bleach/soup
+def _bleach_then_soup(code_html: str) -> str:
+    """What nbconvert does to a code cell's highlighted HTML: bleach (clean_html), then BeautifulSoup."""
+    from bs4 import BeautifulSoup  # noqa: PLC0415
+    from nbconvert.filters.strings import clean_html  # noqa: PLC0415
+
+    return str(BeautifulSoup(clean_html(code_html), features="html.parser"))
+
+
+@functools.lru_cache(maxsize=1)
+def _highlight():
+    from nbconvert.filters.highlight import Highlight2HTML  # noqa: PLC0415
+
+    return Highlight2HTML(pygments_lexer="ipython3")
+
+
+_CODE = st.lists(st.sampled_from(["x = 1", "def f(a, b='s'):", "    return a & b < 3 > 2", '"q"', "'it''s'",
+                                  "# é ∑ 😀 \t", "%timeit f()", "!ls", "x[1:2]", "@dec", "\n", "  ", "&amp;",
+                                  "<b>", "\r\n", "\x0c", "\x00", "\ufffe", "lambda: 0"]), max_size=8).map("\n".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(_CODE, st.text(max_size=40)))
+def test_settled_code_is_what_bleach_and_soup_make_of_it(source):
+    """site_code.settled(pygments' HTML of any code) is exactly bleach + BeautifulSoup's result, or None."""
+    highlighted = _highlight()(source)
+    done = site_code.settled(highlighted)
+    assert done is None or done == _bleach_then_soup(highlighted), highlighted
+    if all(c == "\n" or c.isprintable() for c in source) and "\ufffe" not in source:
+        assert done is not None, f"plain code must take the quick way: {highlighted!r}"
+
+
+_PIECES = st.sampled_from(['<span>', '<span class="k">', '<span class=" a  b ">', '</span>', '<b>', '</pre>',
+                           '<span class="">', "<span id='x'>", 'x', ' ', '\n', '\t', '"', "'", '&amp;', '&lt;',
+                           '&gt;', '&quot;', '&#39;', '&nbsp;', '&', '>', '\r', '\x00', '\x0c', '\x85', 'é',
+                           '\ufdd0', '\U0001ffff', '😀'])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(['<div class="highlight hl-ipython3"><pre>', '<div class=" highlight x"><pre>',
+                        '<div class="a"><pre>\n', '<div><pre>']),
+       st.lists(_PIECES, max_size=12).map("".join), st.sampled_from(["</pre></div>\n", "</pre></div>", "</pre>"]))
+def test_settled_html_is_what_bleach_and_soup_make_of_it(head, body, tail):
+    """On HTML in and out of pygments' form: settled is bleach + BeautifulSoup's result, or None."""
+    code_html = head + body + tail
+    done = site_code.settled(code_html)
+    assert done is None or done == _bleach_then_soup(code_html), code_html
+
+
+def test_settled_takes_the_quick_way_on_pygments_form():
+    code_html = '<div class=" highlight hl-ipython3"><pre><span></span><span class="n">a</span> &amp;&lt; "b"\n</pre></div>\n'
+    assert site_code.settled(code_html) == _bleach_then_soup(code_html) == code_html.replace('" highlight', '"highlight')
+
+
+def test_page_is_the_same_bytes_as_with_plain_nbconvert(monkeypatch):
+    """A page rendered with the site's exporter (code cells the quick way) and with nbconvert's own."""
+    from jinja2 import DictLoader  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+
+    chapters = site.chapters(ROOT / "notebooks")
+    i = next(k for k, c in enumerate(chapters) if c.source.stem == "06b_sequence_models")
+    quick = site.render_page(chapters, i, "x/MathJax.js")
+    plain = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": site._TEMPLATE})],
+                         template_file="dp_site.html.j2")
+    monkeypatch.setattr(site, "_exporter", lambda: plain)
+    assert site.render_page(chapters, i, "x/MathJax.js") == quick
+    assert quick.count('<div class="highlight hl-ipython3">') >= 5 and "dp-code" not in quick
 
 
 # ----------------------------------------------------------------------------------------- search
