@@ -166,9 +166,13 @@ def _has_target(ids: set[str], fragment: str) -> bool:
     return fragment in ids or unquote(fragment) in ids or fragment in ("", "top")
 
 
-def test_every_link_and_asset_resolves(built):
-    pages = sorted(built.glob("*.html"))
-    parsed = {p.name: _parse(p) for p in pages}
+@pytest.fixture(scope="module")
+def parsed(built) -> dict[str, _Refs]:
+    """Every page of the site parsed once (two tests read them: ~0.7 s a pass)."""
+    return {p.name: _parse(p) for p in sorted(built.glob("*.html"))}
+
+
+def test_every_link_and_asset_resolves(built, parsed):
     missing = []
     for name, refs in parsed.items():
         for where, value in refs.refs:
@@ -306,11 +310,11 @@ def test_search_finds_chapter_06_and_the_cookbook(built, query):
     assert "06_lstm_gru.html" in pages and "99_cookbook.html" in pages, top
 
 
-def test_search_index_points_at_real_sections(built):
+def test_search_index_points_at_real_sections(built, parsed):
     text = (built / site_search.INDEX_JS).read_text(encoding="utf-8")
     index = json.loads(text.removeprefix("window.dpSearchIndex = ").rstrip().rstrip(";"))
     assert {d[0] for d in index["docs"]} == {nb.with_suffix(".html").name for nb in NOTEBOOKS}
-    ids = {p.name: _parse(p).ids for p in built.glob("[0-9][0-9]*_*.html")}
+    ids = {name: refs.ids for name, refs in parsed.items() if re.match(r"\d\d\w*_", name)}
     for page, anchor, title, heading, _ in index["docs"]:
         assert anchor == "" or anchor in ids[page], (page, anchor)
         assert heading
