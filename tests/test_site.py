@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.course import site, site_mathjax, site_search
+from helpers.course import site, site_code, site_mathjax, site_search
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,9 +166,13 @@ def _has_target(ids: set[str], fragment: str) -> bool:
     return fragment in ids or unquote(fragment) in ids or fragment in ("", "top")
 
 
-def test_every_link_and_asset_resolves(built):
-    pages = sorted(built.glob("*.html"))
-    parsed = {p.name: _parse(p) for p in pages}
+@pytest.fixture(scope="module")
+def parsed(built) -> dict[str, _Refs]:
+    """Every page of the site parsed once (two tests read them: ~0.7 s a pass)."""
+    return {p.name: _parse(p) for p in sorted(built.glob("*.html"))}
+
+
+def test_every_link_and_asset_resolves(built, parsed):
     missing = []
     for name, refs in parsed.items():
         for where, value in refs.refs:
@@ -211,6 +215,75 @@ def test_notebook_links_are_rewritten_to_page_ids():
     assert 'href="06_lstm_gru.html#Nope"' in out                           # page found, heading not: kept
 
 
+# ------------------------------------------------------------------- code cells without bleach/soup
+def _bleach_then_soup(code_html: str) -> str:
+    """What nbconvert does to a code cell's highlighted HTML: bleach (clean_html), then BeautifulSoup."""
+    from bs4 import BeautifulSoup  # noqa: PLC0415
+    from nbconvert.filters.strings import clean_html  # noqa: PLC0415
+
+    return str(BeautifulSoup(clean_html(code_html), features="html.parser"))
+
+
+@functools.lru_cache(maxsize=1)
+def _highlight():
+    from nbconvert.filters.highlight import Highlight2HTML  # noqa: PLC0415
+
+    return Highlight2HTML(pygments_lexer="ipython3")
+
+
+_CODE = st.lists(st.sampled_from(["x = 1", "def f(a, b='s'):", "    return a & b < 3 > 2", '"q"', "'it''s'",
+                                  "# é ∑ 😀 \t", "%timeit f()", "!ls", "x[1:2]", "@dec", "\n", "  ", "&amp;",
+                                  "<b>", "\r\n", "\x0c", "\x00", "\ufffe", "lambda: 0"]), max_size=8).map("\n".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(_CODE, st.text(max_size=40)))
+def test_settled_code_is_what_bleach_and_soup_make_of_it(source):
+    """site_code.settled(pygments' HTML of any code) is exactly bleach + BeautifulSoup's result, or None."""
+    highlighted = _highlight()(source)
+    done = site_code.settled(highlighted)
+    assert done is None or done == _bleach_then_soup(highlighted), highlighted
+    if all(c == "\n" or c.isprintable() for c in source) and "\ufffe" not in source:
+        assert done is not None, f"plain code must take the quick way: {highlighted!r}"
+
+
+_PIECES = st.sampled_from(['<span>', '<span class="k">', '<span class=" a  b ">', '</span>', '<b>', '</pre>',
+                           '<span class="">', "<span id='x'>", 'x', ' ', '\n', '\t', '"', "'", '&amp;', '&lt;',
+                           '&gt;', '&quot;', '&#39;', '&nbsp;', '&', '>', '\r', '\x00', '\x0c', '\x85', 'é',
+                           '\ufdd0', '\U0001ffff', '😀'])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(['<div class="highlight hl-ipython3"><pre>', '<div class=" highlight x"><pre>',
+                        '<div class="a"><pre>\n', '<div><pre>']),
+       st.lists(_PIECES, max_size=12).map("".join), st.sampled_from(["</pre></div>\n", "</pre></div>", "</pre>"]))
+def test_settled_html_is_what_bleach_and_soup_make_of_it(head, body, tail):
+    """On HTML in and out of pygments' form: settled is bleach + BeautifulSoup's result, or None."""
+    code_html = head + body + tail
+    done = site_code.settled(code_html)
+    assert done is None or done == _bleach_then_soup(code_html), code_html
+
+
+def test_settled_takes_the_quick_way_on_pygments_form():
+    code_html = '<div class=" highlight hl-ipython3"><pre><span></span><span class="n">a</span> &amp;&lt; "b"\n</pre></div>\n'
+    assert site_code.settled(code_html) == _bleach_then_soup(code_html) == code_html.replace('" highlight', '"highlight')
+
+
+def test_page_is_the_same_bytes_as_with_plain_nbconvert(monkeypatch):
+    """A page rendered with the site's exporter (code cells the quick way) and with nbconvert's own."""
+    from jinja2 import DictLoader  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415
+
+    chapters = site.chapters(ROOT / "notebooks")
+    i = next(k for k, c in enumerate(chapters) if c.source.stem == "06b_sequence_models")
+    quick = site.render_page(chapters, i, "x/MathJax.js")
+    plain = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": site._TEMPLATE})],
+                         template_file="dp_site.html.j2")
+    monkeypatch.setattr(site, "_exporter", lambda: plain)
+    assert site.render_page(chapters, i, "x/MathJax.js") == quick
+    assert quick.count('<div class="highlight hl-ipython3">') >= 5 and "dp-code" not in quick
+
+
 # ----------------------------------------------------------------------------------------- search
 def _node(script: str, *args: str) -> str:
     node = shutil.which("node")
@@ -237,11 +310,11 @@ def test_search_finds_chapter_06_and_the_cookbook(built, query):
     assert "06_lstm_gru.html" in pages and "99_cookbook.html" in pages, top
 
 
-def test_search_index_points_at_real_sections(built):
+def test_search_index_points_at_real_sections(built, parsed):
     text = (built / site_search.INDEX_JS).read_text(encoding="utf-8")
     index = json.loads(text.removeprefix("window.dpSearchIndex = ").rstrip().rstrip(";"))
     assert {d[0] for d in index["docs"]} == {nb.with_suffix(".html").name for nb in NOTEBOOKS}
-    ids = {p.name: _parse(p).ids for p in built.glob("[0-9][0-9]*_*.html")}
+    ids = {name: refs.ids for name, refs in parsed.items() if re.match(r"\d\d\w*_", name)}
     for page, anchor, title, heading, _ in index["docs"]:
         assert anchor == "" or anchor in ids[page], (page, anchor)
         assert heading
@@ -257,26 +330,43 @@ def test_search_index_points_at_real_sections(built):
 
 _TERMS = """
 const api = require(process.argv[1]);
-const texts = JSON.parse(require("fs").readFileSync(0, "utf8"));
-console.log(JSON.stringify(texts.map(api.terms)));
+require("readline").createInterface({input: process.stdin})
+    .on("line", line => console.log(JSON.stringify(JSON.parse(line).map(api.terms))));
 """
 
 _WORDS = st.sampled_from(["LSTM", "parameters", "biases", "entries", "class", "bias", "gates", "İstanbul",
                           "Kelvin", "ß", "nn.Conv2d(3,", "x²", "ﬁlters", "—", "σ(Wx+b)", "boxes", "matches"])
 
 
-@settings(max_examples=5, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=30), st.lists(_WORDS, max_size=8).map(" ".join)), min_size=50, max_size=50))
-def test_python_and_javascript_terms_agree(texts):
-    """The index is written with site_search.terms and queried with the JavaScript terms: same words."""
+@pytest.fixture(scope="module")
+def js_terms():
+    """The JavaScript `terms`, in one node process for every example: a JSON list of texts a line in
+    (ASCII-escaped JSON: no newline inside), their terms a line out (a node start is ~0.3 s)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
     js = Path(site_search.__file__).with_suffix(".js")
-    done = subprocess.run([node, "-e", _TERMS, str(js)], input=json.dumps(texts), capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [site_search.terms(t) for t in texts]
+    proc = subprocess.Popen([node, "-e", _TERMS, str(js)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+    def terms(texts: list[str]) -> list[list[str]]:
+        proc.stdin.write(json.dumps(texts) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert line, f"node stopped: {proc.stderr.read()}"
+        return json.loads(line)
+    try:
+        yield terms
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=30), st.lists(_WORDS, max_size=8).map(" ".join)), min_size=50, max_size=50))
+def test_python_and_javascript_terms_agree(js_terms, texts):
+    """The index is written with site_search.terms and queried with the JavaScript terms: same words."""
+    assert js_terms(texts) == [site_search.terms(t) for t in texts]
 
 
 def test_stem_examples():

@@ -26,6 +26,7 @@ import functools
 import html
 import json
 import re
+import secrets
 import shutil
 import sys
 import time
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import unquote
 
-from helpers.course import site_search
+from helpers.course import site_code, site_search
 from helpers.course.site_mathjax import STATIC_MATHJAX, copy_mathjax, find_mathjax
 
 __all__ = ["Chapter", "chapters", "notebook_title", "render_page", "rewrite_notebook_links", "element_ids", "build",
@@ -192,11 +193,44 @@ def rewrite_notebook_links(page_html: str, targets: dict[str, set[str]]) -> str:
 def _exporter():
     """nbconvert's HTML exporter with the site's template, one per process: its Jinja environment
     compiles the lab template's ~10 files once, not once per page (as `jupyter nbconvert` does for
-    several notebooks; each page's resources are its own)."""
+    several notebooks; each page's resources are its own). Code cells skip bleach and BeautifulSoup
+    (`helpers.course.site_code`, ~2/3 of the build's time): the template gets a placeholder for each,
+    swapped for its HTML once BeautifulSoup is done; the pages are the same bytes."""
     from jinja2 import DictLoader  # noqa: PLC0415
     from nbconvert import HTMLExporter  # noqa: PLC0415
+    from nbconvert.filters.strings import clean_html  # noqa: PLC0415
 
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
+    class SiteExporter(HTMLExporter):
+        _settled: Optional[dict[str, str]] = None   # placeholder → a code cell's HTML, while a page renders
+        _nonce = ""
+
+        def default_filters(self):
+            yield from super().default_filters()
+            yield ("clean_html", self._clean_html)  # the last filter of a name wins
+
+        def _clean_html(self, element):
+            done = site_code.settled(element.decode() if isinstance(element, bytes) else str(element))
+            if done is None or self._settled is None:
+                return clean_html(element)
+            # an element in its place: BeautifulSoup sees the text around it (whitespace it collapses) as before
+            key = f"dp{self._nonce}n{len(self._settled)}"
+            self._settled[key] = done.removesuffix("\n")
+            return f'<dp-code id="{key}"></dp-code>' + done[len(self._settled[key]):]
+
+        def from_notebook_node(self, nb, resources=None, **kw):
+            self._settled, self._nonce = {}, secrets.token_hex(8)
+            try:
+                body, out = super().from_notebook_node(nb, resources=resources, **kw)
+                pieces = re.split(rf'<dp-code id="(dp{self._nonce}n\d+)"></dp-code>', body)
+                if sorted(pieces[1::2]) == sorted(self._settled):  # each placeholder once, as written
+                    pieces[1::2] = [self._settled[k] for k in pieces[1::2]]
+                    return "".join(pieces), out
+            finally:
+                self._settled = None
+            # the page had a placeholder's text of its own (a 64-bit random nonce: never seen): the slow way
+            return super().from_notebook_node(nb, resources=resources, **kw)
+
+    return SiteExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
                         template_file="dp_site.html.j2")
 
 
