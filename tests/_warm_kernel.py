@@ -137,11 +137,6 @@ def _installed_spec():
     return KernelSpecManager(kernel_dirs=dirs).get_kernel_spec(KERNEL)
 
 
-def installed_argv() -> list[str]:
-    """The installed kernelspec's command, ``{connection_file}`` unsubstituted (a cold kernel's)."""
-    return list(_installed_spec().argv)
-
-
 def start(env: Optional[dict[str, str]] = None) -> Optional[Zygote]:
     """Start a zygote (its imports go on in the background) with the environment `env` (default: this
     process's), which every warm kernel's environment must equal (:data:`VOLATILE_ENV` aside).
@@ -150,7 +145,9 @@ def start(env: Optional[dict[str, str]] = None) -> Optional[Zygote]:
     if env.get(COLD_ENV):
         return None
     try:
-        installed = installed_argv()
+        spec_dir = Path(_installed_spec().resource_dir)
+        spec = json.loads((spec_dir / "kernel.json").read_text())
+        installed = list(spec["argv"])  # the cold kernel's command, {connection_file} unsubstituted
         interpreter = installed[:installed.index("-m")]  # the python and its flags
         assert installed[len(interpreter):len(interpreter) + 2] == ["-m", "ipykernel_launcher"]
     except Exception:  # no such kernelspec, or one that is not ipykernel's launcher: nothing to make warm
@@ -160,7 +157,6 @@ def start(env: Optional[dict[str, str]] = None) -> Optional[Zygote]:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(sock_path)  # bound here: a client can connect (and wait) before the zygote has imported
     listener.listen(16)
-    spec = json.loads((Path(_installed_spec().resource_dir) / "kernel.json").read_text())
     script = str(Path(__file__).resolve())
     spec["argv"] = [*interpreter, script, "client", "--", *installed]  # the cold command after "--"
     kdir = workdir / "kernels" / KERNEL
@@ -206,19 +202,11 @@ def client(cold: list[str]) -> None:
     pid = reply["pid"]
 
     def forward(signum, _frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+        _kill(pid, signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
-    while True:
-        try:
-            done, _ = _recv(sock)
-            break
-        except InterruptedError:
-            continue
+    done, _ = _recv(sock)  # a forwarded signal interrupts the wait; Python resumes it (PEP 475)
     code = done["exit"] if done else 1  # no message: the zygote is gone, and its kernels with it
     if code < 0:  # killed by a signal: end the same way
         signal.signal(-code, signal.SIG_DFL)
@@ -227,6 +215,20 @@ def client(cold: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- zygote
+def _kill(pid: int, sig: int) -> None:
+    """Send `sig` to `pid` if it still exists."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _refuse(conn: socket.socket, fds: list[int]) -> None:
+    conn.close()
+    for fd in fds:
+        os.close(fd)
+
+
 def _die_with_parent(sig: int) -> None:
     import ctypes  # noqa: PLC0415
 
@@ -279,20 +281,14 @@ def serve(listen_fd: int, parent: int) -> dict:
     sel.register(listener, selectors.EVENT_READ, ("accept", None))
     children: dict[int, tuple[socket.socket, int]] = {}  # pid → (client connection, pidfd)
     orphans: set[int] = set()  # kernels whose client is gone
-    stopping = False
 
     def stop(_signum, _frame):
-        nonlocal stopping
-        stopping = True
         for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill(pid, signal.SIGKILL)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    while not stopping:
+    while True:
         for key, _ in sel.select():
             kind, pid = key.data
             if kind == "accept":
@@ -303,17 +299,13 @@ def serve(listen_fd: int, parent: int) -> dict:
                 except (OSError, ValueError):
                     request, fds = None, []
                 if not _valid(request) or len(fds) != 3:
-                    conn.close()
-                    for fd in fds:
-                        os.close(fd)
+                    _refuse(conn, fds)
                     continue
                 names = differing(request["env"], base_env)
                 if names:
                     _send(conn, {"cold": f"environment differs from the zygote's: {', '.join(names)}"})
                     print(f"cold ({', '.join(names)}) {request['env'].get('PYTEST_CURRENT_TEST', '?')}", flush=True)
-                    conn.close()
-                    for fd in fds:
-                        os.close(fd)
+                    _refuse(conn, fds)
                     continue
                 conn.settimeout(None)
                 child = os.fork()
@@ -358,13 +350,9 @@ def serve(listen_fd: int, parent: int) -> dict:
                     pass
                 conn.close()
             elif kind == "client":  # the client died (it never writes again): its kernel goes too
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill(pid, signal.SIGKILL)
                 sel.unregister(children[pid][0])
                 orphans.add(pid)  # reaped by its "exit" event
-    raise SystemExit(0)
 
 
 def _become_kernel(request: dict) -> None:
