@@ -13,7 +13,8 @@ This module installs a meta-path finder: ``import rfc3987_syntax`` then gives th
 their first call and from then on call the real functions; any other attribute does the same on first
 access. Results are the real package's: tests/test_lazy_rfc3987.py compares them on many strings.
 
-Installed by ``make venv`` as a ``.pth`` line in the venv's site-packages (nothing outside ``.venv``).
+Installed by ``make startup-hook`` (which ``make test`` and ``make lab`` run) as a ``.pth`` line in the venv's
+site-packages (nothing outside ``.venv``).
 Only for the version this was written against (:data:`VERSION`); any other is imported as it is.
 """
 

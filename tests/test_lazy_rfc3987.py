@@ -1,5 +1,5 @@
-"""helpers/_lazy_rfc3987.py, installed in .venv by `make venv`: ``import nbformat`` no longer builds
-rfc3987-syntax's Earley parser, and jsonschema's IRI checks answer as the grammar does."""
+"""helpers/_lazy_rfc3987.py, installed in .venv by `make startup-hook` (`make test`, `make lab`): ``import
+nbformat`` no longer builds rfc3987-syntax's Earley parser, and jsonschema's IRI checks answer as the grammar does."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ ALPHABET = st.sampled_from(list("ab:/?#[]@!$&'()*+,;=%-._~09AF ") + ["例", "é"
 STRINGS = st.lists(ALPHABET, max_size=25).map("".join)
 
 
-def test_make_venv_installs_the_hook():
+def test_the_startup_hook_is_installed():
     if not PTH.exists():
-        pytest.fail(f"{PTH} is missing: run `make venv`")
+        pytest.fail(f"{PTH} is missing: run `make startup-hook`")
     assert str(ROOT / "helpers" / "_lazy_rfc3987.py") in PTH.read_text()
 
 

@@ -109,7 +109,8 @@ def _no_traceback(*args: Any, **kwargs: Any) -> None:
     traceback reaches nobody (the error itself is kept: ``result.error_in_exec``). Formatting one is also
     what crashed a memory hog's process: after its ``MemoryError`` the address space is all but full, and
     IPython's formatter (stack_data, pygments) then died of SIGSEGV in about 1 run of 30 instead of
-    reporting the cell as out of memory (tests/test_grade_sandbox.py repeats that run)."""
+    reporting the cell as out of memory (the fork server's memory_hog case in tests/test_grade_forkserver.py;
+    tests/test_grade_runner.py shows no traceback is formatted)."""
 
 
 def _run_cells(shell: Any, cells: list, budget: float, emit: Callable[[dict], None], reporter: int,
