@@ -271,14 +271,12 @@ def test_settled_takes_the_quick_way_on_pygments_form():
 
 def test_page_is_the_same_bytes_as_with_plain_nbconvert(monkeypatch):
     """A page rendered with the site's exporter (code cells the quick way) and with nbconvert's own."""
-    from jinja2 import DictLoader  # noqa: PLC0415
     from nbconvert import HTMLExporter  # noqa: PLC0415
 
     chapters = site.chapters(ROOT / "notebooks")
     i = next(k for k, c in enumerate(chapters) if c.source.stem == "06b_sequence_models")
     quick = site.render_page(chapters, i, "x/MathJax.js")
-    plain = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": site._TEMPLATE})],
-                         template_file="dp_site.html.j2")
+    plain = HTMLExporter(**site._exporter_options())
     monkeypatch.setattr(site, "_exporter", lambda: plain)
     assert site.render_page(chapters, i, "x/MathJax.js") == quick
     assert quick.count('<div class="highlight hl-ipython3">') >= 5 and "dp-code" not in quick

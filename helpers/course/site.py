@@ -189,6 +189,14 @@ def rewrite_notebook_links(page_html: str, targets: dict[str, set[str]]) -> str:
     return _NOTEBOOK_HREF.sub(page, page_html)
 
 
+def _exporter_options() -> dict:
+    """nbconvert's ``HTMLExporter`` options for a site page: the lab template, extended by :data:`_TEMPLATE`."""
+    from jinja2 import DictLoader  # noqa: PLC0415
+
+    return dict(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
+                template_file="dp_site.html.j2")
+
+
 @functools.lru_cache(maxsize=1)
 def _exporter():
     """nbconvert's HTML exporter with the site's template, one per process: its Jinja environment
@@ -196,7 +204,6 @@ def _exporter():
     several notebooks; each page's resources are its own). Code cells skip bleach and BeautifulSoup
     (`helpers.course.site_code`, ~2/3 of the build's time): the template gets a placeholder for each,
     swapped for its HTML once BeautifulSoup is done; the pages are the same bytes."""
-    from jinja2 import DictLoader  # noqa: PLC0415
     from nbconvert import HTMLExporter  # noqa: PLC0415
     from nbconvert.filters.strings import clean_html  # noqa: PLC0415
 
@@ -230,8 +237,7 @@ def _exporter():
             # the page had a placeholder's text of its own (a 64-bit random nonce: never seen): the slow way
             return super().from_notebook_node(nb, resources=resources, **kw)
 
-    return SiteExporter(template_name="lab", extra_loaders=[DictLoader({"dp_site.html.j2": _TEMPLATE})],
-                        template_file="dp_site.html.j2")
+    return SiteExporter(**_exporter_options())
 
 
 def render_page(chapters_: Sequence[Chapter], i: int, mathjax_url: Optional[str],
