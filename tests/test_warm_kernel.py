@@ -160,10 +160,12 @@ def test_a_killed_client_takes_its_kernel_with_it(zygote):
 
 
 def _alive(pid: int) -> bool:
+    """`pid` exists and is not a zombie. A process reaped between the open and the read of its stat file
+    makes the read fail with ESRCH (ProcessLookupError): gone too."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
